@@ -1,0 +1,161 @@
+"""Reading and writing network weights: any MPRNet (or registered peer) checkpoint in, a model out.
+
+Accepted: a bundled model's name; `.pth`/`.pt`/`.ckpt` files holding a bare state dict or one wrapped in
+`{"state_dict"|"params_ema"|"params"|"model"|"net": ...}` (extra entries such as "epoch" or "optimizer" are
+ignored), with or without the "module." prefix of DataParallel/DDP; and `.safetensors`. Pickled files are always
+read with `weights_only=True`, so a checkpoint can never run code.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from .errors import CheckpointError
+from .models.registry import StateDict, build, detect, get_architecture
+
+BUNDLED_DIR = Path(__file__).parent / "weights"
+_WRAPPER_KEYS = ("state_dict", "params_ema", "params", "model", "net", "model_state_dict")
+_PREFIXES = ("module.", "_orig_mod.")
+
+
+def bundled_models() -> dict[str, Path]:
+    """Names of the models shipped inside the package, and their files."""
+    return {path.stem: path for path in sorted(BUNDLED_DIR.glob("*.safetensors"))}
+
+
+def read_weights(path: str | os.PathLike) -> tuple[StateDict, dict[str, str]]:
+    """The state dict in a weights file, unwrapped and without training prefixes, and its metadata."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such weights file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the file is empty")
+    if path.suffix == ".safetensors":
+        state_dict, metadata = _read_safetensors(path)
+    else:
+        state_dict, metadata = _read_pickle(path), {}
+    return _strip_prefixes(state_dict), metadata
+
+
+def _read_safetensors(path: Path) -> tuple[StateDict, dict[str, str]]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return {key: handle.get_tensor(key) for key in handle.keys()}, dict(handle.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: not a readable .safetensors file ({error})") from None
+
+
+def _read_pickle(path: Path) -> StateDict:
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for damaged or unsafe files
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({first_line})") from None
+    return _unwrap(content, path)
+
+
+def _unwrap(content, path: Path) -> StateDict:
+    if isinstance(content, dict):
+        for key in _WRAPPER_KEYS:
+            if isinstance(content.get(key), dict) and _is_state_dict(content[key]):
+                return dict(content[key])
+        if _is_state_dict(content):
+            return dict(content)
+        found = ", ".join(f"{k!r}" for k in list(content)[:8])
+        raise CheckpointError(f"{path}: expected a state dict (tensors by name) or one under "
+                              f"{'/'.join(_WRAPPER_KEYS)}; found entries {found}")
+    raise CheckpointError(f"{path}: expected a state dict, found a {type(content).__name__}")
+
+
+def _is_state_dict(mapping: dict) -> bool:
+    return bool(mapping) and all(isinstance(k, str) and isinstance(v, Tensor) for k, v in mapping.items())
+
+
+def _strip_prefixes(state_dict: StateDict) -> StateDict:
+    for prefix in _PREFIXES:
+        if state_dict and all(key.startswith(prefix) for key in state_dict):
+            state_dict = {key[len(prefix):]: value for key, value in state_dict.items()}
+    return state_dict
+
+
+def model_from_state_dict(state_dict: StateDict, architecture: str | None = None,
+                          config: dict | None = None, source: str = "weights") -> nn.Module:
+    """Build the network a state dict belongs to (detected unless given) and load it strictly."""
+    try:
+        arch, detected = (get_architecture(architecture), None) if architecture else detect(state_dict)
+    except ValueError as error:
+        raise CheckpointError(f"{source}: {error}") from None
+    if config is None:
+        config = detected if detected is not None else arch.detect(state_dict)
+    if config is None:
+        raise CheckpointError(f"{source}: the weights are not a {arch.name} state dict")
+    model = build(arch, config)
+    _load_strict(model, state_dict, source)
+    return model.eval()
+
+
+def _load_strict(model: nn.Module, state_dict: StateDict, source: str) -> None:
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    mismatched = [f"{k} (expected {list(expected[k].shape)}, found {list(state_dict[k].shape)})"
+                  for k in expected if k in state_dict and expected[k].shape != state_dict[k].shape]
+    problems = []
+    for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched)):
+        if keys:
+            more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+            problems.append(f"{len(keys)} {label}: {', '.join(keys[:5])}{more}")
+    if problems:
+        raise CheckpointError(f"{source}: the weights do not fit {model.architecture} {model.hparams}; "
+                              + "; ".join(problems))
+    model.load_state_dict(state_dict)
+
+
+def load_model(source: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
+    """A ready network (eval mode) from a bundled model's name or a weights file.
+
+    The architecture and its hyper-parameters are detected from the tensors' shapes, so weights of any width load.
+    The model carries `.architecture`, `.hparams` and `.metadata` (the file's metadata, e.g. its task).
+    """
+    name = str(source)
+    bundled = bundled_models()
+    if name in bundled and not Path(name).exists():
+        path = bundled[name]
+    else:
+        path = Path(source)
+        if not path.exists():
+            available = ", ".join(bundled) or "none yet"
+            raise CheckpointError(f"{name}: neither a weights file nor a bundled model (bundled: {available})")
+    state_dict, metadata = read_weights(path)
+    architecture = metadata.get("architecture")
+    config = json.loads(metadata["config"]) if "config" in metadata else None
+    model = model_from_state_dict(state_dict, architecture, config, source=str(path))
+    model.metadata = metadata
+    return model.to(device)
+
+
+def save_weights(model: nn.Module, path: str | os.PathLike, **metadata) -> Path:
+    """Write the weights alone as `.safetensors`, with architecture, configuration and `metadata`, atomically."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    # Shared parameters (MPRNet's single PReLU) appear under several names; safetensors wants distinct tensors.
+    tensors = {key: value.detach().to("cpu").clone().contiguous() for key, value in model.state_dict().items()}
+    info = {"architecture": model.architecture, "config": json.dumps(model.hparams)}
+    info.update({key: value if isinstance(value, str) else json.dumps(value) for key, value in metadata.items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as handle:
+        temporary = Path(handle.name)
+    try:
+        save_file(tensors, str(temporary), metadata=info)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path

@@ -1,0 +1,15 @@
+"""Errors a user can act on. The CLI prints their message (no traceback) and exits non-zero."""
+
+
+class MprnetError(Exception):
+    """Base of every error caused by input, files or settings rather than by a bug."""
+
+    exit_code = 1
+
+
+class CheckpointError(MprnetError, ValueError):
+    """A weights file that cannot be read or does not fit the network."""
+
+
+class ImageError(MprnetError, ValueError):
+    """An image file that cannot be read or written, or an image the network cannot take."""
