@@ -13,3 +13,15 @@ class CheckpointError(MprnetError, ValueError):
 
 class ImageError(MprnetError, ValueError):
     """An image file that cannot be read or written, or an image the network cannot take."""
+
+
+class DataError(MprnetError, ValueError):
+    """A data set folder, degradation setting or training-data option that cannot be used."""
+
+
+class BaselineError(MprnetError, ValueError):
+    """A classic method that cannot run: unknown name, missing noise level or kernel, missing optional package."""
+
+
+class MetricError(MprnetError, ValueError):
+    """A metric protocol or measurement setting that cannot be used."""

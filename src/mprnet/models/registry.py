@@ -82,4 +82,5 @@ def detect(state_dict: StateDict) -> tuple[Architecture, dict]:
 
 
 def _load_builtin_architectures() -> None:
-    from . import mprnet  # noqa: F401  (importing registers)
+    from . import mprnet  # noqa: F401  (importing registers; MPRNet first, so it is listed first)
+    from . import did_mdn, mimo_unet, nafnet, srn  # noqa: F401

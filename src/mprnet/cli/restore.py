@@ -1,0 +1,182 @@
+"""`mprnet restore`: restore image files, folders or globs into an output folder.
+
+Outputs keep the input's name (and folder layout below a folder given as input), never overwrite an input, and
+are written atomically; an existing output is left alone unless --overwrite, so a rerun continues where an
+interrupted one stopped. A file that fails is reported and counted, and the batch goes on.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import glob
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..api import TASKS, get_restorer, restore_pixels
+from ..errors import MprnetError
+from ..infer import PRECISIONS
+from ..io import DEFAULT_MAX_PIXELS, is_image_name, output_suffix, read_image, write_image
+
+HELP = "restore photographs: deblur, denoise or derain image files and folders"
+METHODS = ("mprnet", "dct", "msdct", "nlmeans", "wavelet", "bm3d", "ffdnet", "l0", "wiener", "tv", "richardson-lucy")
+DEFAULT_OUTPUT = Path("restored")
+_OOM_HINT = "ran out of memory; try smaller tiles, e.g. --tile 256"
+
+
+class UsageError(MprnetError):
+    exit_code = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
+    parser.add_argument("--task", choices=TASKS, help="what to undo (picks the bundled model)")
+    parser.add_argument("--weights", metavar="PATH", help="a checkpoint to use instead of the bundled model")
+    parser.add_argument("--method", choices=METHODS, default="mprnet", help="a network (default) or a classic method")
+    parser.add_argument("--sigma", type=float, help="noise level on the 0-255 scale, for non-blind classic methods")
+    parser.add_argument("--kernel", metavar="FILE", help="blur kernel file, for non-blind classic deblurring")
+    parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT,
+                        help=f"output folder (default: ./{DEFAULT_OUTPUT})")
+    parser.add_argument("-r", "--recursive", action="store_true", help="also restore images in sub-folders")
+    parser.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+    parser.add_argument("--tile", type=int, metavar="N",
+                        help="tile side in pixels (default: chosen from free memory; 0: never tile)")
+    parser.add_argument("--overlap", type=int, default=32, metavar="N", help="overlap between tiles (default: 32)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="arithmetic precision (default: fp32)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default: auto)")
+    parser.add_argument("--max-megapixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6, metavar="MP",
+                        help=f"refuse larger images, a guard against decompression bombs "
+                             f"(default: {DEFAULT_MAX_PIXELS / 1e6:g})")
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_options(args)
+    plan = plan_outputs(args.inputs, args.output, args.recursive)
+    started = time.monotonic()
+    counts = {"restored": 0, "skipped": 0, "failed": 0}
+    todo = []
+    for source, target, problem in plan:
+        if problem:
+            _report(problem)
+            counts["failed"] += 1
+        elif target.exists() and not args.overwrite:
+            counts["skipped"] += 1
+        else:
+            todo.append((source, target))
+    if todo:
+        _restore_all(todo, args, counts)
+    print(f"{counts['restored']} restored, {counts['skipped']} skipped (output already there), "
+          f"{counts['failed']} failed in {time.monotonic() - started:.1f} s; outputs in {args.output}")
+    return 1 if counts["failed"] else 0
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    if args.method == "mprnet" and (args.sigma is not None or args.kernel):
+        raise UsageError("--sigma and --kernel are for the classic non-blind methods; the network is blind")
+    if args.method != "mprnet" and args.weights:
+        raise UsageError(f"--weights goes with --method mprnet, not with {args.method}")
+    if args.max_megapixels <= 0:
+        raise UsageError(f"--max-megapixels must be positive, found {args.max_megapixels:g}")
+
+
+def plan_outputs(inputs: list[str], output: Path, recursive: bool) -> list[tuple[Path, Path, str | None]]:
+    """(input, output, problem or None) for every image the inputs name; UsageError if an output is an input."""
+    plan, claimed = [], {}
+    for source, relative in _expand_inputs(inputs, output, recursive):
+        target = output / relative.with_suffix(output_suffix(source))
+        problem = None
+        if target.resolve() in claimed:
+            problem = f"{source}: skipped, its output {target} is already the output of {claimed[target.resolve()]}"
+        else:
+            claimed[target.resolve()] = source
+        plan.append((source, target, problem))
+    sources = {source.resolve() for source, _, _ in plan}
+    clashes = [str(target) for _, target, _ in plan if target.resolve() in sources]
+    if clashes:
+        raise UsageError(f"outputs would overwrite inputs ({', '.join(clashes[:3])}); choose another -o folder")
+    return plan
+
+
+def _expand_inputs(inputs: list[str], output: Path, recursive: bool):
+    """(file, its path relative to the output folder) for each file, folder and glob pattern given."""
+    for given in inputs:
+        path = Path(given)
+        if path.is_dir():
+            yield from _scan_folder(path, output, recursive)
+        elif not path.exists() and glob.has_magic(given):
+            matches = sorted(glob.glob(given, recursive=True))
+            if not matches:
+                yield path, Path(path.name)  # reported as a missing file when read
+            yield from ((Path(match), Path(Path(match).name)) for match in matches if Path(match).is_file())
+        else:
+            yield path, Path(path.name)
+
+
+def _scan_folder(folder: Path, output: Path, recursive: bool):
+    files = folder.rglob("*") if recursive else folder.iterdir()
+    skip = output.resolve()
+    for file in sorted(files):
+        if file.is_file() and is_image_name(file) and skip not in file.resolve().parents:
+            yield file, file.relative_to(folder)
+
+
+def _restore_all(todo: list[tuple[Path, Path]], args: argparse.Namespace, counts: dict) -> None:
+    restorer = get_restorer(args.task, args.weights, args.method, args.device, args.precision, args.tile,
+                            args.overlap)
+    known = _known(args)
+    with tqdm(total=len(todo), unit="file", desc="files", disable=None) as files, \
+            tqdm(unit="tile", desc="tiles", leave=False, disable=None) as tiles:
+        if args.method == "mprnet":
+            known["progress"] = lambda done, total: _show_tiles(tiles, done, total)
+        for source, target in todo:
+            tiles.reset()
+            problem = _restore_file(source, target, restorer, known, int(args.max_megapixels * 1e6))
+            if problem:
+                _report(problem)
+            counts["failed" if problem else "restored"] += 1
+            files.update()
+
+
+def _known(args: argparse.Namespace) -> dict:
+    known = {}
+    if args.sigma is not None:
+        known["sigma"] = args.sigma
+    if args.kernel:
+        from ..baselines import load_kernel
+
+        known["kernel"] = load_kernel(args.kernel)
+    return known
+
+
+def _show_tiles(bar: tqdm, done: int, total: int) -> None:
+    bar.total = total
+    bar.update(done - bar.n)
+
+
+def _restore_file(source: Path, target: Path, restorer, known: dict, max_pixels: int) -> str | None:
+    """Restore one file; the reason it failed, or None."""
+    try:
+        image = read_image(source, max_pixels=max_pixels)
+        restored = restore_pixels(image.pixels, restorer, **known)
+        write_image(target, dataclasses.replace(image, pixels=restored))
+    except MprnetError as error:
+        return str(error) if str(source) in str(error) else f"{source}: {error}"
+    except (MemoryError, torch.cuda.OutOfMemoryError):
+        return f"{source}: {_OOM_HINT}"
+    except RuntimeError as error:
+        if not _is_out_of_memory(error):
+            raise
+        return f"{source}: {_OOM_HINT}"
+    return None
+
+
+def _is_out_of_memory(error: RuntimeError) -> bool:
+    message = str(error).lower()
+    return "out of memory" in message or "can't allocate memory" in message
+
+
+def _report(problem: str) -> None:
+    tqdm.write(f"mprnet restore: {problem}", file=sys.stderr)

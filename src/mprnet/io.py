@@ -1,0 +1,297 @@
+"""Reading and writing images as people have them, without losing what the pixels do not say.
+
+`read_image` returns an `ImageData`: pixels as float32 H x W x C in [0, 1] (C = 1 gray, 2 gray + alpha, 3 RGB,
+4 RGBA; alpha always last) plus what writing back faithfully needs: bit depth, format, ICC profile, EXIF (its
+orientation already applied to the pixels), JPEG subsampling. `write_image` writes one atomically: a temporary file
+in the same folder, then a rename, so an interrupted run never leaves a half-written image.
+
+Palette images become RGB(A), bilevel images gray, CMYK images RGB (through their ICC profile when they carry one).
+16-bit PNG and TIFF stay 16-bit; Pillow holds 16-bit colour only as 8-bit, so those are decoded twice (high bytes,
+then low bytes) by the same Pillow decoder, and written by our own PNG encoder or by tifffile.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import struct
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
+
+from .errors import ImageError
+
+DEFAULT_MAX_PIXELS = 100_000_000
+MIN_SIDE = 8
+JPEG_QUALITY = 95
+#: Formats written back as they came; an image read from any other format is written as PNG.
+WRITABLE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
+IMAGE_SUFFIXES = frozenset(".png .jpg .jpeg .jpe .jfif .tif .tiff .webp .bmp .gif .ppm .pgm .pnm .pbm .tga .qoi "
+                           ".avif".split())
+_EIGHT_BIT_ONLY = {"JPEG", "WEBP", "BMP"}
+_EXIF_ORIENTATION = 0x0112
+_MODES_BY_CHANNELS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+
+
+@dataclasses.dataclass
+class ImageData:
+    """Pixels in [0, 1] and the facts about their file needed to write them back the same way."""
+
+    pixels: np.ndarray
+    bit_depth: int = 8
+    format: str = "PNG"
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+    jpeg_subsampling: int | None = None
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.pixels.shape[2] in (2, 4)
+
+
+def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageData:
+    """Read an image file; `ImageError` (naming the file) if it is not a readable image or is too large or small."""
+    path = Path(path)
+    _allow_pillow_up_to(max_pixels)
+    try:
+        with Image.open(path) as image:
+            _check_size(image.size, max_pixels)
+            return _decode(path, image)
+    except ImageError as error:
+        raise ImageError(f"{path}: {error}") from None
+    except Image.DecompressionBombError:
+        raise ImageError(f"{path}: the image has more pixels than the limit of {max_pixels:,}") from None
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ImageError(f"{path}: is a folder, not an image file") from None
+    except Exception as error:  # Pillow raises many types (OSError, SyntaxError, struct.error...) on damaged files
+        raise ImageError(f"{path}: not a readable image ({_describe(error, path)})") from None
+
+
+def _describe(error: Exception, path: Path) -> str:
+    if path.is_file() and path.stat().st_size == 0:
+        return "the file is empty"
+    message = str(error).replace(str(path), "").strip(" '\"")
+    return message or type(error).__name__
+
+
+def _allow_pillow_up_to(max_pixels: int) -> None:
+    # Pillow's own bomb check is global and fixed; ours (per call) replaces it, so Pillow's may only rise.
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
+        Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+def _check_size(size: tuple[int, int], max_pixels: int) -> None:
+    width, height = size
+    if width * height > max_pixels:
+        raise ImageError(f"the image is {width}x{height} = {width * height:,} pixels, more than the limit of "
+                         f"{max_pixels:,} (raise it with --max-megapixels if you trust the file)")
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(f"the image is {width}x{height} pixels; at least {MIN_SIDE} per side is needed")
+
+
+def _decode(path: Path, image: Image.Image) -> ImageData:
+    file_format = image.format or "PNG"
+    colour_16_bit = _holds_16_bit_colour(image)  # before anything that loads the image and drops its tiles
+    icc_profile = image.info.get("icc_profile") or None
+    subsampling = JpegImagePlugin.get_sampling(image) if file_format == "JPEG" else None
+    exif = _exif_without_orientation(image)
+    if colour_16_bit:
+        pixels, bit_depth = _read_16_bit_colour(path), 16
+    else:
+        image.load()
+        if image.mode == "CMYK":
+            image, icc_profile = _cmyk_to_rgb(image, icc_profile)
+        pixels, bit_depth = pil_to_pixels(ImageOps.exif_transpose(image))
+    return ImageData(pixels, bit_depth, file_format, icc_profile, exif, subsampling if subsampling != -1 else None)
+
+
+def _exif_without_orientation(image: Image.Image) -> bytes | None:
+    exif = image.getexif()
+    if not exif:
+        return None
+    exif.pop(_EXIF_ORIENTATION, None)
+    return exif.tobytes()
+
+
+def _cmyk_to_rgb(image: Image.Image, icc_profile: bytes | None) -> tuple[Image.Image, bytes | None]:
+    """Through the image's own CMYK profile into sRGB when it has one; Pillow's naive formula otherwise."""
+    if icc_profile:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+            srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+            return ImageCms.profileToProfile(image, source, srgb, outputMode="RGB"), srgb.tobytes()
+        except (ImageCms.PyCMSError, OSError):
+            pass
+    return image.convert("RGB"), None
+
+
+def pil_to_pixels(image: Image.Image) -> tuple[np.ndarray, int]:
+    """A decoded Pillow image as float32 H x W x C in [0, 1] and the bit depth it came in (8, 16 or 32 for float)."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        values = np.asarray(image).astype(np.float32)
+        return (np.clip(values, 0, 65535) / 65535)[..., None], 16
+    if image.mode == "F":
+        return np.clip(np.asarray(image, dtype=np.float32), 0, 1)[..., None], 32
+    image = image.convert(_working_mode(image))
+    pixels = np.asarray(image, dtype=np.float32) / 255
+    return (pixels[..., None] if pixels.ndim == 2 else pixels), 8
+
+
+def _working_mode(image: Image.Image) -> str:
+    if image.mode in _MODES_BY_CHANNELS.values():
+        return image.mode
+    if image.mode == "1":
+        return "L"
+    if image.mode in ("P", "PA"):
+        return "RGBA" if image.mode == "PA" or "transparency" in image.info else "RGB"
+    return "RGBA" if "A" in image.getbands() else "RGB"
+
+
+def _holds_16_bit_colour(image: Image.Image) -> bool:
+    return image.mode in ("RGB", "RGBA") and bool(image.tile) and _rawmode(image.tile[0]).endswith(
+        (";16B", ";16L", ";16N"))
+
+
+def _rawmode(tile) -> str:
+    return tile.args[0] if isinstance(tile.args, tuple) else tile.args
+
+
+def _with_rawmode(tile, rawmode: str):
+    args = (rawmode, *tile.args[1:]) if isinstance(tile.args, tuple) else rawmode
+    return tile._replace(args=args)
+
+
+def _read_16_bit_colour(path: Path) -> np.ndarray:
+    """Decode twice: the file's own rawmode unpacks each sample's high byte, the opposite byte order its low byte."""
+    halves = []
+    for take_low_byte in (False, True):
+        with Image.open(path) as image:
+            if take_low_byte:
+                image.tile = [_with_rawmode(tile, _opposite_byte_order(_rawmode(tile))) for tile in image.tile]
+            image.load()
+            halves.append(np.asarray(ImageOps.exif_transpose(image)).astype(np.uint16))
+    return ((halves[0] << 8) | halves[1]).astype(np.float32) / 65535
+
+
+def _opposite_byte_order(rawmode: str) -> str:
+    order = rawmode[-1]
+    if order == "N":
+        order = "L" if sys.byteorder == "little" else "B"
+    return rawmode[:-1] + ("B" if order == "L" else "L")
+
+
+def output_suffix(input_path: str | os.PathLike) -> str:
+    """The suffix an output keeps: the input's when that format can be written, else `.png`."""
+    suffix = Path(input_path).suffix
+    return suffix if Image.registered_extensions().get(suffix.lower()) in WRITABLE_FORMATS else ".png"
+
+
+def is_image_name(path: str | os.PathLike) -> bool:
+    """Whether the file name has the suffix of a photograph format (what a folder scan picks up)."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def write_image(path: str | os.PathLike, image: ImageData) -> Path:
+    """Write `image` atomically in the format its suffix names, keeping bit depth (where the format allows), alpha,
+    ICC profile and EXIF. Returns the path."""
+    path = Path(path)
+    file_format = _format_for(path)
+    bit_depth = 8 if file_format in _EIGHT_BIT_ONLY else image.bit_depth
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
+                                         delete=False) as handle:
+            temporary = Path(handle.name)
+    except OSError as error:
+        raise ImageError(f"{path}: cannot write here ({error.strerror or error})") from None
+    try:
+        _encode(temporary, file_format, dataclasses.replace(image, bit_depth=bit_depth))
+        os.replace(temporary, path)
+    except OSError as error:
+        raise ImageError(f"{path}: cannot write ({error.strerror or error})") from None
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def _format_for(path: Path) -> str:
+    file_format = Image.registered_extensions().get(path.suffix.lower())
+    if file_format not in WRITABLE_FORMATS:
+        known = ", ".join(sorted(set(WRITABLE_FORMATS.values())))
+        raise ImageError(f"{path}: cannot write images with suffix {path.suffix!r}; use one of {known}")
+    return file_format
+
+
+def _encode(path: Path, file_format: str, image: ImageData) -> None:
+    pixels = image.pixels
+    # 16-bit gray + alpha is left to 8 bits: Pillow (hence this package) cannot read it back.
+    colour_16_bit = image.bit_depth == 16 and pixels.shape[2] >= 3
+    if colour_16_bit and file_format == "PNG":
+        _write_png_16(path, _quantize(pixels, 16), image.icc_profile)
+    elif colour_16_bit and file_format == "TIFF":
+        _write_tiff_16(path, _quantize(pixels, 16), image.icc_profile)
+    else:
+        pixels_to_pil(pixels, image.bit_depth).save(path, format=file_format, **_save_options(file_format, image))
+
+
+def _save_options(file_format: str, image: ImageData) -> dict:
+    options = {}
+    if image.icc_profile:
+        options["icc_profile"] = image.icc_profile
+    if image.exif and file_format in ("JPEG", "PNG", "TIFF", "WEBP"):
+        options["exif"] = image.exif
+    if file_format == "JPEG":
+        options.update(quality=JPEG_QUALITY, subsampling=image.jpeg_subsampling or 0)
+    elif file_format == "WEBP":
+        options.update(quality=JPEG_QUALITY)
+    elif file_format == "TIFF":
+        options.update(compression="tiff_deflate")
+    return options
+
+
+def _quantize(pixels: np.ndarray, bit_depth: int) -> np.ndarray:
+    top, dtype = (255, np.uint8) if bit_depth == 8 else (65535, np.uint16)
+    return np.rint(np.clip(pixels, 0, 1) * top).astype(dtype)
+
+
+def pixels_to_pil(pixels: np.ndarray, bit_depth: int = 8) -> Image.Image:
+    """Float32 H x W x C pixels in [0, 1] as a Pillow image: 16-bit gray `I;16`, float gray `F`, else 8-bit
+    L/LA/RGB/RGBA (Pillow holds no 16-bit colour)."""
+    if pixels.shape[2] == 1 and bit_depth == 16:
+        return Image.fromarray(_quantize(pixels[..., 0], 16))
+    if pixels.shape[2] == 1 and bit_depth == 32:
+        return Image.fromarray(np.clip(pixels[..., 0], 0, 1).astype(np.float32), mode="F")
+    values = _quantize(pixels, 8)
+    return Image.fromarray(values[..., 0] if values.shape[2] == 1 else values, mode=_MODES_BY_CHANNELS[values.shape[2]])
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _write_png_16(path: Path, values: np.ndarray, icc_profile: bytes | None) -> None:
+    """A 16-bit RGB or RGBA PNG (Pillow cannot write these), rows with the 'Up' filter."""
+    height, width, channels = values.shape
+    colour_type = 6 if channels == 4 else 2
+    rows = values.astype(">u2").reshape(height, width * channels).view(np.uint8)
+    filtered = np.diff(rows, axis=0, prepend=np.zeros((1, rows.shape[1]), np.uint8))
+    scanlines = np.concatenate([np.full((height, 1), 2, np.uint8), filtered], axis=1)
+    chunks = [_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0))]
+    if icc_profile:
+        chunks.append(_png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc_profile)))
+    chunks += [_png_chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 6)), _png_chunk(b"IEND", b"")]
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"".join(chunks))
+
+
+def _write_tiff_16(path: Path, values: np.ndarray, icc_profile: bytes | None) -> None:
+    import tifffile
+
+    options = {"extrasamples": ["unassalpha"]} if values.shape[2] == 4 else {}
+    tifffile.imwrite(path, values, photometric="rgb", compression="zlib", iccprofile=icc_profile, metadata=None,
+                     **options)

@@ -1,0 +1,265 @@
+"""DID-MDN (Zhang and Patel, CVPR 2018): density-aware multi-stream densely connected deraining.
+
+Three densely connected streams (3x3, 5x5 and 7x7 kernels, different depths of down- and upsampling) read the
+rainy image; their features, the image and a constant map of the rain-density label (0 heavy, 1 medium,
+2 light) are fused and refined by multi-scale pooling into the rain residual, then the clean image.
+
+Parameter names follow the published `Dense_rain`, so its released checkpoint loads unchanged. The release
+keeps layers its forward never calls (five of each stream's six side convolutions, two streams' refinement
+heads, every batch norm outside the dense blocks); they are kept for the names but frozen, so no optimiser or
+DDP waits for their gradients. The network works on images in [-1, 1] (the release's normalisation).
+
+The rain-density classifier has the layout of the release's `vgg19ca` (stored here under "classifier."):
+it reads the rain residual the network estimates under the heavy label, on a copy of the image resized to
+`classifier_size` (512 for the release, whose dense layer only fits that size), so any image is restored at
+full size with one label.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import ImageError
+
+#: Height and width must be multiples of this (the deepest stream halves three times) and at least MIN_SIZE
+#: (the widest pooling of the refinement averages 32x32 boxes).
+SIZE_MULTIPLE = 8
+MIN_SIZE = 32
+DENSITY_LABELS = ("heavy", "medium", "light")
+HEAVY = 0
+LABEL_CHANNELS = 8
+#: The release's classifier: one VGG-19 conv (+BN, ReLU), a 24-channel conv, 7x7 average pooling, two dense layers.
+CLASSIFIER_POOL = 7
+CLASSIFIER_CHANNELS = 24
+CLASSIFIER_CLASSES = 4  # the release has four outputs; only the three densities are ever trained
+
+
+class BottleneckBlock(nn.Module):
+    """Dense layer: BN-ReLU-1x1 conv to 4x growth, BN-ReLU-kxk conv to `growth` channels, appended to the input."""
+
+    def __init__(self, in_channels: int, growth: int, kernel_size: int):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_channels)
+        self.conv1 = nn.Conv2d(in_channels, growth * 4, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(growth * 4)
+        self.conv2 = nn.Conv2d(growth * 4, growth, kernel_size, padding=kernel_size // 2, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.conv1(F.relu(self.bn1(x)))
+        out = self.conv2(F.relu(self.bn2(out)))
+        return torch.cat([x, out], 1)
+
+
+class TransitionBlock(nn.Module):
+    """BN-ReLU-1x1 transposed conv, then 2x average pooling ('down'), nearest 2x upsampling ('up') or nothing."""
+
+    def __init__(self, in_channels: int, out_channels: int, resample: str):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_channels)
+        self.conv1 = nn.ConvTranspose2d(in_channels, out_channels, 1, bias=False)
+        self.resample = resample
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.conv1(F.relu(self.bn1(x)))
+        if self.resample == "down":
+            return F.avg_pool2d(out, 2)
+        if self.resample == "up":
+            return F.interpolate(out, scale_factor=2, mode="nearest")
+        return out
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    kernel_size: int
+    growths: tuple[int, ...]
+    transitions: tuple[int, ...]
+    resampling: tuple[str, ...]
+    #: The 5x5 and 7x7 streams of the release carry an (unused) refinement head of their own.
+    unused_head: bool
+
+
+STREAMS = (
+    StreamSpec(3, (5, 8, 4, 4, 8, 8), (4, 12, 12, 12, 4, 4), ("down", "same", "same", "same", "same", "up"), False),
+    StreamSpec(5, (13, 16, 16, 16, 8, 8), (8, 16, 16, 16, 8, 4), ("down", "down", "same", "same", "up", "up"), True),
+    StreamSpec(7, (13, 16, 16, 16, 8, 8), (8, 16, 16, 16, 8, 4), ("down", "down", "down", "up", "up", "up"), True),
+)
+SIDE_MAPS = 5
+STREAM_CHANNELS = STREAMS[0].transitions[-1] + SIDE_MAPS + 3
+
+
+class DenseStream(nn.Module):
+    """Six dense blocks with transitions (two skip concatenations), plus side maps of the first transition.
+
+    Returns the last transition's features, five side maps and the input image, concatenated (12 channels).
+    """
+
+    def __init__(self, spec: StreamSpec):
+        super().__init__()
+        t = spec.transitions
+        block_inputs = (3, t[0], t[1], t[2], t[3] + t[1], t[4] + t[0])
+        for index, (width, growth, out, resample) in enumerate(
+                zip(block_inputs, spec.growths, t, spec.resampling), start=1):
+            setattr(self, f"dense_block{index}", BottleneckBlock(width, growth, spec.kernel_size))
+            setattr(self, f"trans_block{index}", TransitionBlock(width + growth, out, resample))
+        if spec.unused_head:
+            self.conv_refin = nn.Conv2d(t[0] + 3, 20, 3, padding=1)
+        side_inputs = (t[0], t[1], t[2], block_inputs[4], block_inputs[5], 8)
+        for index, width in enumerate(side_inputs, start=1):
+            setattr(self, f"conv{index}1", nn.Conv2d(width, 1, 3, padding=1))
+        unused = [self.conv21, self.conv31, self.conv41, self.conv51, self.conv61]
+        if spec.unused_head:
+            self.refine3 = nn.Conv2d(20 + 4, 3, 3, padding=1)
+            self.batchnorm20 = nn.BatchNorm2d(20)
+            self.batchnorm1 = nn.BatchNorm2d(1)
+            unused += [self.conv_refin, self.refine3, self.batchnorm20, self.batchnorm1]
+        for module in unused:
+            module.requires_grad_(False)
+
+    def forward(self, image: Tensor) -> Tensor:
+        x1 = self.trans_block1(self.dense_block1(image))
+        x2 = self.trans_block2(self.dense_block2(x1))
+        x3 = self.trans_block3(self.dense_block3(x2))
+        x4 = torch.cat([self.trans_block4(self.dense_block4(x3)), x2], 1)
+        x5 = torch.cat([self.trans_block5(self.dense_block5(x4)), x1], 1)
+        x6 = self.trans_block6(self.dense_block6(x5))
+        # The release computes all five side maps with the same convolution (conv11), so they are equal.
+        side = F.interpolate(F.leaky_relu(self.conv11(x1), 0.2), size=x6.shape[-2:], mode="nearest")
+        return torch.cat([x6, *[side] * SIDE_MAPS, image], 1)
+
+
+class DensityClassifier(nn.Module):
+    """The release's residual-aware rain-density classifier (`vgg19ca`), for square inputs of `input_size`."""
+
+    def __init__(self, input_size: int = 512, hidden: int = 512):
+        super().__init__()
+        self.input_size = input_size
+        self.feature = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(inplace=True))
+        self.conv16 = nn.Conv2d(64, CLASSIFIER_CHANNELS, 3, padding=1)
+        cells = input_size // CLASSIFIER_POOL
+        self.dense_classifier = nn.Linear(CLASSIFIER_CHANNELS * cells * cells, hidden)
+        self.dense_classifier1 = nn.Linear(hidden, CLASSIFIER_CLASSES)
+
+    def forward(self, residual: Tensor) -> Tensor:
+        """Logits (N x 4) of a rain residual already resized to `input_size`."""
+        features = F.relu(self.conv16(self.feature(residual)))
+        pooled = F.avg_pool2d(features, CLASSIFIER_POOL).flatten(1)
+        return self.dense_classifier1(F.relu(self.dense_classifier(pooled)))
+
+
+class DIDMDN(nn.Module):
+    """`forward(image, label)` on images in [-1, 1] returns `[residual, clean]`; clean = refine(image - residual).
+
+    `label` is one density for the batch or one per image. With `classifier_size` the network carries the
+    density classifier (`classify`); without it, `restore` uses `default_density`.
+    """
+
+    def __init__(self, classifier_size: int | None = None, classifier_hidden: int = 512, default_density: int = 1):
+        super().__init__()
+        _check_label(default_density)
+        self.default_density = default_density
+        self.conv_refin = nn.Conv2d(3 * STREAM_CHANNELS + 3 + LABEL_CHANNELS, 47, 3, padding=1)
+        for scale in range(1, 5):
+            setattr(self, f"conv10{scale}0", nn.Conv2d(47, 2, 1))
+        self.refine3 = nn.Conv2d(47 + 4 * 2, 3, 3, padding=1)
+        self.refineclean1 = nn.Conv2d(3, 8, 7, padding=3)
+        self.refineclean2 = nn.Conv2d(8, 3, 3, padding=1)
+        self.batchnorm20 = nn.BatchNorm2d(20)
+        self.batchnorm1 = nn.BatchNorm2d(1)
+        for module in (self.batchnorm20, self.batchnorm1):
+            module.requires_grad_(False)  # unused by the release's forward
+        self.dense0, self.dense1, self.dense2 = (DenseStream(spec) for spec in STREAMS)
+        self.classifier = DensityClassifier(classifier_size, classifier_hidden) if classifier_size else None
+
+    def forward(self, image: Tensor, label: int | Tensor) -> list[Tensor]:
+        height, width = image.shape[-2:]
+        if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE or min(height, width) < MIN_SIZE:
+            raise ImageError(f"DID-MDN needs height and width that are multiples of {SIZE_MULTIPLE} and at least "
+                             f"{MIN_SIZE}, got {height}x{width}; pad the image first (mprnet.infer does it for you)")
+        label_map = _label_map(label, image)
+        fused = torch.cat([self.dense0(image), image, self.dense1(image), self.dense2(image), label_map], 1)
+        features = F.leaky_relu(self.conv_refin(fused), 0.2)
+        pooled = [self._pooled_map(features, scale) for scale in range(1, 5)]
+        residual = torch.tanh(self.refine3(torch.cat([*pooled, features], 1)))
+        clean = torch.tanh(self.refineclean2(F.leaky_relu(self.refineclean1(image - residual), 0.2)))
+        return [residual, clean]
+
+    def _pooled_map(self, features: Tensor, scale: int) -> Tensor:
+        """Average over boxes of 64 / 2**scale pixels, a 1x1 conv, upsampled back (multi-scale refinement)."""
+        conv = getattr(self, f"conv10{scale}0")
+        pooled = F.leaky_relu(conv(F.avg_pool2d(features, 64 >> scale)), 0.2)
+        return F.interpolate(pooled, size=features.shape[-2:], mode="nearest")
+
+    def classify(self, image: Tensor) -> Tensor:
+        """Density labels (N,) of images in [-1, 1], from a copy resized to the classifier's input size."""
+        if self.classifier is None:
+            raise ValueError("this DID-MDN has no density classifier (build it with classifier_size)")
+        return self.density_logits(image)[:, :len(DENSITY_LABELS)].argmax(1)
+
+    def density_logits(self, image: Tensor) -> Tensor:
+        """The classifier's logits (N x 4) for images in [-1, 1] of any size (what its training loss needs)."""
+        size = self.classifier.input_size
+        small = F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        residual, _ = self(small, HEAVY)
+        return self.classifier(residual)
+
+
+def _check_label(label: int) -> None:
+    if label not in range(len(DENSITY_LABELS)):
+        raise ValueError(f"rain density labels are 0 (heavy), 1 (medium) or 2 (light), got {label!r}")
+
+
+def _label_map(label: int | Tensor, image: Tensor) -> Tensor:
+    """The label as constant channels the size of the image, per image of the batch."""
+    batch, _, height, width = image.shape
+    labels = torch.as_tensor(label, dtype=image.dtype, device=image.device).reshape(-1)
+    if labels.numel() not in (1, batch):
+        raise ValueError(f"expected one density label or one per image ({batch}), got {labels.numel()}")
+    return labels.view(-1, 1, 1, 1).expand(batch, LABEL_CHANNELS, height, width)
+
+
+def restore(model: DIDMDN, image: Tensor) -> Tensor:
+    """Derain images in [0, 1]: the label from the classifier (or the model's default), the clean image in [0, 1]."""
+    scaled = image * 2 - 1
+    label = model.classify(scaled) if model.classifier is not None else model.default_density
+    _, clean = model(scaled, label)
+    return (clean + 1) / 2
+
+
+PRESETS: dict[str, dict] = {
+    "with-classifier": dict(classifier_size=512),
+}
+
+
+def detect_config(state_dict: dict[str, Tensor]) -> dict | None:
+    """DID-MDN hyper-parameters read off a state dict (only the classifier varies), or None if it is not one."""
+    required = ("conv_refin.weight", "conv1010.weight", "refineclean1.weight", "dense2.dense_block1.conv2.weight")
+    if not all(key in state_dict for key in required):
+        return None
+    dense = state_dict.get("classifier.dense_classifier.weight")
+    if dense is None:
+        return {}
+    cells = round((dense.shape[1] / CLASSIFIER_CHANNELS) ** 0.5)
+    # Any side from 7*cells to 7*cells+6 pools to the same grid; the multiple of 8 among them (512 for the
+    # release's 73x73 grid) is the one training used.
+    size = -(-CLASSIFIER_POOL * cells // 8) * 8
+    return dict(classifier_size=size, classifier_hidden=dense.shape[0])
+
+
+def _register() -> None:
+    from .registry import Architecture, register
+
+    register(Architecture(
+        name="did-mdn",
+        build=DIDMDN,
+        detect=detect_config,
+        restore=restore,
+        presets=PRESETS,
+        size_multiple=SIZE_MULTIPLE,
+        description="DID-MDN (Zhang and Patel, CVPR 2018), density-aware multi-stream dense deraining",
+    ))
+
+
+_register()

@@ -1,0 +1,137 @@
+import json
+
+import pytest
+import torch
+
+import mprnet
+from mprnet.checkpoint import model_from_state_dict, read_weights
+from mprnet.errors import CheckpointError
+from mprnet.models.mprnet import MPRNet, PRESETS
+from conftest import DATA
+
+
+def _reference_state_dict():
+    return torch.load(DATA / "tiny_checkpoint.pth", weights_only=True)["state_dict"]
+
+
+def _same_weights(model, state_dict):
+    return all(torch.equal(model.state_dict()[k], v) for k, v in state_dict.items())
+
+
+def test_loads_state_dict_wrapped_checkpoint(tiny_config):
+    model = mprnet.load_model(DATA / "tiny_checkpoint.pth")
+    assert model.architecture == "mprnet"
+    assert {k: model.hparams[k] for k in tiny_config} == tiny_config
+    assert _same_weights(model, _reference_state_dict())
+    assert not model.training
+
+
+def test_loads_dataparallel_checkpoint_with_extra_entries():
+    model = mprnet.load_model(DATA / "tiny_checkpoint_dataparallel.pth")
+    assert _same_weights(model, _reference_state_dict())
+
+
+@pytest.mark.parametrize("wrap", [lambda sd: sd, lambda sd: {"model": sd, "optimizer": {}, "step": 3},
+                                  lambda sd: {"params": sd}, lambda sd: {f"_orig_mod.{k}": v for k, v in sd.items()}])
+def test_loads_every_pickled_layout(tmp_path, wrap):
+    path = tmp_path / "weights.pt"
+    torch.save(wrap(_reference_state_dict()), path)
+    assert _same_weights(mprnet.load_model(path), _reference_state_dict())
+
+
+def test_safetensors_round_trip_keeps_metadata(tmp_path, tiny_model):
+    path = mprnet.save_weights(tiny_model, tmp_path / "tiny.safetensors", task="denoise", steps=12)
+    loaded = mprnet.load_model(path)
+    assert loaded.metadata["task"] == "denoise" and json.loads(loaded.metadata["steps"]) == 12
+    assert _same_weights(loaded, _reference_state_dict())
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("task", ["deblur", "denoise", "derain"])
+def test_published_configurations_are_detected(task):
+    state_dict = MPRNet(**PRESETS[task]).state_dict()
+    model = model_from_state_dict(state_dict)
+    assert {k: model.hparams[k] for k in PRESETS[task]} == PRESETS[task]
+    assert model.hparams["num_cab"] == 8 and model.hparams["reduction"] == 4 and model.hparams["bias"] is False
+
+
+@pytest.mark.parametrize("config", [
+    dict(n_feat=20, scale_unetfeats=12, scale_orsnetfeats=6, num_cab=3, reduction=4),
+    dict(n_feat=17, scale_unetfeats=5, scale_orsnetfeats=3, num_cab=1, reduction=2, bias=True),
+    dict(n_feat=12, scale_unetfeats=4, scale_orsnetfeats=4, num_cab=2, reduction=3, kernel_size=5),
+    dict(n_feat=8, scale_unetfeats=4, scale_orsnetfeats=4, num_cab=1, in_c=1, out_c=1),
+])
+def test_odd_widths_are_detected(config):
+    torch.manual_seed(0)
+    original = MPRNet(**config)
+    model = model_from_state_dict(original.state_dict())
+    assert {k: model.hparams[k] for k in config} == config
+    channels = config.get("in_c", 3)
+    image = torch.rand(1, channels, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(model(image)[0], original.eval()(image)[0])
+
+
+def test_wrong_shapes_are_named(tmp_path):
+    state_dict = _reference_state_dict()
+    state_dict["tail.weight"] = torch.zeros(3, 5, 3, 3)
+    with pytest.raises(CheckpointError, match="tail.weight"):
+        model_from_state_dict(state_dict, architecture="mprnet", config=json.loads((DATA / "tiny_config.json").read_text()))
+
+
+def test_missing_and_unexpected_keys_are_named():
+    state_dict = _reference_state_dict()
+    del state_dict["sam12.conv1.weight"]
+    state_dict["extra.weight"] = torch.zeros(1)
+    with pytest.raises(CheckpointError, match=r"missing keys: sam12.conv1.weight.*unexpected keys: extra.weight"):
+        model_from_state_dict(state_dict, architecture="mprnet",
+                              config=json.loads((DATA / "tiny_config.json").read_text()))
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"", "empty"),
+    (b"this is not a checkpoint at all", "not a readable PyTorch checkpoint"),
+])
+def test_damaged_files_get_one_clear_sentence(tmp_path, content, message):
+    path = tmp_path / "bad.pth"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=message):
+        mprnet.load_model(path)
+
+
+def test_truncated_checkpoint(tmp_path):
+    data = (DATA / "tiny_checkpoint.pth").read_bytes()
+    path = tmp_path / "truncated.pth"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="not a readable"):
+        mprnet.load_model(path)
+
+
+def test_code_in_a_pickle_is_never_run(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "evil.pth"
+    torch.save({"state_dict": Payload()}, path)
+    with pytest.raises(CheckpointError, match="not a readable"):
+        mprnet.load_model(path)
+
+
+def test_not_a_state_dict(tmp_path):
+    path = tmp_path / "list.pth"
+    torch.save({"epoch": 3, "notes": "x"}, path)
+    with pytest.raises(CheckpointError, match="expected a state dict"):
+        read_weights(path)
+
+
+def test_unknown_architecture(tmp_path):
+    path = tmp_path / "other.pth"
+    torch.save({"conv.weight": torch.zeros(3, 3, 3, 3)}, path)
+    with pytest.raises(CheckpointError, match="no known architecture"):
+        mprnet.load_model(path)
+
+
+def test_unknown_name_lists_the_bundled_models():
+    with pytest.raises(CheckpointError, match="neither a weights file nor a bundled model"):
+        mprnet.load_model("no-such-model")

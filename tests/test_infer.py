@@ -1,0 +1,120 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mprnet.errors import ImageError, MprnetError
+from mprnet.infer import Engine, blend_ramp, pad_to_multiple, pick_precision, tile_starts
+from mprnet.models.registry import Architecture, build, register
+
+LOCAL = register(Architecture(
+    name="test-local-conv", build=lambda: nn.Conv2d(3, 3, 3, padding=1, padding_mode="reflect"),
+    detect=lambda state_dict: None, restore=lambda model, image: model(image), size_multiple=8))
+
+
+def _local_model():
+    torch.manual_seed(0)
+    model = build(LOCAL, {})
+    with torch.no_grad():
+        model.weight.mul_(0.2)
+    return model
+
+
+@pytest.mark.parametrize("height,width", [(8, 8), (9, 17), (31, 40), (57, 13)])
+def test_padding_restores_any_size_and_crops_back(tiny_model, height, width):
+    image = np.random.default_rng(0).random((height, width, 3), dtype=np.float32)
+    restored = Engine(tiny_model, device="cpu", tile=0)(image)
+    assert restored.shape == image.shape and restored.dtype == np.float32
+    assert restored.min() >= 0 and restored.max() <= 1
+    padded = pad_to_multiple(torch.from_numpy(image).permute(2, 0, 1)[None], 8)
+    with torch.no_grad():
+        expected = tiny_model(padded)[0][0, :, :height, :width].clamp(0, 1).permute(1, 2, 0).numpy()
+    assert np.abs(restored - expected).max() <= 1e-5
+
+
+def test_reflect_padding_mirrors_the_border():
+    image = torch.arange(10.0).reshape(1, 1, 1, 10).expand(1, 1, 9, 10)
+    padded = pad_to_multiple(image, 8)
+    assert padded.shape[-2:] == (16, 16)
+    assert torch.equal(padded[0, 0, 0, 10:], torch.tensor([8.0, 7, 6, 5, 4, 3]))
+
+
+def test_tile_starts_cover_the_image_with_the_overlap():
+    starts = tile_starts(1000, 256, 32)
+    assert starts[0] == 0 and starts[-1] == 1000 - 256
+    assert all(b - a <= 256 - 32 for a, b in zip(starts, starts[1:]))
+    assert tile_starts(100, 256, 32) == [0]
+
+
+def test_blend_ramp_tapers_only_inner_edges():
+    ramp = blend_ramp(64, 16, taper_start=True, taper_end=False)
+    assert ramp[:4].eq(0).all() and ramp[-1] == 1 and torch.all(ramp[12:] == 1)
+    assert torch.all(ramp[1:] >= ramp[:-1])
+
+
+def test_tiled_equals_whole_for_a_local_network():
+    image = np.random.default_rng(1).random((150, 203, 3), dtype=np.float32)
+    model = _local_model()
+    whole = Engine(model, device="cpu", tile=0)(image)
+    tiled = Engine(model, device="cpu", tile=64, overlap=16)(image)
+    assert np.abs(whole - tiled).max() < 1e-5
+
+
+def test_tiled_mprnet_agrees_with_whole_and_shows_no_seam(tiny_model):
+    # A near-identity MPRNet (small residual): tiles see less context, but outputs must stay close and seamless.
+    with torch.no_grad():
+        for parameter in tiny_model.parameters():
+            parameter.mul_(0.3)
+    rng = np.random.default_rng(2)
+    image = np.clip(np.linspace(0, 1, 160)[None, :, None] + 0.05 * rng.standard_normal((128, 160, 3)), 0, 1).astype(np.float32)
+    whole = Engine(tiny_model, device="cpu", tile=0)(image)
+    engine = Engine(tiny_model, device="cpu", tile=64, overlap=24)
+    calls = []
+    tiled = engine(image, progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (engine.count_tiles(128, 160),) * 2 and len(calls) == engine.count_tiles(128, 160) > 1
+    psnr = -10 * np.log10(np.mean((whole - tiled) ** 2))
+    assert psnr > 40
+    # No seam: the jump across a tile boundary is no larger than elsewhere in the image.
+    column_jumps = np.abs(np.diff(tiled - whole, axis=1)).mean(axis=(0, 2))
+    assert column_jumps.max() < 5 * np.median(column_jumps) + 1e-3
+
+
+def test_fp32_precision_is_exact_and_bf16_close(tiny_model):
+    image = np.random.default_rng(3).random((32, 40, 3), dtype=np.float32)
+    exact = Engine(tiny_model, device="cpu", precision="fp32", tile=0)(image)
+    bf16 = Engine(tiny_model, device="cpu", precision="bf16", tile=0)(image)
+    psnr = -10 * np.log10(np.mean((exact - bf16) ** 2))
+    assert psnr > 30
+
+
+def test_precision_choice():
+    assert pick_precision("fp32", torch.device("cpu")) == "fp32"
+    assert pick_precision("auto", torch.device("cpu")) in ("fp32", "bf16")
+    with pytest.raises(MprnetError, match="fp16 is not supported on the CPU"):
+        pick_precision("fp16", torch.device("cpu"))
+    with pytest.raises(MprnetError, match="unknown precision"):
+        pick_precision("int8", torch.device("cpu"))
+
+
+def test_auto_tile_is_a_multiple_of_the_network_size(tiny_model):
+    engine = Engine(tiny_model, device="cpu")
+    assert engine.tile % 8 == 0 and 64 <= engine.tile <= 1024
+
+
+@pytest.mark.parametrize("shape,message", [((5, 40, 3), "at least 8 px"), ((16, 16, 4), "H x W x 3")])
+def test_bad_images_are_refused(tiny_model, shape, message):
+    with pytest.raises(ImageError, match=message):
+        Engine(tiny_model, device="cpu")(np.zeros(shape, np.float32))
+
+
+def test_too_small_tile_is_refused(tiny_model):
+    with pytest.raises(MprnetError, match="too small"):
+        Engine(tiny_model, device="cpu", tile=16, overlap=32)
+
+
+def test_missing_cuda_is_a_clear_error(tiny_model):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(MprnetError, match="no CUDA GPU"):
+        Engine(tiny_model, device="cuda")
