@@ -78,6 +78,8 @@ class _PatchDataset(Dataset):
             raise DataError(f"Expected a positive integer patch size, found {patch_size!r}.")
         if length is not None and (int(length) != length or length < 1):
             raise DataError(f"Expected a positive integer length, found {length!r}.")
+        if int(seed) != seed or seed < 0:
+            raise DataError(f"Expected a non-negative integer seed, found {seed!r}.")
         self.patch_size, self.seed, self.epoch = int(patch_size), int(seed), 0
         self.length = count if length is None else int(length)
 
@@ -190,7 +192,8 @@ class PairedDataset(Dataset):
     @classmethod
     def folders(cls, root: PathLike, input_dir: str = "input", target_dir: str = "target",
                 layout: str = "folders", key: Callable[[Path], str] = lambda path: path.stem) -> PairedDataset:
-        """Files of `root/input_dir` and `root/target_dir` paired by `key` (by default the file stem)."""
+        """Files of `root/input_dir` and `root/target_dir` paired by `key` (by default the file stem): a generic
+        layout, also that of Rain13K and the Rain100L/H test sets."""
         root = Path(root)
         missing = [str(root / folder) for folder in (input_dir, target_dir) if not (root / folder).is_dir()]
         if missing:
@@ -260,11 +263,14 @@ class PairedDataset(Dataset):
 
 
 def open_paired(root: PathLike) -> PairedDataset:
-    """The paired data set in `root`, its layout detected: input/+target/ or rainy/+norain/, GoPro sequences,
-    SIDD scenes."""
+    """The paired data set in `root`, its layout detected: input/ + target/ paired by stem (layout "rain" when
+    the folder's name says rain, as Rain100L/H and Rain13K do, else "folders"), rainy/ + norain/, GoPro
+    sequences, SIDD scenes."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"Expected a data set folder, found no folder at {root}.")
+    if (root / "input").is_dir() and (root / "target").is_dir():
+        return PairedDataset.folders(root, layout="rain" if "rain" in root.name.lower() else "folders")
     if any((root / input_dir).is_dir() and (root / target_dir).is_dir() for input_dir, target_dir in _RAIN_FOLDERS):
         return PairedDataset.rain(root)
     if _subfolders_with(root, "blur", "sharp"):

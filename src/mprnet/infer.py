@@ -62,7 +62,7 @@ def pick_precision(name: str, device: torch.device) -> str:
     return name
 
 
-def _autocast(device: torch.device, precision: str):
+def autocast(device: torch.device, precision: str):
     if precision == "fp32":
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
@@ -195,7 +195,7 @@ class Engine:
         height, width = image.shape[-2:]
         padded = pad_to_multiple(image.float(), self.multiple)
         padded = padded.to(self.device).contiguous(memory_format=self.memory_format)
-        with _autocast(self.device, self.precision):
+        with autocast(self.device, self.precision):
             restored = self.architecture.restore(self.model, padded)
         return restored[..., :height, :width].float().clamp_(0, 1).cpu()
 

@@ -69,6 +69,8 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         raise ImageError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ImageError(f"{path}: is a folder, not an image file") from None
+    except MemoryError:
+        raise
     except Exception as error:  # Pillow raises many types (OSError, SyntaxError, struct.error...) on damaged files
         raise ImageError(f"{path}: not a readable image ({_describe(error, path)})") from None
 
@@ -100,14 +102,14 @@ def _decode(path: Path, image: Image.Image) -> ImageData:
     colour_16_bit = _holds_16_bit_colour(image)  # before anything that loads the image and drops its tiles
     icc_profile = image.info.get("icc_profile") or None
     subsampling = JpegImagePlugin.get_sampling(image) if file_format == "JPEG" else None
-    exif = _exif_without_orientation(image)
     if colour_16_bit:
         pixels, bit_depth = _read_16_bit_colour(path), 16
     else:
-        image.load()
-        if image.mode == "CMYK":
-            image, icc_profile = _cmyk_to_rgb(image, icc_profile)
-        pixels, bit_depth = pil_to_pixels(ImageOps.exif_transpose(image))
+        upright = ImageOps.exif_transpose(image)
+        if upright.mode == "CMYK":
+            upright, icc_profile = _cmyk_to_rgb(upright, icc_profile)
+        pixels, bit_depth = pil_to_pixels(upright)
+    exif = _exif_without_orientation(image)  # after transposing: it edits the image's own EXIF
     return ImageData(pixels, bit_depth, file_format, icc_profile, exif, subsampling if subsampling != -1 else None)
 
 
@@ -203,8 +205,8 @@ def write_image(path: str | os.PathLike, image: ImageData) -> Path:
     path = Path(path)
     file_format = _format_for(path)
     bit_depth = 8 if file_format in _EIGHT_BIT_ONLY else image.bit_depth
+    prepare_folder(path.parent)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
                                          delete=False) as handle:
             temporary = Path(handle.name)
@@ -218,6 +220,17 @@ def write_image(path: str | os.PathLike, image: ImageData) -> Path:
     finally:
         temporary.unlink(missing_ok=True)
     return path
+
+
+def prepare_folder(folder: str | os.PathLike) -> None:
+    """Create `folder` if needed; `ImageError` if images cannot be written there."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ImageError(f"{folder}: cannot write images here ({error.strerror or error})") from None
+    if not os.access(folder, os.W_OK):
+        raise ImageError(f"{folder}: cannot write images here (permission denied)")
 
 
 def _format_for(path: Path) -> str:

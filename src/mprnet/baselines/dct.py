@@ -20,9 +20,8 @@ BAND_ROWS = 64
 # Rows: mean, red minus blue, red and blue minus green; orthonormal, so white noise keeps its sigma.
 COLOUR_TRANSFORM = np.array([[1, 1, 1], [1, 0, -1], [1, -2, 1]], dtype=np.float64) / np.sqrt([[3], [2], [6]])
 
-# Patch DCT of row-major flattened 8 x 8 patches: coefficients = patches @ PATCH_BASIS.T (orthonormal).
+# The orthonormal 8-point DCT-II as a matrix: coefficients = _DCT_1D @ samples.
 _DCT_1D = dct(np.eye(PATCH), norm="ortho", axis=0)
-PATCH_BASIS = np.kron(_DCT_1D, _DCT_1D).astype(np.float32)
 
 Shrink = Callable[[np.ndarray, np.ndarray, float], "tuple[np.ndarray, np.ndarray]"]
 
@@ -110,7 +109,7 @@ def _filter_patches(noisy: np.ndarray, guide: np.ndarray, sigma: float, shrink: 
     pad = PATCH - 1
     noisy_padded = np.pad(noisy, pad, mode="symmetric").astype(np.float32)
     guide_padded = noisy_padded if guide is noisy else np.pad(guide, pad, mode="symmetric").astype(np.float32)
-    patch_rows, patch_cols = noisy_padded.shape[0] - pad, noisy_padded.shape[1] - pad
+    patch_rows = noisy_padded.shape[0] - pad
     total = np.zeros(noisy_padded.shape, dtype=np.float64)
     weight_sum = np.zeros(noisy_padded.shape, dtype=np.float64)
     for top in range(0, patch_rows, BAND_ROWS):
@@ -118,20 +117,48 @@ def _filter_patches(noisy: np.ndarray, guide: np.ndarray, sigma: float, shrink: 
         coefficients = _patch_dct(noisy_padded[rows])
         guide_coefficients = coefficients if guide is noisy else _patch_dct(guide_padded[rows])
         shrunk, weights = shrink(coefficients, guide_coefficients, sigma)
-        patches = (shrunk @ PATCH_BASIS) * weights[:, :, None]
-        _overlap_add(total[rows], weight_sum[rows], patches, weights)
+        total[rows] += _patch_idct_sum(shrunk * weights[:, :, None].astype(np.float32))
+        weight_sum[rows] += _box_sum(weights)
     return (total / weight_sum)[pad:-pad, pad:-pad]
 
 
 def _patch_dct(region: np.ndarray) -> np.ndarray:
-    """DCT coefficients of every 8 x 8 patch of `region`, shaped (patch rows, patch cols, 64)."""
-    windows = np.lib.stride_tricks.sliding_window_view(region, (PATCH, PATCH))
-    return windows.reshape(windows.shape[0], windows.shape[1], PATCH * PATCH) @ PATCH_BASIS.T
+    """DCT coefficients of every 8 x 8 patch of `region`, shaped (patch rows, patch cols, 64), computed separably:
+    columns of all vertical windows first, then rows of all horizontal windows of that."""
+    rows, cols = region.shape[0] - PATCH + 1, region.shape[1] - PATCH + 1
+    vertical = _windows_times(region, axis=0, matrix=_DCT_1D.T)  # (rows, width, u)
+    both = _windows_times(vertical, axis=1, matrix=_DCT_1D.T)  # (rows, cols, u, v)
+    return both.reshape(rows, cols, PATCH * PATCH)
 
 
-def _overlap_add(total: np.ndarray, weight_sum: np.ndarray, patches: np.ndarray, weights: np.ndarray) -> None:
+def _patch_idct_sum(coefficients: np.ndarray) -> np.ndarray:
+    """The sum, each at its place, of the inverse DCTs of all patches; the transpose of `_patch_dct`."""
+    rows, cols = coefficients.shape[:2]
+    horizontal = (coefficients.reshape(-1, PATCH) @ _DCT_1D).reshape(rows, cols, PATCH, PATCH)  # (.., u, dx)
+    spread = np.zeros((rows, cols + PATCH - 1, PATCH), dtype=np.float32)
+    for dx in range(PATCH):
+        spread[:, dx : dx + cols] += horizontal[..., dx]
+    vertical = (spread.reshape(-1, PATCH) @ _DCT_1D).reshape(rows, cols + PATCH - 1, PATCH)  # (.., dy)
+    result = np.zeros((rows + PATCH - 1, cols + PATCH - 1), dtype=np.float32)
+    for dy in range(PATCH):
+        result[dy : dy + rows] += vertical[..., dy]
+    return result
+
+
+def _windows_times(array: np.ndarray, axis: int, matrix: np.ndarray) -> np.ndarray:
+    """Every length-8 window along `axis`, times `matrix`, the new axis last."""
+    windows = np.lib.stride_tricks.sliding_window_view(array, PATCH, axis=axis)
+    product = windows.reshape(-1, PATCH) @ matrix.astype(np.float32)
+    return product.reshape(windows.shape[:-1] + (matrix.shape[1],))
+
+
+def _box_sum(weights: np.ndarray) -> np.ndarray:
+    """Each patch's weight added over the 8 x 8 pixels it covers."""
     rows, cols = weights.shape
-    for offset in range(PATCH * PATCH):
-        dy, dx = divmod(offset, PATCH)
-        total[dy : dy + rows, dx : dx + cols] += patches[:, :, offset]
-        weight_sum[dy : dy + rows, dx : dx + cols] += weights
+    wide = np.zeros((rows, cols + PATCH - 1))
+    for dx in range(PATCH):
+        wide[:, dx : dx + cols] += weights
+    result = np.zeros((rows + PATCH - 1, cols + PATCH - 1))
+    for dy in range(PATCH):
+        result[dy : dy + rows] += wide
+    return result

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from ..api import TASKS, get_restorer, restore_pixels
 from ..errors import MprnetError
 from ..infer import PRECISIONS
-from ..io import DEFAULT_MAX_PIXELS, is_image_name, output_suffix, read_image, write_image
+from ..io import DEFAULT_MAX_PIXELS, is_image_name, output_suffix, prepare_folder, read_image, write_image
 
 HELP = "restore photographs: deblur, denoise or derain image files and folders"
 METHODS = ("mprnet", "dct", "msdct", "nlmeans", "wavelet", "bm3d", "ffdnet", "l0", "wiener", "tv", "richardson-lucy")
@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT,
                         help=f"output folder (default: ./{DEFAULT_OUTPUT})")
     parser.add_argument("-r", "--recursive", action="store_true", help="also restore images in sub-folders")
-    parser.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace outputs that already exist (by default they are skipped)")
     parser.add_argument("--tile", type=int, metavar="N",
                         help="tile side in pixels (default: chosen from free memory; 0: never tile)")
     parser.add_argument("--overlap", type=int, default=32, metavar="N", help="overlap between tiles (default: 32)")
@@ -68,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
             todo.append((source, target))
     if todo:
         _restore_all(todo, args, counts)
-    print(f"{counts['restored']} restored, {counts['skipped']} skipped (output already there), "
-          f"{counts['failed']} failed in {time.monotonic() - started:.1f} s; outputs in {args.output}")
+    print(f"{counts['restored']} restored, {counts['skipped']} skipped, {counts['failed']} failed "
+          f"in {time.monotonic() - started:.1f} s; outputs in {args.output}")
     return 1 if counts["failed"] else 0
 
 
@@ -159,6 +160,7 @@ def _show_tiles(bar: tqdm, done: int, total: int) -> None:
 def _restore_file(source: Path, target: Path, restorer, known: dict, max_pixels: int) -> str | None:
     """Restore one file; the reason it failed, or None."""
     try:
+        prepare_folder(target.parent)  # before the work, not after
         image = read_image(source, max_pixels=max_pixels)
         restored = restore_pixels(image.pixels, restorer, **known)
         write_image(target, dataclasses.replace(image, pixels=restored))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..errors import DataError
-from .base import TASKS, Degradation, RandomChoice
+from .base import Degradation, RandomChoice
 from .blur import MotionBlur, blur, camera_shake_kernel, linear_motion_kernel
 from .noise import GaussianNoise, MixedNoise, PoissonGaussianNoise
 from .rain import Rain, density_label, rain_streaks
@@ -17,6 +17,7 @@ LEVELS = {
     "deblur": ("shake", "linear", "mixed"),
     "derain": ("mixed", "light", "medium", "heavy"),
 }
+TASKS = tuple(LEVELS)
 BLIND_SIGMA_RANGE = (0.0, 50.0)
 
 

@@ -8,7 +8,6 @@ import numpy as np
 from ..errors import DataError
 
 Range = float | tuple[float, float]
-TASKS = ("denoise", "deblur", "derain")
 
 
 class Degradation:

@@ -33,7 +33,8 @@ def linear_motion_kernel(length: float, angle: float, size: int | None = None) -
     on an odd size x size grid (by default the smallest that holds it)."""
     if not np.isfinite(length) or length < 0:
         raise DataError(f"linear_motion_kernel expects a non-negative length, found {length}.")
-    size = _check_size(int(np.ceil(length)) + 1 | 1 if size is None else size)
+    smallest_odd = (int(np.ceil(length)) + 1) | 1
+    size = _check_size(smallest_odd if size is None else size)
     if length > size - 1:
         raise DataError(f"linear_motion_kernel expects a length of at most size - 1 = {size - 1}, found {length}.")
     steps = np.linspace(-0.5, 0.5, max(2, int(np.ceil(4 * length)) + 1)) * length

@@ -1,0 +1,86 @@
+"""Benchmarking a restorer on a paired data set: per-image and mean PSNR/SSIM under a benchmark's protocol."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .data import PairedDataset, open_paired
+from .io import ImageData, write_image
+from .metrics import Protocol, evaluate_pair, get_protocol
+
+#: The protocol of each task's main benchmark, and of each data-set layout `open_paired` detects.
+TASK_PROTOCOLS = {"deblur": "gopro", "denoise": "sidd", "derain": "rain100h"}
+LAYOUT_PROTOCOLS = {"gopro": "gopro", "sidd": "sidd", "rain": "rain100h"}
+CSV_FIELDS = ("name", "psnr", "ssim", "seconds")
+
+Restorer = Callable[..., np.ndarray]
+
+
+def default_protocol(task: str | None = None, layout: str | None = None) -> str:
+    """The protocol for a task, else for a data-set layout, else plain RGB."""
+    return TASK_PROTOCOLS.get(task or "") or LAYOUT_PROTOCOLS.get(layout or "") or "rgb"
+
+
+def evaluate(restorer: Restorer, dataset: PairedDataset | str | os.PathLike, protocol: str | Protocol = "rgb",
+             save_dir: str | os.PathLike | None = None, on_image: Callable[[dict], None] | None = None) -> dict:
+    """Restore every input of `dataset` (a `PairedDataset` or its folder) and score it against its target.
+
+    Returns `{"protocol", "count", "psnr", "ssim", "seconds", "images": [{"name", "psnr", "ssim", "seconds"}]}`,
+    the top-level figures being means over the images (as benchmarks report them). With `save_dir`, each restored
+    image is written there as an 8-bit PNG named after its pair; `on_image` gets each image's row as it is done.
+    """
+    if not isinstance(dataset, PairedDataset):
+        dataset = open_paired(dataset)
+    protocol = get_protocol(protocol)
+    rows = []
+    for index, name in enumerate(dataset.names):
+        source, target = dataset.load(index)
+        started = time.perf_counter()
+        restored = restorer(source)
+        seconds = time.perf_counter() - started
+        if save_dir is not None:
+            write_image(Path(save_dir) / f"{name}.png", ImageData(pixels=restored))
+        rows.append({"name": name, **evaluate_pair(restored, target, protocol), "seconds": seconds})
+        if on_image:
+            on_image(rows[-1])
+    return {"protocol": protocol.name, "count": len(rows), **_means(rows), "images": rows}
+
+
+def _means(rows: list[dict]) -> dict[str, float]:
+    return {field: float(np.mean([row[field] for row in rows])) for field in ("psnr", "ssim", "seconds")}
+
+
+def write_csv(results: dict, path: str | os.PathLike) -> Path:
+    """One row per image, then a "mean" row."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows(results["images"])
+        writer.writerow({"name": "mean", **{field: results[field] for field in CSV_FIELDS[1:]}})
+    return path
+
+
+def write_json(results: dict, path: str | os.PathLike) -> Path:
+    """The whole result; an infinite PSNR (a perfect restoration) is written as the string "inf"."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_json_safe(results), indent=2) + "\n")
+    return path
+
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    return value

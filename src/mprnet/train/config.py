@@ -1,0 +1,98 @@
+"""Training configuration: a YAML file read into dataclasses, with defaults that follow the MPRNet recipe."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..errors import MprnetError
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+@dataclass
+class DataConfig:
+    #: A folder of clean photos degraded on the fly (synthetic pairs) ...
+    clean_dir: str | None = None
+    level: str | float | None = None
+    #: ... or a paired folder (GoPro, SIDD, Rain13K or input/ + target/ layouts).
+    paired_dir: str | None = None
+    workers: int = 2
+
+
+@dataclass
+class ValConfig:
+    #: A folder of clean photos (degraded with a fixed seed) or a paired folder; empty to skip validation.
+    dir: str | None = None
+    level: str | float | None = None
+    count: int = 6
+    crop: int = 256
+    every: int = 500
+    seed: int = 1234
+
+
+@dataclass
+class TrainConfig:
+    task: str = "denoise"
+    model: dict = field(default_factory=lambda: {"name": "mprnet-derain"})
+    data: DataConfig = field(default_factory=DataConfig)
+    val: ValConfig = field(default_factory=ValConfig)
+    steps: int = 1000
+    #: When set, the run ends after this many seconds (or `steps`, whichever comes first) and the learning-rate
+    #: schedule follows the share of the budget used: the way to make the best of a fixed slot on a GPU.
+    #: Such a run is not bit-reproducible on resume (the schedule then depends on the clock).
+    time_budget_s: float | None = None
+    batch_size: int = 16
+    patch_size: int = 128
+    lr: float = 2e-4
+    lr_min: float = 1e-6
+    warmup_steps: int = 0
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    grad_clip: float | None = None
+    precision: str = "auto"
+    device: str = "auto"
+    seed: int = 0
+    checkpoint_every: int = 500
+    log_every: int = 20
+    max_bad_steps: int = 5
+    deterministic: bool = False
+    out_dir: str = "runs/train"
+
+
+def _build(cls, values: dict, where: str):
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise MprnetError(f"{where}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+    return cls(**values)
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
+    """Read a YAML file (a path, or the name of a bundled config such as `denoise-cpu`) into a TrainConfig."""
+    path = Path(path)
+    if not path.exists() and (CONFIG_DIR / f"{path.name}.yaml").exists():
+        path = CONFIG_DIR / f"{path.name}.yaml"
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except OSError as error:
+        raise MprnetError(f"{path}: cannot read the training config ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        raise MprnetError(f"{path}: not valid YAML ({error})") from None
+    if not isinstance(values, dict):
+        raise MprnetError(f"{path}: expected a mapping of settings, found {type(values).__name__}")
+    values.update(overrides or {})
+    data = _build(DataConfig, values.pop("data", {}) or {}, f"{path}: data")
+    val = _build(ValConfig, values.pop("val", {}) or {}, f"{path}: val")
+    config = _build(TrainConfig, values, str(path))
+    config.data, config.val = data, val
+    config.betas = tuple(config.betas)
+    if not (config.data.clean_dir or config.data.paired_dir):
+        raise MprnetError(f"{path}: data needs clean_dir (synthetic pairs) or paired_dir (a paired data set)")
+    return config
+
+
+def config_dict(config: TrainConfig) -> dict:
+    return dataclasses.asdict(config)

@@ -1,0 +1,196 @@
+"""`mprnet restore`: batches of files, folders and globs; image kinds kept; bad files reported, the rest restored."""
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageCms
+
+import mprnet
+from mprnet.cli import main
+
+torch.set_num_threads(1)
+RNG = np.random.default_rng(2)
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    torch.manual_seed(0)
+    network = mprnet.create_model("mprnet", n_feat=8, scale_unetfeats=4, scale_orsnetfeats=4, num_cab=1)
+    return str(mprnet.save_weights(network, tmp_path_factory.mktemp("w") / "tiny.safetensors", task="denoise"))
+
+
+def photo(path, size=(24, 16), mode="RGB", **options):
+    channels = len(Image.new(mode, (1, 1)).getbands())
+    values = RNG.integers(0, 256, (size[1], size[0], channels), dtype=np.uint8)
+    Image.fromarray(values[..., 0] if channels == 1 else values, mode=mode).save(path, **options)
+    return path
+
+
+def restore(*arguments, weights):
+    return main(["restore", *map(str, arguments), "--weights", weights, "--device", "cpu"])
+
+
+def files_in(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def test_folder_is_restored_keeping_names_and_skipping_non_images(tmp_path, weights, capsys):
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    photo(tmp_path / "in" / "a.png")
+    photo(tmp_path / "in" / "b.jpg")
+    (tmp_path / "in" / "notes.txt").write_text("not a photo")
+    photo(tmp_path / "in" / "sub" / "c.tif")
+    assert restore(tmp_path / "in", "-o", tmp_path / "out", weights=weights) == 0
+    assert files_in(tmp_path / "out") == ["a.png", "b.jpg"]
+    assert "2 restored, 0 skipped" in capsys.readouterr().out
+    assert restore(tmp_path / "in", "-r", "-o", tmp_path / "out", weights=weights) == 0
+    assert files_in(tmp_path / "out") == ["a.png", "b.jpg", "sub/c.tif"]
+    assert "1 restored, 2 skipped" in capsys.readouterr().out
+
+
+def test_output_is_the_restored_image(tmp_path, weights):
+    source = photo(tmp_path / "a.png")
+    assert restore(source, "-o", tmp_path / "out", weights=weights) == 0
+    expected = mprnet.restore(np.asarray(Image.open(source)), model=weights, device="cpu")
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "a.png")), expected)
+
+
+def test_glob_patterns_and_default_output_folder(tmp_path, weights, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    photo(tmp_path / "x1.png")
+    photo(tmp_path / "x2.png")
+    photo(tmp_path / "y.png")
+    assert restore("x*.png", weights=weights) == 0
+    assert files_in(tmp_path / "restored") == ["x1.png", "x2.png"]
+
+
+def test_rerun_skips_existing_and_overwrite_replaces(tmp_path, weights, capsys):
+    source = photo(tmp_path / "a.png")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.png").write_bytes(b"left alone")
+    assert restore(source, "-o", tmp_path / "out", weights=weights) == 0
+    assert (tmp_path / "out" / "a.png").read_bytes() == b"left alone"
+    assert "0 restored, 1 skipped" in capsys.readouterr().out
+    assert restore(source, "-o", tmp_path / "out", "--overwrite", weights=weights) == 0
+    assert Image.open(tmp_path / "out" / "a.png").size == (24, 16)
+
+
+def test_image_kinds_survive_the_command(tmp_path, weights):
+    sixteen = RNG.integers(0, 65536, (16, 20), dtype=np.uint16)
+    Image.fromarray(sixteen).save(tmp_path / "g16.png")
+    photo(tmp_path / "gray.png", mode="L")
+    photo(tmp_path / "alpha.png", mode="RGBA")
+    photo(tmp_path / "icc.jpg", icc_profile=SRGB)
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    photo(tmp_path / "turned.jpg", size=(24, 16), exif=exif.tobytes())
+    assert restore(*(tmp_path / n for n in ("g16.png", "gray.png", "alpha.png", "icc.jpg", "turned.jpg")),
+                   "-o", tmp_path / "out", weights=weights) == 0
+    out = tmp_path / "out"
+    assert Image.open(out / "g16.png").mode.startswith("I")
+    assert Image.open(out / "gray.png").mode == "L"
+    with Image.open(tmp_path / "alpha.png") as source, Image.open(out / "alpha.png") as restored:
+        assert restored.mode == "RGBA" and np.array_equal(np.asarray(restored)[..., 3], np.asarray(source)[..., 3])
+    assert Image.open(out / "icc.jpg").info["icc_profile"] == SRGB
+    with Image.open(out / "turned.jpg") as turned:
+        assert turned.size == (16, 24) and turned.getexif().get(0x0112) in (None, 1)
+
+
+def test_bad_files_are_reported_and_the_batch_goes_on(tmp_path, weights, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    photo(folder / "good.png")
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "text.jpg").write_text("hello")
+    (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(200))
+    (folder / "truncated.png").write_bytes(photo(tmp_path / "whole.png", size=(64, 64)).read_bytes()[:300])
+    photo(folder / "huge.png", size=(40, 40))
+    photo(folder / "tiny.png", size=(5, 5))
+    code = restore(folder, tmp_path / "absent.png", "-o", tmp_path / "out", "--max-megapixels", "0.001",
+                   weights=weights)
+    captured = capsys.readouterr()
+    assert code == 1
+    assert files_in(tmp_path / "out") == ["good.png"]
+    for name in ("empty.png", "text.jpg", "corrupt.png", "truncated.png", "huge.png", "tiny.png", "absent.png"):
+        assert name in captured.err
+    assert "the file is empty" in captured.err and "limit of 1,000" in captured.err and "5x5" in captured.err
+    assert "1 restored, 0 skipped, 7 failed" in captured.out
+    assert "Traceback" not in captured.err
+
+
+def test_unwritable_output_folder_fails_each_file(tmp_path, weights, capsys):
+    source = photo(tmp_path / "a.png")
+    (tmp_path / "blocker").write_text("a file where the folder should be")
+    assert restore(source, "-o", tmp_path / "blocker" / "out", weights=weights) == 1
+    assert "cannot write" in capsys.readouterr().err
+
+
+def test_outputs_never_overwrite_inputs(tmp_path, weights, capsys):
+    source = photo(tmp_path / "a.png")
+    before = source.read_bytes()
+    assert restore(source, "-o", tmp_path, weights=weights) == 2
+    assert "overwrite inputs" in capsys.readouterr().err
+    assert source.read_bytes() == before
+
+
+def test_two_inputs_with_one_output_name_do_not_clobber(tmp_path, weights, capsys):
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    photo(tmp_path / "one" / "a.png")
+    photo(tmp_path / "two" / "a.png")
+    assert restore(tmp_path / "one" / "a.png", tmp_path / "two" / "a.png", "-o", tmp_path / "out",
+                   weights=weights) == 1
+    assert "already the output of" in capsys.readouterr().err
+
+
+def test_out_of_memory_is_reported_with_a_tile_hint(tmp_path, weights, capsys, monkeypatch):
+    photo(tmp_path / "a.png")
+    photo(tmp_path / "b.png")
+
+    def exhausted(self, image, progress=None, **known):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr("mprnet.infer.Engine.__call__", exhausted)
+    assert restore(tmp_path / "a.png", tmp_path / "b.png", "-o", tmp_path / "out", weights=weights) == 1
+    captured = capsys.readouterr()
+    assert captured.err.count("--tile") == 2 and "0 restored, 0 skipped, 2 failed" in captured.out
+
+
+def test_interrupted_run_leaves_no_partial_file_and_rerun_finishes(tmp_path, weights, monkeypatch):
+    photo(tmp_path / "a.png")
+    photo(tmp_path / "b.png")
+    real_encode = mprnet.io._encode
+
+    def interrupted(path, file_format, image):
+        path.write_bytes(b"\x89PNG half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("mprnet.io._encode", interrupted)
+    assert restore(tmp_path / "a.png", tmp_path / "b.png", "-o", tmp_path / "out", weights=weights) == 130
+    assert files_in(tmp_path / "out") == []
+    monkeypatch.setattr("mprnet.io._encode", real_encode)
+    assert restore(tmp_path / "a.png", tmp_path / "b.png", "-o", tmp_path / "out", weights=weights) == 0
+    assert files_in(tmp_path / "out") == ["a.png", "b.png"]
+
+
+def test_tiles_cover_a_larger_image(tmp_path, weights):
+    source = photo(tmp_path / "wide.png", size=(80, 40))
+    assert restore(source, "-o", tmp_path / "out", "--tile", "32", "--overlap", "8", weights=weights) == 0
+    assert Image.open(tmp_path / "out" / "wide.png").size == (80, 40)
+
+
+def test_usage_errors(tmp_path, weights, capsys):
+    source = photo(tmp_path / "a.png")
+    assert restore(source, "--sigma", "25", weights=weights) == 2
+    assert "blind" in capsys.readouterr().err
+    assert restore(source, "--max-megapixels", "0", weights=weights) == 2
+
+
+def test_missing_bundled_model_is_a_clear_error(tmp_path, capsys):
+    if "deblur" in mprnet.bundled_models():
+        pytest.skip("a bundled deblur model is installed")
+    source = photo(tmp_path / "a.png")
+    assert main(["restore", str(source), "--task", "deblur", "-o", str(tmp_path / "out")]) == 1
+    assert "--weights" in capsys.readouterr().err
