@@ -11,8 +11,7 @@ import torch.nn.functional as F
 from mprnet.checkpoint import load_model, model_from_state_dict, save_weights
 from mprnet.errors import CheckpointError, ImageError
 from mprnet.models.did_mdn import DIDMDN
-from mprnet.models.mimo_unet import MIMOUNet
-from mprnet.models.nafnet import NAFNet, LocalMeanPool, _tlc_window
+from mprnet.models.nafnet import LocalMeanPool, NAFNet, _tlc_window
 from mprnet.models.registry import create_model, detect, get_architecture
 from mprnet.models.srn import SRNDeblurNet
 

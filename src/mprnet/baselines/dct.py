@@ -134,11 +134,11 @@ def _patch_dct(region: np.ndarray) -> np.ndarray:
 def _patch_idct_sum(coefficients: np.ndarray) -> np.ndarray:
     """The sum, each at its place, of the inverse DCTs of all patches; the transpose of `_patch_dct`."""
     rows, cols = coefficients.shape[:2]
-    horizontal = (coefficients.reshape(-1, PATCH) @ _DCT_1D).reshape(rows, cols, PATCH, PATCH)  # (.., u, dx)
+    horizontal = _times(coefficients.reshape(rows, cols, PATCH, PATCH), _DCT_1D)  # (.., u, dx)
     spread = np.zeros((rows, cols + PATCH - 1, PATCH), dtype=np.float32)
     for dx in range(PATCH):
         spread[:, dx : dx + cols] += horizontal[..., dx]
-    vertical = (spread.reshape(-1, PATCH) @ _DCT_1D).reshape(rows, cols + PATCH - 1, PATCH)  # (.., dy)
+    vertical = _times(spread, _DCT_1D)  # (.., dy)
     result = np.zeros((rows + PATCH - 1, cols + PATCH - 1), dtype=np.float32)
     for dy in range(PATCH):
         result[dy : dy + rows] += vertical[..., dy]
@@ -147,9 +147,13 @@ def _patch_idct_sum(coefficients: np.ndarray) -> np.ndarray:
 
 def _windows_times(array: np.ndarray, axis: int, matrix: np.ndarray) -> np.ndarray:
     """Every length-8 window along `axis`, times `matrix`, the new axis last."""
-    windows = np.lib.stride_tricks.sliding_window_view(array, PATCH, axis=axis)
-    product = windows.reshape(-1, PATCH) @ matrix.astype(np.float32)
-    return product.reshape(windows.shape[:-1] + (matrix.shape[1],))
+    return _times(np.lib.stride_tricks.sliding_window_view(array, PATCH, axis=axis), matrix)
+
+
+def _times(array: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """`array @ matrix` on the last axis, as one matrix product (a stack of small ones would be far slower)."""
+    product = array.reshape(-1, array.shape[-1]) @ matrix.astype(np.float32)
+    return product.reshape(array.shape[:-1] + (matrix.shape[1],))
 
 
 def _box_sum(weights: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="a YAML training config, or a bundled one's name (e.g. denoise-cpu)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a top-level setting, e.g. --set steps=200 --set out_dir=runs/x (YAML values)")
+                        help="override a setting, e.g. --set steps=200 --set data.workers=4 (values are YAML)")
 
 
 def _overrides(pairs: list[str]) -> dict:

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import ImageError
+
 #: Height and width must be multiples of this: two halvings, each undone exactly by a transposed convolution.
 SIZE_MULTIPLE = 4
 #: Residual blocks per level of MIMO-UNet+, the only release that uses dropout.
@@ -127,7 +129,7 @@ class MIMOUNet(nn.Module):
     def forward(self, image: Tensor) -> list[Tensor]:
         height, width = image.shape[-2:]
         if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
-            raise ValueError(f"MIMO-UNet needs height and width that are multiples of {SIZE_MULTIPLE}, "
+            raise ImageError(f"MIMO-UNet needs height and width that are multiples of {SIZE_MULTIPLE}, "
                              f"got {height}x{width}; pad the image first (mprnet.infer does it for you)")
         image_2 = _resize(image, 0.5)
         image_4 = _resize(image_2, 0.5)

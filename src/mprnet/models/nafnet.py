@@ -127,7 +127,8 @@ class NAFNet(nn.Module):
         self.middle_blks = blocks(middle_blk_num, width << levels, levels)
         self.ups = nn.ModuleList(nn.Sequential(nn.Conv2d(width << level, width << level << 1, 1, bias=False),
                                                nn.PixelShuffle(2)) for level in range(levels, 0, -1))
-        self.downs = nn.ModuleList(nn.Conv2d(width << level, width << level << 1, 2, stride=2) for level in range(levels))
+        self.downs = nn.ModuleList(nn.Conv2d(width << level, width << level << 1, 2, stride=2)
+                                   for level in range(levels))
 
     def forward(self, image: Tensor) -> Tensor:
         height, width = image.shape[-2:]
@@ -152,7 +153,7 @@ def _tlc_window(train_size: int | None, level: int) -> int | None:
     return (train_size >> level) * int(train_size * TLC_WINDOW_RATIO) // train_size
 
 
-def _blocks(prefix: str, keys: set[str]) -> dict[int, int]:
+def _count_blocks(prefix: str, keys: set[str]) -> dict[int, int]:
     """Number of NAFBlocks per index under `prefix`: 'encoders' -> {level: blocks}."""
     counts: dict[int, set[str]] = {}
     for key in keys:
@@ -184,7 +185,7 @@ def detect_config(state_dict: dict[str, Tensor]) -> dict | None:
         return None
     keys = set(state_dict)
     levels = sum(1 for key in keys if key.startswith("downs.") and key.endswith(".weight"))
-    encoders, decoders = _blocks("encoders", keys), _blocks("decoders", keys)
+    encoders, decoders = _count_blocks("encoders", keys), _count_blocks("decoders", keys)
     middle = {key.split(".")[1] for key in keys if key.startswith("middle_blks.") and key.endswith(".conv1.weight")}
     intro = state_dict["intro.weight"]
     config = dict(

@@ -83,7 +83,15 @@ def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
         raise MprnetError(f"{path}: not valid YAML ({error})") from None
     if not isinstance(values, dict):
         raise MprnetError(f"{path}: expected a mapping of settings, found {type(values).__name__}")
-    values.update(overrides or {})
+    for key, value in (overrides or {}).items():
+        section, dot, name = key.partition(".")
+        if dot:  # "data.clean_dir=..." sets one entry of a section
+            values.setdefault(section, {})
+            if not isinstance(values[section], dict):
+                raise MprnetError(f"{path}: {section} is not a section, cannot set {key}")
+            values[section][name] = value
+        else:
+            values[key] = value
     data = _build(DataConfig, values.pop("data", {}) or {}, f"{path}: data")
     val = _build(ValConfig, values.pop("val", {}) or {}, f"{path}: val")
     config = _build(TrainConfig, values, str(path))
