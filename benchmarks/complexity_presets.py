@@ -26,8 +26,9 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="also measure peak memory (CPU: one child process each)")
     args = parser.parse_args()
     shape = (1, 3, args.size, args.size)
-    print(f"device {args.device} ({torch.cuda.get_device_name(args.device) if 'cuda' in args.device else 'cpu'}), "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads, latency and memory at {args.size}x{args.size}")
+    card = torch.cuda.get_device_name(args.device) if "cuda" in args.device else "cpu"
+    print(f"device {args.device} ({card}), torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"latency and memory at {args.size}x{args.size}")
     for name in PRESETS:
         model = mprnet.create_model(name).eval()
         row = {"parameters (M)": count_parameters(model) / 1e6, "GMACs@256": count_macs(model) / 1e9,

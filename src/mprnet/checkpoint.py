@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from .errors import CheckpointError
+from .files import atomic_path
 from .models.registry import StateDict, build, detect, get_architecture
 
 BUNDLED_DIR = Path(__file__).parent / "weights"
@@ -141,21 +141,21 @@ def load_model(source: str | os.PathLike, device: str | torch.device = "cpu") ->
     return model.to(device)
 
 
-def save_weights(model: nn.Module, path: str | os.PathLike, **metadata) -> Path:
-    """Write the weights alone as `.safetensors`, with architecture, configuration and `metadata`, atomically."""
+def save_weights(model: nn.Module, path: str | os.PathLike, dtype: torch.dtype | None = None, **metadata) -> Path:
+    """Write the weights alone as `.safetensors`, with architecture, configuration and `metadata`, atomically;
+    floating-point tensors cast to `dtype` if given (fp16 halves a bundled model's size; loading casts back)."""
     from safetensors.torch import save_file
 
     path = Path(path)
     # Shared parameters (MPRNet's single PReLU) appear under several names; safetensors wants distinct tensors.
-    tensors = {key: value.detach().to("cpu").clone().contiguous() for key, value in model.state_dict().items()}
+    tensors = {key: _cast(value.detach().to("cpu").clone().contiguous(), dtype) for key, value in model.state_dict().items()}
     info = {"architecture": model.architecture, "config": json.dumps(model.hparams)}
     info.update({key: value if isinstance(value, str) else json.dumps(value) for key, value in metadata.items()})
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as handle:
-        temporary = Path(handle.name)
-    try:
+    with atomic_path(path) as temporary:
         save_file(tensors, str(temporary), metadata=info)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     return path
+
+
+def _cast(tensor: Tensor, dtype: torch.dtype | None) -> Tensor:
+    return tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor

@@ -132,7 +132,7 @@ class Engine:
         self.multiple = self.architecture.size_multiple
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = model.eval().to(self.device, memory_format=self.memory_format)
-        self.in_channels = next(m for m in model.modules() if isinstance(m, nn.Conv2d)).in_channels
+        self.in_channels = self.architecture.image_channels(model.hparams)
         if tile is None:
             tile = auto_tile(self.model, self.device, self.multiple)
         if tile and tile < max(MIN_SIZE, self.multiple, 2 * overlap):
@@ -146,7 +146,7 @@ class Engine:
 
     def __call__(self, image: np.ndarray, progress: Progress | None = None, **known) -> np.ndarray:
         self._check_image(image)
-        tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
+        tensor = torch.from_numpy(np.array(image, dtype=np.float32)).permute(2, 0, 1)[None]
         return self.restore_tensor(tensor, progress)[0].permute(1, 2, 0).numpy()
 
     def _check_image(self, image: np.ndarray) -> None:

@@ -16,13 +16,13 @@ import io
 import os
 import struct
 import sys
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
 
+from .files import atomic_path
 from .errors import ImageError
 
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -207,18 +207,10 @@ def write_image(path: str | os.PathLike, image: ImageData) -> Path:
     bit_depth = 8 if file_format in _EIGHT_BIT_ONLY else image.bit_depth
     prepare_folder(path.parent)
     try:
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
-                                         delete=False) as handle:
-            temporary = Path(handle.name)
-    except OSError as error:
-        raise ImageError(f"{path}: cannot write here ({error.strerror or error})") from None
-    try:
-        _encode(temporary, file_format, dataclasses.replace(image, bit_depth=bit_depth))
-        os.replace(temporary, path)
+        with atomic_path(path) as temporary:
+            _encode(temporary, file_format, dataclasses.replace(image, bit_depth=bit_depth))
     except OSError as error:
         raise ImageError(f"{path}: cannot write ({error.strerror or error})") from None
-    finally:
-        temporary.unlink(missing_ok=True)
     return path
 
 

@@ -125,7 +125,8 @@ def _apply_protocol(image: np.ndarray, protocol: Protocol) -> np.ndarray:
     return image
 
 
-def _prepare(restored: np.ndarray, target: np.ndarray, crop_border: int, y_channel: bool) -> tuple[np.ndarray, np.ndarray]:
+def _prepare(restored: np.ndarray, target: np.ndarray, crop_border: int,
+             y_channel: bool) -> tuple[np.ndarray, np.ndarray]:
     """Both images as float64, checked to match, converted to Y if asked, and cropped."""
     restored, target = np.asarray(restored, dtype=np.float64), np.asarray(target, dtype=np.float64)
     if restored.shape != target.shape:

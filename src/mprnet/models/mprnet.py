@@ -322,6 +322,7 @@ def _register() -> None:
         restore=lambda model, image: model(image)[0],
         presets=PRESETS,
         size_multiple=SIZE_MULTIPLE,
+        image_channels=lambda hparams: hparams.get("in_c", 3),
         description="MPRNet (Zamir et al., CVPR 2021), multi-stage progressive restoration",
     ))
 

@@ -210,6 +210,7 @@ def _register() -> None:
         restore=lambda model, image: model(image),
         presets=PRESETS,
         size_multiple=1,  # pads itself to a multiple of 2**levels, as the reference does
+        image_channels=lambda hparams: hparams.get("img_channel", 3),
         description="NAFNet (Chen et al., ECCV 2022), nonlinear-activation-free U-Net; TLC for the GoPro presets",
     ))
 

@@ -5,6 +5,7 @@ only talks to this registry, so a new network needs no change outside its own fi
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -24,6 +25,8 @@ class Architecture:
     presets: dict[str, dict] = field(default_factory=dict)
     #: Height and width of the network's input must be multiples of this.
     size_multiple: int = 1
+    #: Channels of the images the network takes, from its hyper-parameters.
+    image_channels: Callable[[dict], int] = lambda hparams: 3
     description: str = ""
 
 
@@ -63,10 +66,17 @@ def create_model(name: str, **overrides) -> nn.Module:
 
 
 def build(architecture: Architecture, config: dict) -> nn.Module:
+    """The network with `config`; `model.hparams` records every hyper-parameter, defaults included."""
     model = architecture.build(**config)
     model.architecture = architecture.name
-    model.hparams = dict(config)
+    defaults = {name: parameter.default for name, parameter in inspect.signature(architecture.build).parameters.items()
+                if parameter.default is not inspect.Parameter.empty and _is_plain(parameter.default)}
+    model.hparams = {**defaults, **config}
     return model
+
+
+def _is_plain(value) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str, list, tuple))
 
 
 def detect(state_dict: StateDict) -> tuple[Architecture, dict]:

@@ -24,6 +24,7 @@ from ..checkpoint import save_weights
 from ..data import PairedPatches, SyntheticPairs, open_paired
 from ..degrade import make_degradation
 from ..errors import MprnetError
+from ..files import atomic_path
 from ..infer import autocast, pick_device, pick_precision
 from ..models.registry import create_model
 from .config import TrainConfig, config_dict
@@ -101,9 +102,8 @@ def build_model(config: TrainConfig) -> nn.Module:
 
 
 def atomic_torch_save(content: dict, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    torch.save(content, temporary)
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        torch.save(content, temporary)
 
 
 class Trainer:
