@@ -1,0 +1,173 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+import mprnet
+from mprnet.errors import MprnetError
+from mprnet.train import Trainer, learning_rate, load_config, train
+from mprnet.train.losses import charbonnier, edge_loss, laplacian, mprnet_loss
+from mprnet.train.validation import validate, validation_pairs
+
+TINY = {"name": "mprnet", "n_feat": 8, "scale_unetfeats": 4, "scale_orsnetfeats": 4, "num_cab": 1}
+
+
+def _paired_folder(root: Path, count: int = 2, size: int = 32, sigma: float = 0.1) -> Path:
+    rng = np.random.default_rng(0)
+    for folder in ("input", "target"):
+        (root / folder).mkdir(parents=True)
+    for index in range(count):
+        clean = rng.random((size, size, 3)) * 0.5 + np.linspace(0, 0.5, size)[None, :, None]
+        noisy = np.clip(clean + sigma * rng.standard_normal(clean.shape), 0, 1)
+        Image.fromarray(np.uint8(clean * 255)).save(root / "target" / f"{index}.png")
+        Image.fromarray(np.uint8(noisy * 255)).save(root / "input" / f"{index}.png")
+    return root
+
+
+def _config(tmp_path: Path, data: Path, **settings) -> Path:
+    values = {"task": "denoise", "model": TINY, "data": {"paired_dir": str(data), "workers": 0},
+              "steps": 6, "batch_size": 2, "patch_size": 32, "lr": 1e-3, "warmup_steps": 2, "precision": "fp32",
+              "checkpoint_every": 3, "log_every": 1, "out_dir": str(tmp_path / "run")}
+    values.update(settings)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def _weights(path: Path) -> dict:
+    return mprnet.load_model(path).state_dict()
+
+
+def test_learning_rate_warms_up_then_decays_to_the_minimum(tmp_path):
+    config = load_config(_config(tmp_path, tmp_path, steps=100, warmup_steps=10, lr=1e-3, lr_min=1e-6))
+    rates = [learning_rate(config, step) for step in range(101)]
+    assert rates[0] == pytest.approx(1e-4) and rates[9] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(rates[10:], rates[11:]))
+    assert rates[100] == pytest.approx(1e-6)
+    assert learning_rate(config, 20, time_share=1.0) == pytest.approx(1e-6)
+
+
+def test_losses_follow_the_recipe():
+    torch.manual_seed(0)
+    target = torch.rand(2, 3, 16, 16)
+    assert float(charbonnier(target, target)) == pytest.approx(1e-3)
+    flat = torch.full((1, 3, 16, 16), 0.5)
+    assert laplacian(flat)[..., 4:-4, 4:-4].abs().max() < 1e-6  # away from the padded border
+    outputs = [target + 0.1, target, target]
+    assert float(mprnet_loss("denoise")(outputs, target)) == pytest.approx(float(charbonnier(target + 0.1, target)) + 2e-3, rel=1e-5)
+    deblur = mprnet_loss("deblur")(outputs, target)
+    assert deblur > mprnet_loss("denoise")(outputs, target)
+    shift = edge_loss(target + 0.1, target)
+    assert float(shift) < float(edge_loss(target * 1.5, target))  # a constant shift leaves edges almost unchanged
+
+
+def test_a_tiny_network_overfits_two_pairs(tmp_path):
+    data = _paired_folder(tmp_path / "pairs")
+    config = load_config(_config(tmp_path, data, steps=80, lr=2e-3, warmup_steps=5,
+                                 val={"dir": str(data), "count": 2, "crop": 32, "every": 80}))
+    torch.manual_seed(0)
+    trainer = Trainer(config)
+    before = validate(trainer.model, trainer.val_pairs, "denoise", torch.device("cpu"), "fp32")["psnr"]
+    summary = trainer.run()
+    assert summary["history"][-1]["psnr"] > before + 3
+    exported = mprnet.load_model(Path(config.out_dir) / "best.safetensors")
+    assert exported.metadata["task"] == "denoise" and json.loads(exported.metadata["steps"]) == 80
+    log = [json.loads(line) for line in (Path(config.out_dir) / "log.jsonl").read_text().splitlines()]
+    assert {"loss", "lr", "patches_per_s"} <= set(log[0]) and any("validation" in entry for entry in log)
+
+
+def test_kill_and_resume_ends_with_the_same_weights(tmp_path, monkeypatch):
+    data = _paired_folder(tmp_path / "pairs")
+    whole = load_config(_config(tmp_path / "a", data))
+    train(whole)
+    reference = _weights(Path(whole.out_dir) / "last.safetensors")
+
+    interrupted = load_config(_config(tmp_path / "b", data))
+    original = Trainer._after_step
+
+    def crash_after_checkpoint(self, *args):
+        original(self, *args)
+        if self.step == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_after_step", crash_after_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        train(interrupted)
+    monkeypatch.setattr(Trainer, "_after_step", original)
+    assert torch.load(Path(interrupted.out_dir) / "last.pt", weights_only=True)["step"] == 3
+    train(interrupted, resume=True)
+    resumed = _weights(Path(interrupted.out_dir) / "last.safetensors")
+    assert all(torch.equal(resumed[key], reference[key]) for key in reference)
+
+
+def test_two_processes_under_torchrun_equal_one_process_with_the_combined_batch(tmp_path):
+    data = _paired_folder(tmp_path / "pairs", count=4)
+    single = load_config(_config(tmp_path / "one", data, steps=4, batch_size=2))
+    train(single)
+    config = _config(tmp_path / "two", data, steps=4, batch_size=1)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(mprnet.__file__).parents[1])}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                             "-m", "mprnet", "train", str(config)], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    one = _weights(Path(single.out_dir) / "last.safetensors")
+    two = _weights(tmp_path / "two" / "run" / "last.safetensors")
+    assert all(torch.allclose(one[key], two[key], atol=1e-5) for key in one)
+
+
+def test_non_finite_losses_skip_steps_then_stop_the_run(tmp_path, monkeypatch):
+    data = _paired_folder(tmp_path / "pairs")
+    config = load_config(_config(tmp_path, data, max_bad_steps=3))
+    trainer = Trainer(config)
+    monkeypatch.setattr(trainer, "loss_fn", lambda outputs, target: outputs[0].sum() * float("nan"))
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    with pytest.warns(UserWarning, match="non-finite loss"), pytest.raises(MprnetError, match="not finite for 3 steps"):
+        trainer.run()
+    assert all(torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())
+
+
+def test_validation_pairs_from_clean_photos_are_seeded(tmp_path):
+    data = _paired_folder(tmp_path / "pairs")
+    config = load_config(_config(tmp_path, data, val={"dir": str(data / "target"), "level": 25, "count": 2, "crop": 16}))
+    first, second = validation_pairs(config), validation_pairs(config)
+    assert len(first) == 2 and first[0][0].shape == (16, 16, 3)
+    assert np.array_equal(first[0][0], second[0][0]) and not np.array_equal(first[0][0], first[0][1])
+
+
+@pytest.mark.parametrize("content,message", [
+    ("steps: [", "not valid YAML"),
+    ("- a\n- b\n", "expected a mapping"),
+    ("data: {clean_dir: x}\nstepz: 3\n", "unknown setting"),
+    ("steps: 3\n", "clean_dir"),
+])
+def test_bad_configs_get_clear_messages(tmp_path, content, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    with pytest.raises(MprnetError, match=message):
+        load_config(path)
+
+
+def test_cli_train_and_resume_errors(tmp_path, capsys):
+    from mprnet.cli import main
+
+    data = _paired_folder(tmp_path / "pairs")
+    config = _config(tmp_path, data, steps=2)
+    assert main(["train", str(config), "--set", "checkpoint_every=1"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["step"] == 2
+    assert main(["train", str(config), "--set", f"out_dir={tmp_path / 'empty'}", "--resume"]) == 1
+    assert "no checkpoint" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "missing.yaml")]) == 1
+
+
+def test_bundled_configs_load():
+    for name in ("bundled-denoise", "bundled-deblur", "bundled-derain", "denoise-tiny"):
+        config = load_config(name)
+        assert config.task in name or name == "denoise-tiny"
