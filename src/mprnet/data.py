@@ -111,26 +111,32 @@ class SyntheticPairs(_PatchDataset):
     For degradations that need context (blur: `degradation.margin` = the largest kernel radius), the crop is
     taken that much larger on each side (as far as the photo allows), degraded, then centre-cropped to
     patch_size, so the kernel sees real image content rather than boundary padding.
+
+    With `with_labels`, items are (degraded, clean, label): the rain-density label (0 heavy, 1 medium, 2 light)
+    that the degradation records, which DID-MDN trains on.
     """
 
     def __init__(self, clean_dir_or_paths: PathLike | Sequence[PathLike], degradation: Degradation,
-                 patch_size: int, length: int | None = None, seed: int = 0, cache_images: bool = True):
+                 patch_size: int, length: int | None = None, seed: int = 0, cache_images: bool = True,
+                 with_labels: bool = False):
         self.paths = _clean_paths(clean_dir_or_paths)
         super().__init__(patch_size, seed, length, len(self.paths))
         self.degradation = degradation
+        self.with_labels = with_labels
         self.images = _decode_all(self.paths) if cache_images else None
         if self.images is not None:
             _check_sizes({str(path): (image.shape[1], image.shape[0]) for path, image in zip(self.paths, self.images)},
                          self.patch_size)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         rng = self._generator(index)
         photo = self._photo(index % len(self.paths))
         margin = min(self.degradation.margin, (min(photo.shape[:2]) - self.patch_size) // 2)
         (crop,) = random_patches([photo], self.patch_size + 2 * margin, rng)
         crop = crop.astype(np.float32) / 255 if crop.dtype == np.uint8 else crop
-        degraded, _ = self.degradation(crop, rng)
-        return to_tensor(centre_crop(degraded, margin)), to_tensor(centre_crop(crop, margin))
+        degraded, params = self.degradation(crop, rng)
+        pair = to_tensor(centre_crop(degraded, margin)), to_tensor(centre_crop(crop, margin))
+        return (*pair, _density_label(params)) if self.with_labels else pair
 
     def _photo(self, number: int) -> np.ndarray:
         if self.images is not None:
@@ -138,6 +144,13 @@ class SyntheticPairs(_PatchDataset):
         photo = read_rgb(self.paths[number])
         _check_sizes({str(self.paths[number]): (photo.shape[1], photo.shape[0])}, self.patch_size)
         return photo
+
+
+def _density_label(params: dict) -> torch.Tensor:
+    if "density_label" not in params:
+        raise DataError(f"Expected a degradation that records a rain-density label (rain), found one of type "
+                        f"{params.get('type', 'unknown')!r}.")
+    return torch.tensor(params["density_label"], dtype=torch.long)
 
 
 def _clean_paths(source: PathLike | Sequence[PathLike]) -> list[Path]:

@@ -33,6 +33,13 @@ def sample_photos(size: int = 256) -> dict[str, np.ndarray]:
     return photos
 
 
+def degrade_sample(task: str, clean: np.ndarray, number: int, seed: int = 0) -> np.ndarray:
+    """The demo's degraded version of sample photo `number` for `task` (the same for the same seed)."""
+    _, make, _ = DEMO_CASES[task]
+    degraded, _ = make()(clean, np.random.default_rng([seed, number]))
+    return np.clip(degraded, 0, 1).astype(np.float32)
+
+
 def run_demo(out_dir: str | Path, device: str = "auto", precision: str = "fp32", size: int = 256,
              tasks: tuple[str, ...] = tuple(DEMO_CASES), seed: int = 0) -> list[dict]:
     """Restore the degraded samples of each task; return one record per image and write `<task>.png` figures."""
@@ -45,12 +52,11 @@ def run_demo(out_dir: str | Path, device: str = "auto", precision: str = "fp32",
     photos = sample_photos(size)
     records = []
     for task in tasks:
-        description, make, protocol = DEMO_CASES[task]
+        description, _, protocol = DEMO_CASES[task]
         restorer = get_restorer(task=task, device=device, precision=precision)
         rows = []
         for number, (name, clean) in enumerate(photos.items()):
-            degraded, _ = make()(clean, np.random.default_rng([seed, number]))
-            degraded = np.clip(degraded, 0, 1).astype(np.float32)
+            degraded = degrade_sample(task, clean, number, seed)
             restored = restorer(degraded)
             before, after = evaluate_pair(degraded, clean, protocol), evaluate_pair(restored, clean, protocol)
             records.append({"task": task, "image": name, "degradation": description, "protocol": protocol,

@@ -164,14 +164,22 @@ class Engine:
     def restore_tensor(self, image: Tensor, progress: Progress | None = None) -> Tensor:
         """N x C x H x W float in [0, 1] (any device) -> restored, on the CPU, clamped to [0, 1]."""
         height, width = image.shape[-2:]
+        prepared = self._prepare(image)
         if not self.tile or (height <= self.tile and width <= self.tile):
-            output = self._forward(image)
+            output = self._forward(image, prepared)
             if progress:
                 progress(1, 1)
             return output
-        return self._forward_tiled(image, progress)
+        return self._forward_tiled(image, prepared, progress)
 
-    def _forward_tiled(self, image: Tensor, progress: Progress | None) -> Tensor:
+    def _prepare(self, image: Tensor) -> dict:
+        """What the architecture decides once on the whole image for all its tiles (see `Architecture.prepare`)."""
+        if self.architecture.prepare is None:
+            return {}
+        with autocast(self.device, self.precision):
+            return self.architecture.prepare(self.model, image.float().to(self.device))
+
+    def _forward_tiled(self, image: Tensor, prepared: dict, progress: Progress | None) -> Tensor:
         height, width = image.shape[-2:]
         tile_h, tile_w = min(self.tile, height), min(self.tile, width)
         rows, cols = tile_starts(height, tile_h, self.overlap), tile_starts(width, tile_w, self.overlap)
@@ -183,7 +191,7 @@ class Engine:
             for left in cols:
                 ramp_w = blend_ramp(tile_w, self.overlap, left > 0, left + tile_w < width)
                 weight = ramp_h[:, None] * ramp_w[None, :]
-                restored = self._forward(image[..., top:top + tile_h, left:left + tile_w])
+                restored = self._forward(image[..., top:top + tile_h, left:left + tile_w], prepared)
                 output[..., top:top + tile_h, left:left + tile_w] += restored * weight
                 weights[..., top:top + tile_h, left:left + tile_w] += weight
                 done += 1
@@ -191,12 +199,12 @@ class Engine:
                     progress(done, total)
         return output / weights
 
-    def _forward(self, image: Tensor) -> Tensor:
+    def _forward(self, image: Tensor, prepared: dict) -> Tensor:
         height, width = image.shape[-2:]
         padded = pad_to_multiple(image.float(), self.multiple)
         padded = padded.to(self.device).contiguous(memory_format=self.memory_format)
         with autocast(self.device, self.precision):
-            restored = self.architecture.restore(self.model, padded)
+            restored = self.architecture.restore(self.model, padded, **prepared)
         return restored[..., :height, :width].float().clamp_(0, 1).cpu()
 
 

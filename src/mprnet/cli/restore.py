@@ -17,9 +17,10 @@ import torch
 from tqdm import tqdm
 
 from ..api import TASKS, get_restorer, restore_pixels
-from ..errors import MprnetError
+from ..errors import CheckpointError, MprnetError
 from ..infer import PRECISIONS
 from ..io import DEFAULT_MAX_PIXELS, is_image_name, output_suffix, prepare_folder, read_image, write_image
+from ..models.registry import get_architecture
 
 HELP = "restore photographs: deblur, denoise or derain image files and folders"
 METHODS = ("mprnet", "dct", "msdct", "nlmeans", "wavelet", "bm3d", "ffdnet", "l0", "wiener", "tv", "richardson-lucy")
@@ -35,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
     parser.add_argument("--task", choices=TASKS, help="what to undo (picks the bundled model)")
     parser.add_argument("--weights", metavar="PATH", help="a checkpoint to use instead of the bundled model")
+    parser.add_argument("--arch", metavar="NAME",
+                        help="the architecture the --weights must be (mprnet, nafnet, mimo-unet, srn, did-mdn); "
+                             "it is detected anyway, this only guards against the wrong file")
     parser.add_argument("--method", choices=METHODS, default="mprnet", help="a network (default) or a classic method")
     parser.add_argument("--sigma", type=float, help="noise level on the 0-255 scale, for non-blind classic methods")
     parser.add_argument("--kernel", metavar="FILE", help="blur kernel file, for non-blind classic deblurring")
@@ -48,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overlap", type=int, default=32, metavar="N", help="overlap between tiles (default: 32)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="arithmetic precision (default: fp32)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default: auto)")
+    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: PyTorch's choice)")
     parser.add_argument("--max-megapixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6, metavar="MP",
                         help=f"refuse larger images, a guard against decompression bombs "
                              f"(default: {DEFAULT_MAX_PIXELS / 1e6:g})")
@@ -55,6 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check_options(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     plan = plan_outputs(args.inputs, args.output, args.recursive)
     started = time.monotonic()
     counts = {"restored": 0, "skipped": 0, "failed": 0}
@@ -79,8 +86,26 @@ def _check_options(args: argparse.Namespace) -> None:
         raise UsageError("--sigma and --kernel are for the classic non-blind methods; the network is blind")
     if args.method != "mprnet" and args.weights:
         raise UsageError(f"--weights goes with --method mprnet, not with {args.method}")
+    if args.arch:
+        _check_arch_option(args)
     if args.max_megapixels <= 0:
         raise UsageError(f"--max-megapixels must be positive, found {args.max_megapixels:g}")
+
+
+def _check_arch_option(args: argparse.Namespace) -> None:
+    if not args.weights:
+        raise UsageError(f"--arch {args.arch} checks the architecture of a weights file: pass --weights PATH too")
+    try:
+        get_architecture(args.arch)
+    except ValueError as error:
+        raise UsageError(f"--arch: {error}") from None
+
+
+def _check_arch(restorer, args: argparse.Namespace) -> None:
+    """CheckpointError if --arch names another architecture than the one detected in --weights."""
+    found = restorer.architecture.name
+    if args.arch and found != args.arch:
+        raise CheckpointError(f"--arch {args.arch} was asked for, but {args.weights} holds a {found} network")
 
 
 def plan_outputs(inputs: list[str], output: Path, recursive: bool) -> list[tuple[Path, Path, str | None]]:
@@ -127,6 +152,7 @@ def _scan_folder(folder: Path, output: Path, recursive: bool):
 def _restore_all(todo: list[tuple[Path, Path]], args: argparse.Namespace, counts: dict) -> None:
     restorer = get_restorer(args.task, args.weights, args.method, args.device, args.precision, args.tile,
                             args.overlap)
+    _check_arch(restorer, args)
     known = _known(args)
     with tqdm(total=len(todo), unit="file", desc="files", disable=None) as files, \
             tqdm(unit="tile", desc="tiles", leave=False, disable=None) as tiles:

@@ -173,7 +173,14 @@ class DIDMDN(nn.Module):
         self.dense0, self.dense1, self.dense2 = (DenseStream(spec) for spec in STREAMS)
         self.classifier = DensityClassifier(classifier_size, classifier_hidden) if classifier_size else None
 
-    def forward(self, image: Tensor, label: int | Tensor) -> list[Tensor]:
+    def forward(self, image: Tensor, label: int | Tensor, with_density_logits: bool = False) -> list[Tensor]:
+        """`[residual, clean]`, then the classifier's logits if asked for and the network carries the classifier."""
+        outputs = self._derain(image, label)
+        if with_density_logits and self.classifier is not None:
+            outputs.append(self.density_logits(image))
+        return outputs
+
+    def _derain(self, image: Tensor, label: int | Tensor) -> list[Tensor]:
         height, width = image.shape[-2:]
         if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE or min(height, width) < MIN_SIZE:
             raise ImageError(f"DID-MDN needs height and width that are multiples of {SIZE_MULTIPLE} and at least "
@@ -199,10 +206,15 @@ class DIDMDN(nn.Module):
         return self.density_logits(image)[:, :len(DENSITY_LABELS)].argmax(1)
 
     def density_logits(self, image: Tensor) -> Tensor:
-        """The classifier's logits (N x 4) for images in [-1, 1] of any size (what its training loss needs)."""
+        """The classifier's logits (N x 4) for images in [-1, 1] of any size (what its training loss needs).
+
+        No gradient flows into the residual it reads: the release trains the classifier on the residuals of a
+        fixed deraining network, and the deraining loss alone shapes that network.
+        """
         size = self.classifier.input_size
         small = F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        residual, _ = self(small, HEAVY)
+        with torch.no_grad():
+            residual, _ = self._derain(small, HEAVY)
         return self.classifier(residual)
 
 
@@ -220,11 +232,17 @@ def _label_map(label: int | Tensor, image: Tensor) -> Tensor:
     return labels.view(-1, 1, 1, 1).expand(batch, LABEL_CHANNELS, height, width)
 
 
-def restore(model: DIDMDN, image: Tensor) -> Tensor:
-    """Derain images in [0, 1]: the label from the classifier (or the model's default), the clean image in [0, 1]."""
+def choose_density(model: DIDMDN, image: Tensor) -> dict:
+    """The density label of each whole image in [0, 1] (classifier or default), chosen once before any tiling."""
     scaled = image * 2 - 1
-    label = model.classify(scaled) if model.classifier is not None else model.default_density
-    _, clean = model(scaled, label)
+    return {"label": model.classify(scaled) if model.classifier is not None else model.default_density}
+
+
+def restore(model: DIDMDN, image: Tensor, label: int | Tensor | None = None) -> Tensor:
+    """Derain images in [0, 1] with `label` (by default the one `choose_density` picks); the clean image in [0, 1]."""
+    if label is None:
+        label = choose_density(model, image)["label"]
+    _, clean = model(image * 2 - 1, label)
     return (clean + 1) / 2
 
 
@@ -256,6 +274,7 @@ def _register() -> None:
         build=DIDMDN,
         detect=detect_config,
         restore=restore,
+        prepare=choose_density,
         presets=PRESETS,
         size_multiple=SIZE_MULTIPLE,
         description="DID-MDN (Zhang and Patel, CVPR 2018), density-aware multi-stream dense deraining",

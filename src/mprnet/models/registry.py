@@ -20,8 +20,12 @@ class Architecture:
     build: Callable[..., nn.Module]
     #: Returns the hyper-parameters if the state dict belongs to this architecture, else None.
     detect: Callable[[StateDict], dict | None]
-    #: Maps the network's raw forward output to the restored image (N x C x H x W).
-    restore: Callable[[nn.Module, Tensor], Tensor]
+    #: Runs the network on a padded image and returns the restored one (N x C x H x W in [0, 1]).
+    restore: Callable[..., Tensor]
+    #: Called once on each whole image (N x C x H x W in [0, 1]) before it is cut into tiles; the keyword arguments
+    #: it returns go to every tile's `restore(model, tile, **prepared)`, so a choice made on the whole image (DID-MDN's
+    #: rain-density label) holds for all its tiles.
+    prepare: Callable[[nn.Module, Tensor], dict] | None = None
     presets: dict[str, dict] = field(default_factory=dict)
     #: Height and width of the network's input must be multiples of this.
     size_multiple: int = 1

@@ -10,6 +10,8 @@ import yaml
 from ..errors import MprnetError
 
 CONFIG_DIR = Path(__file__).parent / "configs"
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("cosine", "poly", "step")
 
 
 @dataclass
@@ -46,9 +48,17 @@ class TrainConfig:
     time_budget_s: float | None = None
     batch_size: int = 16
     patch_size: int = 128
+    #: `adam` (weight decay added to the gradient) or `adamw` (decoupled weight decay).
+    optimizer: str = "adam"
     lr: float = 2e-4
     lr_min: float = 1e-6
     warmup_steps: int = 0
+    #: After warm-up: `cosine` (to lr_min), `poly` (lr_min + (lr - lr_min) (1 - progress) ** poly_power) or
+    #: `step` (lr times step_gamma every step_every steps).
+    schedule: str = "cosine"
+    poly_power: float = 1.0
+    step_every: int = 0
+    step_gamma: float = 0.5
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
     grad_clip: float | None = None
@@ -99,7 +109,18 @@ def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
     config.betas = tuple(config.betas)
     if not (config.data.clean_dir or config.data.paired_dir):
         raise MprnetError(f"{path}: data needs clean_dir (synthetic pairs) or paired_dir (a paired data set)")
+    check_recipe(config, str(path))
     return config
+
+
+def check_recipe(config: TrainConfig, where: str) -> None:
+    """A clear error for an optimizer or schedule setting the trainer does not know."""
+    if config.optimizer not in OPTIMIZERS:
+        raise MprnetError(f"{where}: optimizer must be one of {', '.join(OPTIMIZERS)}, found {config.optimizer!r}")
+    if config.schedule not in SCHEDULES:
+        raise MprnetError(f"{where}: schedule must be one of {', '.join(SCHEDULES)}, found {config.schedule!r}")
+    if config.schedule == "step" and config.step_every < 1:
+        raise MprnetError(f"{where}: schedule step needs step_every >= 1, found {config.step_every}")
 
 
 def config_dict(config: TrainConfig) -> dict:

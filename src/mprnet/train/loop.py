@@ -27,17 +27,35 @@ from ..errors import MprnetError
 from ..files import atomic_path
 from ..infer import autocast, pick_device, pick_precision
 from ..models.registry import create_model
-from .config import TrainConfig, config_dict
-from .losses import loss_for
+from .config import TrainConfig, check_recipe, config_dict
+from .losses import forward_for, loss_for, needs_density_labels
 from .validation import validate, validation_pairs
 
 
+#: The classes behind the `optimizer` setting (whose names config.OPTIMIZERS lists).
+OPTIMIZER_CLASSES = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+
 def learning_rate(config: TrainConfig, step: int, time_share: float = 0.0) -> float:
-    """Linear warm-up, then cosine decay from lr to lr_min at the last step (or at the end of the time budget)."""
+    """Linear warm-up, then the configured decay over the remaining steps (or the rest of the time budget):
+    cosine or polynomial from lr to lr_min at the end, or lr times step_gamma every step_every steps."""
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
-    progress = max((step - config.warmup_steps) / max(1, config.steps - config.warmup_steps), time_share)
-    return config.lr_min + 0.5 * (config.lr - config.lr_min) * (1 + math.cos(math.pi * min(1.0, progress)))
+    span = max(1, config.steps - config.warmup_steps)
+    passed = min(span, max(step - config.warmup_steps, time_share * span))
+    if config.schedule == "step":
+        return config.lr * config.step_gamma ** (passed // config.step_every)
+    progress = passed / span
+    if config.schedule == "poly":
+        return config.lr_min + (config.lr - config.lr_min) * (1 - progress) ** config.poly_power
+    return config.lr_min + 0.5 * (config.lr - config.lr_min) * (1 + math.cos(math.pi * progress))
+
+
+def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """The recipe's optimizer over the parameters that learn (DID-MDN keeps some of the release's layers frozen)."""
+    parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    return OPTIMIZER_CLASSES[config.optimizer](parameters, lr=config.lr, betas=config.betas,
+                                               weight_decay=config.weight_decay)
 
 
 class StepSampler(Sampler[int]):
@@ -85,11 +103,16 @@ class Distributed:
             dist.destroy_process_group()
 
 
-def training_patches(config: TrainConfig, total_items: int):
+def training_patches(config: TrainConfig, total_items: int, with_labels: bool = False):
+    if with_labels and (config.data.paired_dir or config.task != "derain"):
+        raise MprnetError("this network trains on rain-density labels, which only synthetic rain records: "
+                          f"set task: derain and data.clean_dir (found task {config.task!r}"
+                          f"{' and data.paired_dir' if config.data.paired_dir else ''})")
     if config.data.paired_dir:
         return PairedPatches(open_paired(config.data.paired_dir), config.patch_size, seed=config.seed, length=total_items)
     degradation = make_degradation(config.task, config.data.level)
-    return SyntheticPairs(config.data.clean_dir, degradation, config.patch_size, length=total_items, seed=config.seed)
+    return SyntheticPairs(config.data.clean_dir, degradation, config.patch_size, length=total_items, seed=config.seed,
+                          with_labels=with_labels)
 
 
 def build_model(config: TrainConfig) -> nn.Module:
@@ -108,6 +131,7 @@ def atomic_torch_save(content: dict, path: Path) -> None:
 
 class Trainer:
     def __init__(self, config: TrainConfig):
+        check_recipe(config, "training config")
         self.config = config
         torch.manual_seed(config.seed)
         if config.deterministic:
@@ -121,8 +145,9 @@ class Trainer:
         self.out_dir = Path(config.out_dir)
         self.model = build_model(config).to(self.device, memory_format=torch.channels_last)
         self.loss_fn = loss_for(self.model.architecture, config.task)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, betas=config.betas,
-                                          weight_decay=config.weight_decay)
+        self.forward = forward_for(self.model.architecture)
+        self.with_labels = needs_density_labels(self.model.architecture)
+        self.optimizer = make_optimizer(config, self.model)
         self.scaler = torch.amp.GradScaler(enabled=self.precision == "fp16")
         self.step, self.best_psnr, self.history = 0, -math.inf, []
         self.started, self.share, self.lr = time.time(), 0.0, config.lr
@@ -177,7 +202,8 @@ class Trainer:
             return self.summary()
         total_items = config.steps * config.batch_size * self.dist.world
         sampler = StepSampler(self.step, config.steps, config.batch_size, self.dist.rank, self.dist.world)
-        loader = DataLoader(training_patches(config, total_items), batch_size=config.batch_size, sampler=sampler,
+        dataset = training_patches(config, total_items, self.with_labels)
+        loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler,
                             num_workers=config.data.workers, pin_memory=self.device.type == "cuda",
                             persistent_workers=False, prefetch_factor=4 if config.data.workers else None)
         self.network.train()
@@ -185,8 +211,8 @@ class Trainer:
         bad_steps, started, patches = 0, time.time(), 0
         log = open(self.out_dir / "log.jsonl", "a") if self.dist.main else None
         try:
-            for degraded, clean in loader:
-                loss = self._train_step(degraded, clean)
+            for degraded, clean, *labels in loader:
+                loss = self._train_step(degraded, clean, *labels)
                 finite = loss is not None
                 bad_steps = 0 if finite else bad_steps + 1
                 if bad_steps >= config.max_bad_steps:
@@ -221,15 +247,17 @@ class Trainer:
             dist.all_reduce(share, op=dist.ReduceOp.MAX)
         return float(share.item())
 
-    def _train_step(self, degraded: torch.Tensor, clean: torch.Tensor) -> float | None:
+    def _train_step(self, degraded: torch.Tensor, clean: torch.Tensor, *labels: torch.Tensor) -> float | None:
+        """One optimizer step; `labels` holds the batch's rain-density labels where the network trains on them."""
         self.lr = learning_rate(self.config, self.step, self.share)
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr
         degraded = degraded.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         clean = clean.to(self.device, non_blocking=True)
+        labels = [label.to(self.device, non_blocking=True) for label in labels]
         with autocast(self.device, self.precision):
-            outputs = self.network(degraded)
-        loss = self.loss_fn(_to_float(outputs), clean)
+            outputs = self.forward(self.network, degraded, *labels)
+        loss = self.loss_fn(_to_float(outputs), clean, *labels)
         self.optimizer.zero_grad(set_to_none=True)
         # Every process must skip together: one that skipped backward would leave the others waiting in DDP.
         if not self.dist.all_true(bool(torch.isfinite(loss))):

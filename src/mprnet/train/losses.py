@@ -1,13 +1,20 @@
-"""Training losses: the published recipe of each architecture, chosen by `loss_for(architecture, task)`."""
+"""Training losses: the published recipe of each architecture, chosen by `loss_for(architecture, task)`.
+
+A loss takes what `forward_for(architecture)` returns for a batch and the clean target in [0, 1]; where the
+architecture trains on rain-density labels (`needs_density_labels`), both also take the batch's labels.
+"""
 from __future__ import annotations
 
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
-LossFn = Callable[[object, Tensor], Tensor]
+LossFn = Callable[..., Tensor]
+TrainingForward = Callable[..., object]
+#: MIMO-UNet's weight of the frequency term.
+FFT_WEIGHT = 0.1
 
 
 def charbonnier(prediction: Tensor, target: Tensor, eps: float = 1e-3) -> Tensor:
@@ -49,7 +56,75 @@ def mprnet_loss(task: str) -> LossFn:
     return loss
 
 
-LOSSES: dict[str, Callable[[str], LossFn]] = {"mprnet": mprnet_loss}
+def psnr_loss(prediction: Tensor, target: Tensor, eps: float = 1e-8) -> Tensor:
+    """NAFNet's loss: minus the PSNR of each image (10 log10 of its mean squared error), averaged over the batch."""
+    mse = ((prediction - target) ** 2).mean(dim=(1, 2, 3))
+    return 10 * torch.log10(mse + eps).mean()
+
+
+def nafnet_loss(task: str) -> LossFn:
+    return psnr_loss
+
+
+def resized_like(target: Tensor, output: Tensor) -> Tensor:
+    """The target bilinearly resized to an output's scale (the reference's targets for coarse outputs)."""
+    if target.shape[-2:] == output.shape[-2:]:
+        return target
+    return F.interpolate(target, size=output.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def fft_l1(prediction: Tensor, target: Tensor) -> Tensor:
+    """Mean absolute difference of the real and imaginary parts of the two images' 2-D Fourier transforms."""
+    spectra = [torch.view_as_real(torch.fft.fft2(image)) for image in (prediction, target)]
+    return F.l1_loss(*spectra)
+
+
+def mimo_unet_loss(task: str) -> LossFn:
+    """MIMO-UNet: L1 at each of the three output scales, plus 0.1 x L1 between their Fourier spectra."""
+
+    def loss(outputs: list[Tensor], target: Tensor) -> Tensor:
+        targets = [resized_like(target, output) for output in outputs]
+        content = sum(F.l1_loss(output, scaled) for output, scaled in zip(outputs, targets))
+        spectral = sum(fft_l1(output, scaled) for output, scaled in zip(outputs, targets))
+        return content + FFT_WEIGHT * spectral
+
+    return loss
+
+
+def srn_loss(task: str) -> LossFn:
+    """SRN: the mean squared error at each of the three scales, summed (the authors' multi-scale Euclidean loss)."""
+
+    def loss(outputs: list[Tensor], target: Tensor) -> Tensor:
+        return sum(F.mse_loss(output, resized_like(target, output)) for output in outputs)
+
+    return loss
+
+
+def did_mdn_loss(task: str) -> LossFn:
+    """DID-MDN: L1 between the clean estimate and the target in [-1, 1], plus cross-entropy of the density
+    classifier's logits against the labels when the network carries the classifier.
+
+    The release adds 1.8 x L1 between VGG-16 features of both images; those weights cannot be fetched here, so
+    this recipe leaves the perceptual term out.
+    """
+
+    def loss(outputs: list[Tensor], target: Tensor, labels: Tensor) -> Tensor:
+        _, clean, *logits = outputs
+        total = F.l1_loss(clean, target * 2 - 1)
+        if logits:
+            total = total + F.cross_entropy(logits[0], labels)
+        return total
+
+    return loss
+
+
+LOSSES: dict[str, Callable[[str], LossFn]] = {
+    "mprnet": mprnet_loss,
+    "nafnet": nafnet_loss,
+    "mimo-unet": mimo_unet_loss,
+    "srn": srn_loss,
+    "did-mdn": did_mdn_loss,
+}
 
 
 def loss_for(architecture: str, task: str) -> LossFn:
@@ -57,3 +132,25 @@ def loss_for(architecture: str, task: str) -> LossFn:
         return LOSSES[architecture](task)
     except KeyError:
         raise ValueError(f"no training loss is defined for architecture {architecture!r}") from None
+
+
+def plain_forward(network: nn.Module, degraded: Tensor) -> object:
+    return network(degraded)
+
+
+def did_mdn_forward(network: nn.Module, degraded: Tensor, labels: Tensor) -> list[Tensor]:
+    """DID-MDN in training: conditioned on the true labels, on images in [-1, 1], with the classifier's logits."""
+    return network(degraded * 2 - 1, labels, with_density_logits=True)
+
+
+#: How a batch reaches each network in training, where it is not simply `network(degraded)`.
+FORWARDS: dict[str, TrainingForward] = {"did-mdn": did_mdn_forward}
+
+
+def forward_for(architecture: str) -> TrainingForward:
+    return FORWARDS.get(architecture, plain_forward)
+
+
+def needs_density_labels(architecture: str) -> bool:
+    """Whether training batches must carry rain-density labels (DID-MDN is conditioned on them)."""
+    return architecture == "did-mdn"

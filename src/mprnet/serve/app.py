@@ -1,0 +1,328 @@
+"""The web demo and the HTTP API: `create_app(Settings(...))` builds the FastAPI application.
+
+Routes: `/` (the page), `POST /api/restore`, `GET /api/models`, `GET /api/examples` (+ the example PNGs),
+`GET /healthz`, and FastAPI's `/openapi.json` and `/docs`. Every error is JSON `{"error": "<one sentence>"}` with a
+4xx/5xx status, never a stack trace. Uploads are bounded (bytes before parsing, pixels before decoding), restorations
+run on a bounded job queue (503 + Retry-After when full, 504 past the time limit), and each job works in its own
+temporary folder, removed when it ends: nothing is written anywhere else.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import logging
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated, Mapping
+
+import numpy as np
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from PIL import Image
+from starlette.exceptions import HTTPException
+
+from .. import __version__
+from ..api import restore_pixels
+from ..demo import DEMO_CASES
+from ..errors import ImageError, MprnetError
+from ..io import WRITABLE_FORMATS, ImageData, read_image, write_image
+from ..metrics import evaluate_pair
+from .catalogue import Catalogue, Examples, Method, UnknownChoice, load_catalogue
+from .jobs import Deadline, JobQueue, JobTimeout, QueueFull
+
+STATIC = Path(__file__).parent / "static"
+OUTPUT_FORMATS = {name.lower(): suffix for name, suffix in WRITABLE_FORMATS.items()}
+_PAGE_POLICY = "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; frame-ancestors 'none'"
+#: A refused upload is read (and dropped) up to this size before the answer; beyond, the connection is just closed.
+_DRAIN_LIMIT = 256 * 2**20
+_log = logging.getLogger("mprnet.serve")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What the server loads and how much work it accepts."""
+
+    #: task -> bundled model name or weights file; None: every bundled model.
+    models: Mapping[str, str | os.PathLike] | None = None
+    workers: int = 1  # restorations running at once
+    queue_size: int = 8  # restorations waiting beyond those; more are refused with 503
+    job_timeout_s: float = 300.0  # the longest a request waits for its result, queue included
+    max_upload_bytes: int = 25 * 2**20  # the whole request body
+    max_pixels: int = 16_000_000  # per image
+    retry_after_s: int = 5
+    device: str = "auto"
+    precision: str = "fp32"
+    tile: int | None = None  # None: chosen from free memory
+    baselines: bool = True  # also offer the classic methods of mprnet.baselines
+    example_size: int = 256
+
+
+class RequestProblem(MprnetError):
+    """A request the server cannot take as sent (status given)."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclasses.dataclass(frozen=True)
+class Upload:
+    """One uploaded file, read into memory (bounded by the upload limit)."""
+
+    field: str
+    filename: str
+    data: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class RestoreResult:
+    data: bytes
+    media_type: str
+    filename: str
+    headers: dict[str, str]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The application, with its models loaded and its job queue started."""
+    settings = settings or Settings()
+    catalogue = load_catalogue(settings.models, settings.device, settings.precision, settings.tile, settings.baselines)
+    queue = JobQueue(settings.workers, settings.queue_size, settings.job_timeout_s)
+    examples = Examples(list(catalogue.tasks), settings.example_size)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        queue.shutdown()
+
+    app = FastAPI(title="mprnet", version=__version__, lifespan=lifespan,
+                  description="MPRNet image restoration (deblur, denoise, derain) and classic baselines.")
+    app.state.settings, app.state.catalogue, app.state.queue, app.state.examples = settings, catalogue, queue, examples
+    app.add_middleware(_UploadLimit, max_bytes=settings.max_upload_bytes)
+    _add_error_handlers(app, settings)
+    _add_routes(app, settings, catalogue, queue, examples)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _add_routes(app: FastAPI, settings: Settings, catalogue: Catalogue, queue: JobQueue, examples: Examples) -> None:
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": _PAGE_POLICY})
+
+    @app.get("/healthz", summary="Liveness and load")
+    def healthz() -> dict:
+        return {"status": "ok", "tasks": list(catalogue.tasks), "running": queue.running,
+                "waiting": queue.admitted - queue.running, "workers": queue.workers, "queue_size": queue.queue_size}
+
+    @app.get("/api/models", summary="Tasks, their methods, and the server's limits")
+    def models() -> dict:
+        return {"tasks": catalogue.describe(), "output_formats": ["same", *OUTPUT_FORMATS],
+                "limits": {"max_upload_bytes": settings.max_upload_bytes, "max_pixels": settings.max_pixels,
+                           "job_timeout_s": settings.job_timeout_s, "workers": settings.workers,
+                           "queue_size": settings.queue_size}}
+
+    @app.get("/api/examples", summary="Degraded sample photographs to try, with their clean originals")
+    def example_list() -> list[dict]:
+        return examples.describe()
+
+    @app.get("/api/examples/{task}/{photo}/{kind}.png", summary="One example image", response_class=Response)
+    def example_image(task: str, photo: str, kind: str) -> Response:
+        return Response(examples.png(task, photo, kind), media_type="image/png",
+                        headers={"Cache-Control": "max-age=86400"})
+
+    @app.post("/api/restore", summary="Restore one image", response_class=Response,
+              responses={200: {"content": {"image/*": {}}, "description": "The restored image, in the input's "
+                                           "format unless output_format says otherwise"},
+                         400: {"description": "Unknown task, method or option"},
+                         413: {"description": "Upload too large"}, 422: {"description": "Not a usable image"},
+                         503: {"description": "Busy: retry after the Retry-After seconds"},
+                         504: {"description": "The job took longer than the time limit"}})
+    async def restore(
+            image: Annotated[UploadFile, File(description="the picture to restore")],
+            task: Annotated[str, Form(description="deblur, denoise or derain")],
+            method: Annotated[str, Form(description="mprnet or a classic method (GET /api/models)")] = "mprnet",
+            sigma: Annotated[float | None, Form(description="noise level, 0-255 scale (non-blind methods)")] = None,
+            kernel: Annotated[UploadFile | None, File(description="blur kernel, .npy or gray image")] = None,
+            reference: Annotated[UploadFile | None, File(description="clean image, to measure PSNR/SSIM")] = None,
+            output_format: Annotated[str, Form(description="same, png, jpeg, tiff, webp or bmp")] = "same",
+    ) -> Response:
+        chosen = catalogue.get(task, method)
+        if output_format != "same" and output_format not in OUTPUT_FORMATS:
+            raise UnknownChoice(f"unknown output_format {output_format!r}; choose same, {', '.join(OUTPUT_FORMATS)}")
+        uploads = [await _read(upload, field) for upload, field in
+                   ((image, "image"), (reference, "reference"), (kernel, "kernel")) if upload is not None]
+        job = functools.partial(_restore_job, chosen, {u.field: u for u in uploads}, sigma, output_format,
+                                settings.max_pixels)
+        result = await queue.run(job)
+        return Response(result.data, media_type=result.media_type, headers={
+            "Content-Disposition": f'inline; filename="{result.filename}"', **result.headers})
+
+
+async def _read(upload: UploadFile, field: str) -> Upload:
+    data = await upload.read()
+    if not data:
+        raise ImageError(f"{field}: the uploaded file is empty")
+    return Upload(field, upload.filename or field, data)
+
+
+def _restore_job(method: Method, uploads: dict[str, Upload], sigma: float | None, output_format: str,
+                 max_pixels: int, deadline: Deadline) -> RestoreResult:
+    """Runs on a worker thread: decode, restore, measure, encode, all inside a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="mprnet-serve-") as folder:
+        try:
+            return _restore_in(Path(folder), method, uploads, sigma, output_format, max_pixels, deadline)
+        except MprnetError as error:  # messages name files by path: show the form field instead
+            raise type(error)(str(error).replace(folder + os.sep, "")) from None
+
+
+def _restore_in(folder: Path, method: Method, uploads: dict[str, Upload], sigma: float | None, output_format: str,
+                max_pixels: int, deadline: Deadline) -> RestoreResult:
+    image = _decode(folder, uploads["image"], max_pixels)
+    known = _known(folder, uploads, sigma)
+    if method.is_network:
+        known["progress"] = lambda done, total: deadline.check()  # lets a tiled restoration stop at its deadline
+    started = time.perf_counter()
+    restored = restore_pixels(image.pixels, method.restorer, **known)
+    headers = {"X-Task": method.task, "X-Method": method.name, "X-Seconds": f"{time.perf_counter() - started:.3f}"}
+    if "reference" in uploads:
+        reference = _decode(folder, uploads["reference"], max_pixels)
+        headers.update(_compare(image.pixels, restored, reference.pixels, method.task))
+    file_format = image.format.upper() if output_format == "same" else output_format.upper()
+    suffix = WRITABLE_FORMATS.get(file_format, ".png")
+    target = write_image(folder / f"restored{suffix}", dataclasses.replace(image, pixels=restored))
+    return RestoreResult(target.read_bytes(), Image.MIME[Image.registered_extensions()[suffix]],
+                         f"{_safe_stem(uploads['image'].filename)}-restored{suffix}", headers)
+
+
+def _decode(folder: Path, upload: Upload, max_pixels: int) -> ImageData:
+    path = folder / upload.field
+    path.write_bytes(upload.data)
+    return read_image(path, max_pixels=max_pixels)
+
+
+def _known(folder: Path, uploads: dict[str, Upload], sigma: float | None) -> dict:
+    known = {} if sigma is None else {"sigma": sigma}
+    if "kernel" in uploads:
+        from ..baselines import load_kernel
+
+        upload = uploads["kernel"]
+        path = folder / ("kernel.npy" if upload.filename.lower().endswith(".npy") else "kernel.png")
+        path.write_bytes(upload.data)
+        known["kernel"] = load_kernel(path)
+    return known
+
+
+def _compare(degraded: np.ndarray, restored: np.ndarray, reference: np.ndarray, task: str) -> dict[str, str]:
+    """PSNR/SSIM of the input and of the result against the clean reference (colour channels; Y for derain)."""
+    degraded, restored, reference = (_colour(pixels) for pixels in (degraded, restored, reference))
+    if reference.shape != degraded.shape:
+        raise ImageError(f"reference: expected the image's size and channels {_shape(degraded)}, "
+                         f"found {_shape(reference)}")
+    protocol = DEMO_CASES[task][2] if degraded.shape[2] == 3 else "rgb"
+    before, after = evaluate_pair(degraded, reference, protocol), evaluate_pair(restored, reference, protocol)
+    return {"X-Protocol": protocol, "X-PSNR-Input": f"{before['psnr']:.4f}", "X-SSIM-Input": f"{before['ssim']:.4f}",
+            "X-PSNR-Output": f"{after['psnr']:.4f}", "X-SSIM-Output": f"{after['ssim']:.4f}"}
+
+
+def _colour(pixels: np.ndarray) -> np.ndarray:
+    return pixels[..., :-1] if pixels.shape[2] in (2, 4) else pixels
+
+
+def _shape(pixels: np.ndarray) -> str:
+    height, width, channels = pixels.shape
+    return f"{width}x{height}x{channels}"
+
+
+def _safe_stem(filename: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename).stem).strip("._")
+    return stem[:80] or "image"
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _add_error_handlers(app: FastAPI, settings: Settings) -> None:
+    retry = {"Retry-After": str(settings.retry_after_s)}
+
+    @app.exception_handler(MprnetError)
+    async def expected(_request: Request, error: MprnetError) -> JSONResponse:
+        if isinstance(error, QueueFull):
+            return _error(503, str(error), retry)
+        if isinstance(error, JobTimeout):
+            return _error(504, str(error))
+        if isinstance(error, RequestProblem):
+            return _error(error.status, str(error))
+        return _error(400 if isinstance(error, UnknownChoice) else 422, str(error))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+        return _error(400, "; ".join(_describe_invalid(problem) for problem in error.errors()))
+
+    @app.exception_handler(HTTPException)
+    async def http(_request: Request, error: HTTPException) -> JSONResponse:
+        return _error(error.status_code, str(error.detail), getattr(error, "headers", None))
+
+    @app.exception_handler(MemoryError)
+    async def memory(_request: Request, _error_: MemoryError) -> JSONResponse:
+        return _error(503, "the server ran out of memory for this image; try a smaller one", retry)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        _log.error("%s %s failed", request.method, request.url.path, exc_info=error)
+        return _error(500, "the server failed on this request (an internal error, logged on the server)")
+
+
+def _describe_invalid(problem: dict) -> str:
+    field = problem["loc"][-1] if problem.get("loc") else "request"
+    if problem.get("type") == "missing":
+        return f"missing form field {field!r}" + (" (the picture to restore)" if field == "image" else "")
+    return f"form field {field!r}: {problem.get('msg', 'invalid value')}"
+
+
+class _UploadLimit:
+    """Refuses a request body over the limit, or of undeclared size, before anything reads it."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        problem = self._problem(scope) if scope["type"] == "http" and scope["method"] in ("POST", "PUT") else None
+        if problem is None:
+            await self.app(scope, receive, send)
+            return
+        await _drain(receive)
+        await _error(problem.status, str(problem), {"Connection": "close"})(scope, receive, send)
+
+    def _problem(self, scope) -> RequestProblem | None:
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is None:
+            return RequestProblem("the request must state its size (Content-Length); chunked uploads are refused",
+                                  411)
+        if not length.isdigit():
+            return RequestProblem(f"the Content-Length header must be a number, found {length.decode(errors='replace')!r}",
+                                  400)
+        if int(length) > self.max_bytes:
+            return RequestProblem(f"the upload is {_megabytes(int(length))}, more than the limit of "
+                                  f"{_megabytes(self.max_bytes)}", 413)
+        return None
+
+
+async def _drain(receive) -> None:
+    """Read and drop the refused body (up to a bound), so that the client, still sending, gets to read the answer."""
+    drained = 0
+    while drained < _DRAIN_LIMIT:
+        message = await receive()
+        drained += len(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body"):
+            return
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"

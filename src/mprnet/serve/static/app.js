@@ -1,0 +1,328 @@
+"use strict";
+// The demo page: choose an image, pick a task and method, POST /api/restore, compare before and after.
+
+const ZOOM = 4;
+const $ = (id) => document.getElementById(id);
+const state = { models: null, limits: null, image: null, reference: null, examples: [], urls: {} };
+
+document.addEventListener("DOMContentLoaded", start);
+
+async function start() {
+  bindInputs();
+  try {
+    const catalogue = await getJson("/api/models");
+    state.models = catalogue.tasks;
+    state.limits = catalogue.limits;
+    showTasks();
+  } catch (error) {
+    showError(`The server did not answer with its list of models (${error.message}). Reload the page to retry.`);
+  }
+  loadExamples();
+}
+
+async function getJson(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
+  return response.json();
+}
+
+function bindInputs() {
+  const drop = $("drop");
+  $("file").addEventListener("change", () => chooseImage($("file").files[0]));
+  $("reference").addEventListener("change", () => { state.reference = $("reference").files[0] || null; });
+  ["dragenter", "dragover"].forEach((name) => drop.addEventListener(name, (event) => {
+    event.preventDefault();
+    drop.classList.add("over");
+  }));
+  ["dragleave", "drop"].forEach((name) => drop.addEventListener(name, () => drop.classList.remove("over")));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    chooseImage(event.dataTransfer.files[0]);
+  });
+  $("method").addEventListener("change", showMethod);
+  $("run").addEventListener("click", run);
+  $("slider").addEventListener("input", moveSplit);
+  $("compare").addEventListener("pointermove", zoomAt);
+}
+
+function chooseImage(file, reference = null) {
+  if (!file) return;
+  hideError();
+  state.image = file;
+  state.reference = reference;
+  if (!reference) $("reference").value = "";
+  document.querySelectorAll(".examples button").forEach((b) => b.classList.remove("chosen"));
+  $("file-info").textContent = `${file.name} · ${formatBytes(file.size)}` +
+    (reference ? " · with its clean original as reference" : "");
+  updateRunButton();
+}
+
+function showTasks() {
+  const box = $("tasks");
+  state.models.forEach((task, index) => {
+    const label = document.createElement("label");
+    label.title = `trained for: ${task.degradation}`;
+    const radio = document.createElement("input");
+    Object.assign(radio, { type: "radio", name: "task", value: task.name, checked: index === 0 });
+    radio.addEventListener("change", taskChanged);
+    label.append(radio, task.name);
+    box.append(label);
+  });
+  if (!state.models.length) showError("This server has no model installed, so there is nothing to run.");
+  taskChanged();
+}
+
+function currentTask() {
+  const checked = document.querySelector("input[name=task]:checked");
+  return state.models.find((task) => task.name === (checked && checked.value));
+}
+
+function currentMethod() {
+  const task = currentTask();
+  return task && task.methods.find((method) => method.name === $("method").value);
+}
+
+function taskChanged() {
+  const task = currentTask();
+  const select = $("method");
+  select.replaceChildren(...(task ? task.methods : []).map((method) => new Option(
+    method.name === "mprnet" ? "MPRNet (blind)" : `${method.name}${method.needs.length ? " (needs " +
+      method.needs.join(", ") + ")" : ""}`, method.name)));
+  showMethod();
+  showExamples();
+}
+
+function showMethod() {
+  const method = currentMethod();
+  $("method-summary").textContent = method ? method.summary : "";
+  $("sigma-row").hidden = !(method && method.uses.includes("sigma"));
+  $("kernel-row").hidden = !(method && method.uses.includes("kernel"));
+  updateRunButton();
+}
+
+function updateRunButton() {
+  $("run").disabled = !(state.image && currentMethod());
+}
+
+async function loadExamples() {
+  try {
+    state.examples = await getJson("/api/examples");
+  } catch (error) {
+    state.examples = [];
+  }
+  showExamples();
+}
+
+function showExamples() {
+  const task = currentTask();
+  const box = $("examples");
+  const shown = state.examples.filter((example) => task && example.task === task.name);
+  box.replaceChildren(...shown.map(exampleButton));
+  if (!shown.length) box.textContent = "No examples for this task.";
+}
+
+function exampleButton(example) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.title = `${example.photo}: ${example.degradation}`;
+  const image = new Image();
+  image.src = example.degraded;
+  image.alt = `${example.photo}, ${example.degradation}`;
+  const caption = document.createElement("span");
+  caption.textContent = example.photo;
+  button.append(image, caption);
+  button.addEventListener("click", () => useExample(example, button));
+  return button;
+}
+
+async function useExample(example, button) {
+  try {
+    const [degraded, clean] = await Promise.all([example.degraded, example.clean].map(fetchFile));
+    chooseImage(degraded, clean);
+    button.classList.add("chosen");
+  } catch (error) {
+    showError(`The example could not be loaded (${error.message}).`);
+  }
+}
+
+async function fetchFile(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
+  const name = url.split("/").slice(-3).join("-");
+  return new File([await response.blob()], name, { type: "image/png" });
+}
+
+function run() {
+  const task = currentTask();
+  const method = currentMethod();
+  hideError();
+  if (state.limits && state.image.size > state.limits.max_upload_bytes) {
+    showError(`This file is ${formatBytes(state.image.size)}; the server accepts at most ` +
+      `${formatBytes(state.limits.max_upload_bytes)}.`);
+    return;
+  }
+  const form = new FormData();
+  form.append("image", state.image, state.image.name);
+  form.append("task", task.name);
+  form.append("method", method.name);
+  if (method.uses.includes("sigma") && $("sigma").value !== "") form.append("sigma", $("sigma").value);
+  if (method.uses.includes("kernel") && $("kernel").files[0]) form.append("kernel", $("kernel").files[0]);
+  if (state.reference) form.append("reference", state.reference, state.reference.name);
+  send(form);
+}
+
+function send(form) {
+  const request = new XMLHttpRequest();
+  request.open("POST", "/api/restore");
+  request.responseType = "blob";
+  const timer = startProgress();
+  request.upload.addEventListener("progress", (event) => {
+    if (event.lengthComputable) setProgress(event.loaded / event.total, "uploading");
+  });
+  request.upload.addEventListener("load", () => timer.restoring());
+  request.addEventListener("load", () => {
+    timer.stop();
+    if (request.status === 200) showResult(request);
+    else explainFailure(request);
+  });
+  request.addEventListener("error", () => {
+    timer.stop();
+    showError("The server could not be reached. Is `mprnet serve` still running?");
+  });
+  request.send(form);
+}
+
+function startProgress() {
+  $("run").disabled = true;
+  $("progress").hidden = false;
+  setProgress(0, "uploading");
+  let started = null;
+  let ticking = null;
+  const tick = () => {
+    $("progress-text").textContent = `restoring… ${((performance.now() - started) / 1000).toFixed(1)} s`;
+  };
+  return {
+    restoring() {
+      if (started !== null) return;
+      started = performance.now();
+      $("bar").removeAttribute("value");  // indeterminate: the server does not report its own progress
+      tick();
+      ticking = setInterval(tick, 100);
+    },
+    stop() {
+      clearInterval(ticking);
+      $("progress").hidden = true;
+      updateRunButton();
+    },
+  };
+}
+
+function setProgress(fraction, label) {
+  $("bar").value = fraction;
+  $("progress-text").textContent = `${label} ${Math.round(fraction * 100)} %`;
+}
+
+async function explainFailure(request) {
+  let message = `the server answered ${request.status}`;
+  try {
+    message = (JSON.parse(await request.response.text()).error || message).replace(/\.$/, "");
+  } catch (error) { /* not JSON: keep the status */ }
+  if (request.status === 503) {
+    const wait = request.getResponseHeader("Retry-After");
+    showError(`The server is busy right now: ${message}.` + (wait ? ` Try again in ${wait} s.` : ""));
+  } else if (request.status === 504) {
+    showError(`The restoration took too long: ${message}. A smaller image will be faster.`);
+  } else {
+    showError(`Could not restore this image: ${message}.`);
+  }
+}
+
+function showResult(request) {
+  const filename = /filename="([^"]+)"/.exec(request.getResponseHeader("Content-Disposition") || "");
+  replaceUrl("before", state.image);
+  replaceUrl("after", request.response);
+  $("before").src = state.urls.before;
+  $("after").src = state.urls.after;
+  $("download").href = state.urls.after;
+  $("download").download = filename ? filename[1] : "restored.png";
+  const seconds = Number(request.getResponseHeader("X-Seconds"));
+  $("timing").textContent = `${request.getResponseHeader("X-Method")} (${request.getResponseHeader("X-Task")}) ` +
+    `took ${seconds.toFixed(2)} s on the server.`;
+  showMetrics(request);
+  $("result").hidden = false;
+  $("after").addEventListener("load", () => zoomAround(0.5, 0.5), { once: true });
+  $("after").addEventListener("error", () => showError("The result was made but this browser cannot display " +
+    "its format; use the download link."), { once: true });
+  $("result").scrollIntoView({ behavior: "smooth", block: "start" });
+}
+
+function replaceUrl(key, blob) {
+  if (state.urls[key]) URL.revokeObjectURL(state.urls[key]);
+  state.urls[key] = URL.createObjectURL(blob);
+}
+
+function showMetrics(request) {
+  const header = (name) => parseMetric(request.getResponseHeader(name));
+  const psnr = [header("X-PSNR-Input"), header("X-PSNR-Output")];
+  const ssim = [header("X-SSIM-Input"), header("X-SSIM-Output")];
+  $("metrics").hidden = psnr[0] === null;
+  if (psnr[0] === null) return;
+  fillRow("psnr", psnr, 2, " dB");
+  fillRow("ssim", ssim, 4, "");
+}
+
+function parseMetric(text) {
+  if (text === null) return null;
+  return text === "inf" ? Infinity : Number(text);
+}
+
+function fillRow(name, [before, after], digits, unit) {
+  const show = (value) => (Number.isFinite(value) ? value.toFixed(digits) : "∞");
+  $(`${name}-in`).textContent = show(before);
+  $(`${name}-out`).textContent = show(after);
+  const gain = after - before;
+  $(`${name}-gain`).textContent = Number.isFinite(gain) ? `${gain >= 0 ? "+" : ""}${gain.toFixed(digits)}${unit}` : "";
+}
+
+function moveSplit() {
+  $("compare").style.setProperty("--split", `${$("slider").value}%`);
+}
+
+function zoomAt(event) {
+  const box = $("compare").getBoundingClientRect();
+  zoomAround((event.clientX - box.left) / box.width, (event.clientY - box.top) / box.height);
+}
+
+function zoomAround(fx, fy) {
+  [["before", "zoom-before"], ["after", "zoom-after"]].forEach(([imageId, canvasId]) => {
+    const image = $(imageId);
+    const canvas = $(canvasId);
+    const context = canvas.getContext("2d");
+    if (!image.naturalWidth) return;
+    const side = canvas.width / ZOOM;
+    const left = clamp(fx * image.naturalWidth - side / 2, 0, Math.max(0, image.naturalWidth - side));
+    const top = clamp(fy * image.naturalHeight - side / 2, 0, Math.max(0, image.naturalHeight - side));
+    context.imageSmoothingEnabled = false;
+    context.clearRect(0, 0, canvas.width, canvas.height);
+    context.drawImage(image, left, top, side, side, 0, 0, canvas.width, canvas.height);
+  });
+}
+
+function clamp(value, low, high) {
+  return Math.min(Math.max(value, low), high);
+}
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = false;
+}
+
+function hideError() {
+  $("error").hidden = true;
+}
+
+function formatBytes(size) {
+  if (size < 1024) return `${size} B`;
+  if (size < 1024 * 1024) return `${(size / 1024).toFixed(1)} KiB`;
+  return `${(size / 1024 / 1024).toFixed(1)} MiB`;
+}

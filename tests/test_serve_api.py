@@ -1,0 +1,292 @@
+"""The HTTP API, through a real HTTP client against uvicorn on loopback, with tiny random networks."""
+import io
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("python_multipart")
+httpx = pytest.importorskip("httpx")
+
+import mprnet  # noqa: E402
+from mprnet.io import ImageData, read_image, write_image  # noqa: E402
+from mprnet.serve import Settings, create_app  # noqa: E402
+from mprnet.serve.catalogue import Method  # noqa: E402
+from mprnet.serve.server import serving  # noqa: E402
+
+TASKS = ("deblur", "denoise", "derain")
+SIDE = 32
+
+
+def tiny_settings(folder: Path, **overrides) -> Settings:
+    """Settings serving a tiny random MPRNet for every task (fast on a CPU), examples of 32 px."""
+    models = {}
+    for task in TASKS:
+        network = mprnet.create_model("mprnet", n_feat=8, scale_unetfeats=4, scale_orsnetfeats=4, num_cab=1)
+        models[task] = mprnet.save_weights(network, folder / f"{task}.safetensors", task=task,
+                                           summary=f"tiny random {task} network")
+    return Settings(**{"models": models, "tile": 0, "example_size": SIDE, **overrides})
+
+
+def encode(pixels: np.ndarray, suffix: str = ".png", bit_depth: int = 8) -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_image(Path(folder) / f"image{suffix}", ImageData(pixels, bit_depth=bit_depth))
+        return path.read_bytes()
+
+
+def decode(data: bytes, suffix: str) -> ImageData:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"result{suffix}"
+        path.write_bytes(data)
+        return read_image(path)
+
+
+def random_pixels(channels: int = 3, side: int = SIDE, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((side, side, channels), dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory) -> Settings:
+    return tiny_settings(tmp_path_factory.mktemp("serve-models"))
+
+
+@pytest.fixture(scope="module")
+def app(settings):
+    return create_app(settings)
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    with serving(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        yield client
+
+
+def post(client, data: bytes | None = None, name: str = "photo.png", **fields):
+    files = {} if data is None else {"image": (name, data, "application/octet-stream")}
+    files.update({key: value for key, value in fields.items() if isinstance(value, tuple)})
+    form = {"task": "denoise", **{key: value for key, value in fields.items() if not isinstance(value, tuple)}}
+    return client.post("/api/restore", files=files or None, data=form)
+
+
+def assert_healthy(client) -> None:
+    answer = client.get("/healthz")
+    assert answer.status_code == 200 and answer.json()["status"] == "ok"
+
+
+def assert_error(answer, status: int, words: str) -> None:
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/json"
+    message = answer.json()["error"]
+    assert words in message
+    assert "Traceback" not in answer.text and "/tmp/" not in message
+
+
+def test_health_models_page_and_openapi(client):
+    assert client.get("/healthz").json() == {"status": "ok", "tasks": list(TASKS), "running": 0, "waiting": 0,
+                                              "workers": 1, "queue_size": 8}
+    models = client.get("/api/models").json()
+    by_task = {task["name"]: task for task in models["tasks"]}
+    assert list(by_task) == list(TASKS)
+    assert by_task["denoise"]["methods"][0] == {"name": "mprnet", "summary": "tiny random denoise network",
+                                                 "needs": [], "uses": []}
+    assert "dct" in [method["name"] for method in by_task["denoise"]["methods"]]
+    assert models["limits"]["max_pixels"] == 16_000_000
+    page = client.get("/")
+    assert page.status_code == 200 and 'src="/static/app.js"' in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    for asset in ("/static/app.js", "/static/style.css"):
+        assert client.get(asset).status_code == 200
+    schema = client.get("/openapi.json").json()
+    form = schema["paths"]["/api/restore"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert "$ref" in form or "properties" in form
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_each_task_restores(client, task):
+    answer = post(client, encode(random_pixels()), task=task)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "image/png"
+    assert answer.headers["x-task"] == task and answer.headers["x-method"] == "mprnet"
+    assert answer.headers["content-disposition"] == 'inline; filename="photo-restored.png"'
+    assert decode(answer.content, ".png").pixels.shape == (SIDE, SIDE, 3)
+
+
+@pytest.mark.parametrize("channels, suffix, bit_depth, media_type", [
+    (3, ".png", 8, "image/png"), (3, ".png", 16, "image/png"), (1, ".png", 8, "image/png"),
+    (1, ".png", 16, "image/png"), (4, ".png", 8, "image/png"), (2, ".png", 8, "image/png"),
+    (4, ".png", 16, "image/png"), (3, ".jpg", 8, "image/jpeg"), (3, ".tif", 16, "image/tiff"),
+    (3, ".webp", 8, "image/webp"),
+], ids=["rgb8", "rgb16", "gray8", "gray16", "rgba8", "gray-alpha8", "rgba16", "jpeg", "tiff16", "webp"])
+def test_each_image_kind_comes_back_in_its_format(client, channels, suffix, bit_depth, media_type):
+    sent = decode(encode(random_pixels(channels), suffix, bit_depth), suffix)
+    answer = post(client, encode(random_pixels(channels), suffix, bit_depth), name=f"photo{suffix}")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == media_type
+    restored = decode(answer.content, suffix)
+    assert restored.pixels.shape == sent.pixels.shape
+    assert restored.bit_depth == sent.bit_depth
+    if sent.has_alpha:
+        np.testing.assert_array_equal(restored.pixels[..., -1], sent.pixels[..., -1])
+
+
+def test_output_format_can_be_asked_for(client):
+    answer = post(client, encode(random_pixels(), ".tif", 16), name="scan.tif", output_format="png")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "image/png"
+    assert decode(answer.content, ".png").bit_depth == 16
+
+
+def test_classic_method_with_its_noise_level(client):
+    answer = post(client, encode(random_pixels()), method="dct", sigma="25")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-method"] == "dct"
+    assert_error(post(client, encode(random_pixels()), method="dct"), 422, "needs the noise level sigma")
+
+
+def test_kernel_upload_for_non_blind_deblurring(client):
+    kernel = io.BytesIO()
+    np.save(kernel, np.full((3, 3), 1 / 9))
+    answer = post(client, encode(random_pixels()), task="deblur", method="wiener",
+                  kernel=("kernel.npy", kernel.getvalue(), "application/octet-stream"))
+    assert answer.status_code == 200, answer.text
+
+
+def test_reference_gives_psnr_and_ssim(client):
+    clean = random_pixels(seed=1)
+    noisy = np.clip(clean + np.random.default_rng(2).normal(0, 0.1, clean.shape), 0, 1).astype(np.float32)
+    answer = post(client, encode(noisy), reference=("clean.png", encode(clean), "image/png"))
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-protocol"] == "rgb"
+    assert 15 < float(answer.headers["x-psnr-input"]) < 25
+    assert 0 < float(answer.headers["x-ssim-output"]) <= 1
+    same = post(client, encode(clean), reference=("clean.png", encode(clean), "image/png"))
+    assert same.headers["x-psnr-input"] == "inf"
+    wrong = post(client, encode(noisy), reference=("small.png", encode(random_pixels(side=16)), "image/png"))
+    assert_error(wrong, 422, "reference: expected the image's size and channels 32x32x3, found 16x16x3")
+
+
+def _png_header_of(width: int, height: int) -> bytes:
+    """The start of a PNG announcing a huge image (pixel data cut short): refused before any pixel is decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(64)))
+
+
+BAD_REQUESTS = {
+    "no file": (lambda: {"data": None}, 400, "missing form field 'image'"),
+    "empty file": (lambda: {"data": b""}, 422, "image: the uploaded file is empty"),
+    "corrupt": (lambda: {"data": encode(random_pixels())[:200]}, 422, "image: not a readable image"),
+    "not an image": (lambda: {"data": b"%PDF-1.4 not a picture at all"}, 422, "image: not a readable image"),
+    "too large": (lambda: {"data": b"\0" * 3_000_000}, 413, "more than the limit of 2.0 MiB"),
+    "too many pixels": (lambda: {"data": _png_header_of(5000, 4000)}, 422,
+                        "5000x4000 = 20,000,000 pixels, more than the limit of 16,000,000"),
+    "too small": (lambda: {"data": encode(random_pixels(side=4))}, 422, "at least 8 per side"),
+    "unknown task": (lambda: {"data": encode(random_pixels()), "task": "sharpen"}, 400,
+                     "unknown task 'sharpen'; this server offers deblur, denoise, derain"),
+    "unknown method": (lambda: {"data": encode(random_pixels()), "method": "magic"}, 400,
+                       "unknown method 'magic' for denoise; choose one of mprnet, dct"),
+    "bad sigma": (lambda: {"data": encode(random_pixels()), "method": "dct", "sigma": "loud"}, 400,
+                  "form field 'sigma'"),
+    "bad format": (lambda: {"data": encode(random_pixels()), "output_format": "gif"}, 400,
+                   "unknown output_format 'gif'"),
+}
+
+
+@pytest.fixture(scope="module")
+def small_upload_client(settings):
+    with serving(create_app(Settings(**{**vars(settings), "max_upload_bytes": 2 * 2**20}))) as url, \
+            httpx.Client(base_url=url, timeout=30) as client:
+        yield client
+
+
+@pytest.mark.parametrize("case", BAD_REQUESTS, ids=list(BAD_REQUESTS))
+def test_bad_input_gets_a_clear_json_error(small_upload_client, case):
+    make, status, words = BAD_REQUESTS[case]
+    fields = make()
+    assert_error(post(small_upload_client, fields.pop("data"), **fields), status, words)
+    assert_healthy(small_upload_client)
+
+
+def test_chunked_upload_without_length_is_refused(client):
+    answer = client.post("/api/restore", content=iter([b"--x\r\n"]),
+                         headers={"content-type": "multipart/form-data; boundary=x"})
+    assert_error(answer, 411, "Content-Length")
+    assert_healthy(client)
+
+
+def test_unknown_path_is_json_404(client):
+    assert_error(client.get("/api/nothing"), 404, "Not Found")
+
+
+def test_internal_failure_is_a_500_without_trace(app, client):
+    def broken(image, **known):
+        raise RuntimeError("secret internal detail")
+
+    methods = app.state.catalogue.tasks["denoise"]
+    original = methods["mprnet"]
+    methods["mprnet"] = Method("denoise", "mprnet", "broken", broken)
+    try:
+        answer = post(client, encode(random_pixels()))
+    finally:
+        methods["mprnet"] = original
+    assert_error(answer, 500, "internal error")
+    assert "secret" not in answer.text
+    assert_healthy(client)
+
+
+def _blocked_queue(app):
+    """Fill every running slot of the app's queue with a job that waits; returns the event that frees them."""
+    release = threading.Event()
+    for _ in range(app.state.queue.workers):
+        app.state.queue.submit(lambda deadline: release.wait(30))
+    return release
+
+
+def test_full_queue_answers_503_with_retry_after(settings):
+    app = create_app(Settings(**{**vars(settings), "workers": 1, "queue_size": 0, "retry_after_s": 7}))
+    with serving(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        release = _blocked_queue(app)
+        busy = post(client, encode(random_pixels()))
+        assert_error(busy, 503, "busy")
+        assert busy.headers["retry-after"] == "7"
+        assert client.get("/healthz").json()["running"] == 1
+        release.set()
+        assert post(client, encode(random_pixels())).status_code == 200
+
+
+def test_job_past_its_time_limit_answers_504_and_frees_its_slot(settings):
+    app = create_app(Settings(**{**vars(settings), "workers": 1, "queue_size": 1, "job_timeout_s": 0.3}))
+    with serving(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        release = _blocked_queue(app)
+        assert_error(post(client, encode(random_pixels())), 504, "longer than the limit of 0.3 s")
+        health = client.get("/healthz").json()
+        assert (health["running"], health["waiting"]) == (1, 0)  # the waiting job was cancelled
+        release.set()
+
+
+def test_temporary_files_are_removed(client, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert post(client, encode(random_pixels()), reference=("c.png", encode(random_pixels()), "image/png")
+                ).status_code == 200
+    assert post(client, b"not an image").status_code == 422
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_examples_are_degraded_samples_with_their_originals(client):
+    examples = client.get("/api/examples").json()
+    assert {example["task"] for example in examples} == set(TASKS)
+    assert len(examples) == 9
+    first = examples[0]
+    degraded, clean = (decode(client.get(first[kind]).content, ".png").pixels for kind in ("degraded", "clean"))
+    assert degraded.shape == clean.shape == (SIDE, SIDE, 3)
+    assert 0 < np.abs(degraded - clean).mean() < 0.5
+    assert client.get(first["degraded"]).content == client.get(first["degraded"]).content  # cached, seeded
+    assert_error(client.get("/api/examples/denoise/nobody/clean.png"), 400, "no example denoise/nobody/clean.png")
