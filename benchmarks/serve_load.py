@@ -84,6 +84,12 @@ def one_request(client: httpx.Client, image: bytes, task: str) -> tuple[str, flo
     return outcome, time.perf_counter() - started
 
 
+def warm_up(url: str, args: argparse.Namespace) -> None:
+    """Every worker's first allocations, so that 'before' is the server's steady level."""
+    with httpx.Client(base_url=url, timeout=args.time_limit) as client, ThreadPoolExecutor(args.workers) as pool:
+        list(pool.map(lambda seed: one_request(client, png_bytes(args.size, seed), args.task), range(2 * args.workers)))
+
+
 def burst(url: str, args: argparse.Namespace, server_pid: int) -> dict:
     images = [png_bytes(args.size, seed) for seed in range(8)]
     clients = [httpx.Client(base_url=url, timeout=args.time_limit) for _ in range(args.clients)]
@@ -123,9 +129,7 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         server, url = start_server(args, Path(folder))
         try:
-            with httpx.Client(base_url=url, timeout=60) as client:  # warm-up: first-call allocations
-                for seed in range(2 * args.workers):
-                    one_request(client, png_bytes(args.size, seed), args.task)
+            warm_up(url, args)
             before = rss_mib(server.pid)
             figures = burst(url, args, server.pid)
             time.sleep(1.0)

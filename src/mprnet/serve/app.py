@@ -1,7 +1,8 @@
 """The web demo and the HTTP API: `create_app(Settings(...))` builds the FastAPI application.
 
 Routes: `/` (the page), `POST /api/restore`, `GET /api/models`, `GET /api/examples` (+ the example PNGs),
-`GET /healthz`, and FastAPI's `/openapi.json` and `/docs`. Every error is JSON `{"error": "<one sentence>"}` with a
+`GET /healthz`, and the OpenAPI description at `/openapi.json` (FastAPI's `/docs` pages are off: they load their
+scripts from a CDN, and the page must work offline). Every error is JSON `{"error": "<one sentence>"}` with a
 4xx/5xx status, never a stack trace. Uploads are bounded (bytes before parsing, pixels before decoding), restorations
 run on a bounded job queue (503 + Retry-After when full, 504 past the time limit), and each job works in its own
 temporary folder, removed when it ends: nothing is written anywhere else.
@@ -82,6 +83,8 @@ class Upload:
 
 @dataclasses.dataclass(frozen=True)
 class RestoreResult:
+    """The encoded restored image and the response headers that describe it."""
+
     data: bytes
     media_type: str
     filename: str
@@ -100,7 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         queue.shutdown()
 
-    app = FastAPI(title="mprnet", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="mprnet", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="MPRNet image restoration (deblur, denoise, derain) and classic baselines.")
     app.state.settings, app.state.catalogue, app.state.queue, app.state.examples = settings, catalogue, queue, examples
     app.add_middleware(_UploadLimit, max_bytes=settings.max_upload_bytes)

@@ -129,6 +129,34 @@ def atomic_torch_save(content: dict, path: Path) -> None:
         torch.save(content, temporary)
 
 
+class RunLog:
+    """The run's JSON-lines log (`log.jsonl`), mirrored to TensorBoard when it is installed."""
+
+    def __init__(self, out_dir: Path):
+        self.file = open(out_dir / "log.jsonl", "a")
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            self.board = SummaryWriter(str(out_dir / "tensorboard"))
+        except ImportError:
+            self.board = None
+
+    def write(self, record: dict) -> None:
+        entry = {**record, "time": record.get("time", time.time())}
+        self.file.write(json.dumps(entry) + "\n")
+        self.file.flush()
+        if self.board is not None:
+            values = entry.get("validation", entry)
+            prefix = "val/" if "validation" in entry else "train/"
+            for key, value in values.items():
+                if key not in ("step", "time") and isinstance(value, (int, float)):
+                    self.board.add_scalar(prefix + key, value, values["step"])
+
+    def close(self) -> None:
+        self.file.close()
+        if self.board is not None:
+            self.board.close()
+
+
 class Trainer:
     def __init__(self, config: TrainConfig):
         check_recipe(config, "training config")
@@ -209,7 +237,7 @@ class Trainer:
         self.network.train()
         progress = self._progress_bar()
         bad_steps, started, patches = 0, time.time(), 0
-        log = open(self.out_dir / "log.jsonl", "a") if self.dist.main else None
+        log = RunLog(self.out_dir) if self.dist.main else None
         try:
             for degraded, clean, *labels in loader:
                 loss = self._train_step(degraded, clean, *labels)
@@ -277,9 +305,7 @@ class Trainer:
             progress.set_postfix(loss=f"{loss:.4f}" if loss is not None else "nan",
                                  lr=f"{self.lr:.2e}", patches_s=f"{throughput:.1f}")
         if self.step % config.log_every == 0 or self.step == config.steps:
-            log.write(json.dumps({"step": self.step, "loss": loss, "lr": self.lr,
-                                  "patches_per_s": round(throughput, 2), "time": time.time()}) + "\n")
-            log.flush()
+            log.write({"step": self.step, "loss": loss, "lr": self.lr, "patches_per_s": round(throughput, 2)})
         if self.val_pairs and (self.step % config.val.every == 0 or self.step == config.steps or self._last_step()):
             self._validate(log)
         if self.step % config.checkpoint_every == 0:
@@ -293,8 +319,7 @@ class Trainer:
         self.network.train()
         record = {"step": self.step, **scores, "time": time.time()}
         self.history.append(record)
-        log.write(json.dumps({"validation": record}) + "\n")
-        log.flush()
+        log.write({"validation": record})
         if scores["psnr"] > self.best_psnr:
             self.best_psnr = scores["psnr"]
             self.export("best", val_psnr=scores["psnr"], val_ssim=scores["ssim"])
