@@ -8,7 +8,6 @@ import mprnet
 from mprnet.api import get_restorer, restore_pixels
 from mprnet.errors import CheckpointError, ImageError, MprnetError
 
-torch.set_num_threads(1)
 RNG = np.random.default_rng(1)
 H, W = 16, 24
 

@@ -36,13 +36,6 @@ PEERS = {
 PATCH = 32
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory) -> Path:

@@ -33,13 +33,6 @@ TINY = {"nafnet_tiny": "nafnet", "mimounet_tiny": "mimo-unet", "mimounet_plus_ti
         "didmdn_dense_rain": "did-mdn"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def manifest(name: str) -> dict:
     return json.loads((GOLDEN / f"keys_{name}.json").read_text())

@@ -9,7 +9,6 @@ from PIL import Image, ImageCms
 import mprnet
 from mprnet.cli import main
 
-torch.set_num_threads(1)
 RNG = np.random.default_rng(2)
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
