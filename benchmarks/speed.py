@@ -27,14 +27,17 @@ def _size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _time(fn, repeats: int) -> tuple[float, torch.Tensor]:
-    output = fn()  # warm-up
-    times = []
+def _interleaved(fns: dict, repeats: int) -> dict[str, tuple[float, torch.Tensor]]:
+    """Median seconds and last output of each function, runs interleaved so that load on a shared machine slows
+    every path alike; one warm-up call each first."""
+    outputs = {name: fn() for name, fn in fns.items()}
+    times = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        output = fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)), output
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            outputs[name] = fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: (float(np.median(times[name])), outputs[name]) for name in fns}
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -53,18 +56,23 @@ def compare_paths(preset: str, width: int, height: int, repeats: int, precisions
             return model.to(memory_format=torch.contiguous_format)(image)[0].clamp(0, 1)
 
     def run_engine(precision: str):
-        model.batch_patches = True
         engine = Engine(model, device="cpu", precision=precision, tile=0)
-        return lambda: engine.restore_tensor(image)
 
-    base_time, base = _time(reference, repeats)
-    print(f"{preset:8} {width}x{height:<5} reference-style fp32  {base_time:8.2f} s   1.00x")
+        def restore():  # the model is shared with the reference path: put it back in the engine's state each time
+            model.batch_patches = True
+            model.to(memory_format=torch.channels_last)
+            return engine.restore_tensor(image)
+        return restore
+
     labels = {"fp32": "fast exact fp32", "bf16": "bf16 channels-last"}
-    for label, precision in ((labels[p], p) for p in precisions):
-        seconds, output = _time(run_engine(precision), repeats)
+    paths = {"reference-style fp32": reference, **{labels[p]: run_engine(p) for p in precisions}}
+    results = _interleaved(paths, repeats)
+    base_time, base = results.pop("reference-style fp32")
+    print(f"{preset:8} {width}x{height:<5} reference-style fp32  {base_time:8.2f} s   1.00x")
+    for label, (seconds, output) in results.items():
         difference = float((output - base).abs().max())
         print(f"{preset:8} {width}x{height:<5} {label:21} {seconds:8.2f} s {base_time / seconds:6.2f}x"
-              f"   max |diff| {difference:.2e}   PSNR vs fp32 {_psnr(output, base):6.2f} dB")
+              f"   max |diff| {difference:.2e}   PSNR vs fp32 {_psnr(output, base):6.2f} dB", flush=True)
 
 
 class _EnoughTiles(Exception):

@@ -1,0 +1,312 @@
+"""The study's quality experiments: degrade test photos (or read the user's pairs), restore them with every method,
+score the saved results, and cache each (condition, image, method) so a rerun or an interrupted run continues.
+
+Every score is computed from the PNG files the study saves (8-bit, as published results are), so anyone can
+recompute a table cell from the images next to the report.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+from ..checkpoint import bundled_models, read_weights
+from ..data import PairedDataset, image_files, open_paired, read_rgb
+from ..degrade import Degradation, GaussianNoise, MotionBlur, Rain
+from ..errors import CheckpointError, DataError, MprnetError
+from ..figures import to_uint8
+from ..files import atomic_path
+from ..metrics import evaluate_pair
+from ..models.registry import detect
+
+DEFAULT_PHOTOS = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "val" / "mcmaster18"
+NOISE_LEVELS = (10, 20, 40)
+#: Display names of the networks, and the task each architecture's releases address unless told otherwise.
+NETWORK_LABELS = {"mprnet": "MPRNet", "nafnet": "NAFNet", "mimo-unet": "MIMO-UNet", "srn": "SRN", "did-mdn": "DID-MDN"}
+PEER_TASKS = {"nafnet": "denoise", "mimo-unet": "deblur", "srn": "deblur", "did-mdn": "derain"}
+#: MPRNet's official releases differ by width: model_deblurring 96, model_denoising 80, model_deraining 40.
+MPRNET_TASK_BY_WIDTH = {96: "deblur", 80: "denoise", 40: "derain"}
+_FILENAME_TASKS = (("deblur", "deblur"), ("gopro", "deblur"), ("denois", "denoise"), ("sidd", "denoise"),
+                   ("derain", "derain"), ("rain", "derain"))
+_WEIGHT_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")
+_PAIRED_TASKS = {"gopro": "deblur", "rain": "derain", "sidd": "denoise"}
+#: Methods of each task, in table order: (name, kind, what it is given). Networks and the l0 method are blind.
+TASK_METHODS = {
+    "denoise": [("noisy", "input", ()), ("MPRNet", "network", ()), ("NAFNet", "network", ()),
+                ("FFDNet", "ffdnet", ("sigma",)), ("BM3D", "bm3d", ("sigma",)), ("MS-DCT", "msdct", ("sigma",)),
+                ("DCT", "dct", ("sigma",))],
+    "deblur": [("blurry", "input", ()), ("MPRNet", "network", ()), ("MIMO-UNet", "network", ()),
+               ("SRN", "network", ()), ("l0", "l0", ()), ("Wiener", "wiener", ("kernel",)), ("TV", "tv", ("kernel",))],
+    "derain": [("rainy", "input", ()), ("MPRNet", "network", ()), ("DID-MDN", "network", ())],
+}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One test image: its clean version, the degraded input every method gets, and what the degradation knew."""
+
+    name: str
+    clean: np.ndarray
+    degraded: np.ndarray
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One column of the article: a task under one degradation, scored with one protocol."""
+
+    slug: str
+    title: str
+    task: str
+    protocol: str
+    degradation: Callable[[], Degradation] | None = None  # None: the samples are the user's pairs
+    pairs: PairedDataset | None = None
+
+
+@dataclass
+class Method:
+    """A method in a condition's table; `restore` is None when it cannot run here, and `note` says why."""
+
+    name: str
+    identity: str  # what the cache key records: a change of weights or method invalidates cached results
+    restore: Callable[[np.ndarray, dict], np.ndarray] | None
+    note: str = ""
+    source: str | None = None  # the weights a network method runs
+
+
+@dataclass(frozen=True)
+class Score:
+    condition: str
+    image: str
+    method: str
+    psnr: float
+    ssim: float
+    seconds: float
+
+
+# ---- test photos and conditions ----------------------------------------------------------------------------------
+
+def study_photos(folder: Path | None = None, count: int | None = None, crop: int | None = None) -> dict[str, np.ndarray]:
+    """The clean photos: `folder`, else McMaster18 where it exists, else scikit-image's sample photographs;
+    the first `count` of them, centre-cropped to `crop` pixels."""
+    folder = folder or (DEFAULT_PHOTOS if DEFAULT_PHOTOS.is_dir() else None)
+    if folder is None:
+        from ..demo import sample_photos
+        photos = sample_photos(min(crop or 256, 300))
+    else:
+        files = image_files(folder)
+        if not files:
+            raise DataError(f"Expected image files in {folder}, found none.")
+        photos = {path.stem: read_rgb(path) for path in files[:count]}
+    return {name: centre_crop(image, crop) for name, image in list(photos.items())[:count]}
+
+
+def centre_crop(image: np.ndarray, size: int | None) -> np.ndarray:
+    """The central `size` x `size` square (or less where the image is smaller); the whole image when size is None."""
+    if not size:
+        return image
+    top, left = max(0, (image.shape[0] - size) // 2), max(0, (image.shape[1] - size) // 2)
+    return np.ascontiguousarray(image[top:top + size, left:left + size])
+
+
+def synthetic_conditions() -> list[Condition]:
+    """The article's experiments on synthetic degradations of clean photos."""
+    found = [Condition(f"denoise-sigma{sigma}", f"Denoising, Gaussian noise sigma {sigma}", "denoise", "rgb",
+                       lambda sigma=sigma: GaussianNoise(sigma=sigma)) for sigma in NOISE_LEVELS]
+    found.append(Condition("deblur-shake", "Deblurring, camera shake (kernels 7-31 px, 1% noise)", "deblur", "rgb",
+                           lambda: MotionBlur(kernel_size=(7, 31))))
+    found += [Condition(f"derain-{level}", f"Deraining, synthetic {level} rain (Y channel)", "derain", "y",
+                        getattr(Rain, level)) for level in ("light", "heavy")]
+    return found
+
+
+def paired_condition(folder: Path) -> Condition:
+    """A condition on the user's pairs (GoPro, Rain100L/H, SIDD), replacing the synthetic ones of its task."""
+    dataset = open_paired(folder)
+    task = _PAIRED_TASKS.get(dataset.layout)
+    if task is None:
+        raise DataError(f"Expected GoPro, Rain100 or SIDD pairs in {folder}, found the {dataset.layout} layout, "
+                        f"whose task is unknown.")
+    protocol = {"deblur": "gopro", "derain": "rain100l", "denoise": "sidd"}[task]
+    return Condition(f"{task}-{folder.name.lower()}", f"{task.capitalize()}, {folder.name} pairs", task, protocol,
+                     pairs=dataset)
+
+
+def make_samples(condition: Condition, photos: dict[str, np.ndarray], seed: int, count: int | None = None,
+                 crop: int | None = None) -> list[Sample]:
+    """The condition's inputs, each degraded image rounded to 8 bits as a saved photo would be."""
+    if condition.pairs is not None:
+        pairs = condition.pairs
+        loaded = [(name, *pairs.load(index)) for index, name in enumerate(pairs.names[:count])]
+        return [Sample(name.replace("/", "_"), _as_8bit(centre_crop(target, crop)),
+                       _as_8bit(centre_crop(source, crop))) for name, source, target in loaded]
+    samples = []
+    for name, clean in photos.items():
+        rng = np.random.default_rng([seed, zlib.crc32(condition.slug.encode()), zlib.crc32(name.encode())])
+        degraded, params = condition.degradation()(clean, rng)
+        samples.append(Sample(name, _as_8bit(clean), _as_8bit(degraded), params))
+    return samples
+
+
+def _as_8bit(image: np.ndarray) -> np.ndarray:
+    return to_uint8(image).astype(np.float32) / 255
+
+
+# ---- methods -----------------------------------------------------------------------------------------------------
+
+def find_networks(weights_dir: Path | None = None) -> dict[tuple[str, str], str]:
+    """(network label, task) -> weights: the bundled models, overridden by checkpoints in `weights_dir`
+    (recognised by their keys, their task read from metadata, file name, or the architecture's releases)."""
+    found = {}
+    candidates = list(bundled_models().values())
+    if weights_dir is not None:
+        if not Path(weights_dir).is_dir():
+            raise CheckpointError(f"Expected a folder of checkpoints for --weights-dir, found no folder at {weights_dir}.")
+        candidates += sorted(p for p in Path(weights_dir).iterdir() if p.suffix.lower() in _WEIGHT_SUFFIXES)
+    for path in candidates:
+        recognised = _recognise(path)
+        if recognised:
+            found[recognised] = str(path)
+    return found
+
+
+def _recognise(path: Path) -> tuple[str, str] | None:
+    try:
+        state_dict, metadata = read_weights(path)
+        architecture, config = detect(state_dict)
+    except (CheckpointError, ValueError):
+        return None  # not a checkpoint of a known network: the study ignores it
+    task = metadata.get("task") or _task_from_name(path.name)
+    if task is None:
+        task = (MPRNET_TASK_BY_WIDTH.get(config.get("n_feat")) if architecture.name == "mprnet"
+                else PEER_TASKS.get(architecture.name))
+    return (NETWORK_LABELS.get(architecture.name, architecture.name), task) if task else None
+
+
+def _task_from_name(filename: str) -> str | None:
+    lowered = filename.lower()
+    return next((task for word, task in _FILENAME_TASKS if word in lowered), None)
+
+
+def methods_for(task: str, networks: dict[tuple[str, str], str], device: str = "auto") -> list[Method]:
+    """The methods of a task's table, each runnable or carrying the reason it is skipped."""
+    return [_method(name, kind, given, task, networks, device) for name, kind, given in TASK_METHODS[task]]
+
+
+def _method(name: str, kind: str, given: tuple[str, ...], task: str, networks: dict, device: str) -> Method:
+    if kind == "input":
+        return Method(name, "input", lambda degraded, params: degraded)
+    if kind == "network":
+        source = networks.get((name, task))
+        if source is None:
+            return Method(name, name, None, note=f"{name} skipped: no {task} weights (not bundled; put the official "
+                                                 f"release in --weights-dir)")
+        return Method(name, f"{name}:{_file_identity(source)}", _network(source, device), source=source)
+    from ..baselines import get_baseline
+
+    baseline = get_baseline(kind)
+    if baseline.package and importlib.util.find_spec(baseline.package) is None:
+        return Method(name, kind, None, note=f"{name} skipped: the optional package {baseline.package} is not "
+                                             f"installed (pip install {baseline.package})")
+    label = f"{name} (true {' and '.join(given)})" if given else name
+    return Method(label, kind, lambda degraded, params: baseline(degraded, **{k: params.get(k) for k in given}))
+
+
+def _network(source: str, device: str) -> Callable[[np.ndarray, dict], np.ndarray]:
+    def restore(degraded: np.ndarray, params: dict) -> np.ndarray:
+        from ..api import get_restorer
+        return get_restorer(model=source, device=device)(degraded)
+    return restore
+
+
+def _file_identity(path: str) -> str:
+    stat = Path(path).stat()
+    return f"{Path(path).name}:{stat.st_size}:{int(stat.st_mtime)}"
+
+
+# ---- running, with the cache -------------------------------------------------------------------------------------
+
+class ResultCache:
+    """Restored PNGs under `root/<condition>/<image>/` and their scores in `root/scores.json`, each entry valid only
+    for the same input pixels and the same method (weights included)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.index_path = self.root / "scores.json"
+        self.entries = json.loads(self.index_path.read_text()) if self.index_path.exists() else {}
+
+    def image_path(self, condition: str, image: str, name: str) -> Path:
+        return self.root / condition / image / f"{_slug(name)}.png"
+
+    def get(self, key: str, fingerprint: str) -> dict | None:
+        entry = self.entries.get(key)
+        if entry and entry["fingerprint"] == fingerprint and (self.root / entry["file"]).exists():
+            return entry
+        return None
+
+    def put(self, key: str, entry: dict) -> None:
+        self.entries[key] = entry
+        self.root.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.index_path) as temporary:
+            temporary.write_text(json.dumps(self.entries, indent=1, sort_keys=True))
+
+
+def run_condition(condition: Condition, samples: list[Sample], methods: list[Method], cache: ResultCache,
+                  progress=None) -> list[Score]:
+    """Score every runnable method on every sample; cached results are read back instead of recomputed."""
+    scores = []
+    for sample in samples:
+        clean_path = save_png(sample.clean, cache.image_path(condition.slug, sample.name, "clean"))
+        for method in methods:
+            if method.restore is None:
+                continue
+            score = _score_method(condition, sample, method, cache, clean_path)
+            if score is not None:
+                scores.append(score)
+            if progress is not None:
+                progress.update(1)
+    return scores
+
+
+def _score_method(condition: Condition, sample: Sample, method: Method, cache: ResultCache,
+                  clean_path: Path) -> Score | None:
+    key = f"{condition.slug}/{sample.name}/{method.name}"
+    fingerprint = hashlib.sha256(to_uint8(sample.degraded).tobytes() + method.identity.encode()).hexdigest()[:16]
+    entry = cache.get(key, fingerprint)
+    if entry is None:
+        path = cache.image_path(condition.slug, sample.name, method.name)
+        start = time.perf_counter()
+        try:
+            restored = method.restore(sample.degraded, sample.params)
+        except MprnetError as error:
+            method.note = f"{method.name} failed on {sample.name}: {error}"
+            return None
+        seconds = time.perf_counter() - start
+        save_png(restored, path)
+        measured = evaluate_pair(read_rgb(path), read_rgb(clean_path), condition.protocol)
+        entry = {"fingerprint": fingerprint, "file": str(path.relative_to(cache.root)), "seconds": seconds, **measured}
+        cache.put(key, entry)
+    return Score(condition.slug, sample.name, method.name, entry["psnr"], entry["ssim"], entry["seconds"])
+
+
+def save_png(image: np.ndarray, path: Path) -> Path:
+    """An 8-bit RGB PNG of a float image in [0, 1]; rewritten only when its pixels change."""
+    pixels = to_uint8(image)
+    if path.exists() and np.array_equal(np.asarray(Image.open(path).convert("RGB")), pixels):
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as temporary:
+        Image.fromarray(pixels).save(temporary, format="PNG")
+    return path
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name.lower()).strip("-")

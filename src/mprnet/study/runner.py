@@ -1,0 +1,155 @@
+"""`run_study`: the whole study, from test photos to the report folder."""
+from __future__ import annotations
+
+import datetime
+import platform
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import fmean
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .. import __version__
+from ..checkpoint import load_model
+from ..data import image_files
+from ..figures import save_figure
+from . import complexity, experiments, report
+from .experiments import Condition, Method, Score
+
+TITLE = "MPRNet study: quality and cost against its peers and classic methods"
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    out: Path
+    data: tuple[Path, ...] = ()  # a folder of clean photos and/or paired test sets (GoPro, Rain100L/H)
+    weights_dir: Path | None = None
+    images: int | None = None  # photos per condition (None: all)
+    crop: int | None = 256  # centre crop side (None: whole images)
+    seed: int = 0
+    tasks: tuple[str, ...] = ("denoise", "deblur", "derain")
+    costs: complexity.CostSettings | None = field(default_factory=complexity.CostSettings)  # None: no cost table
+    cost_models: tuple[str, ...] | None = None  # None: complexity.STUDY_MODELS
+    figure_images: int = 2  # rows of each crop grid
+    device: str = "cpu"
+    command: str = "mprnet study"
+
+
+def run_study(settings: StudySettings) -> Path:
+    """Run every experiment (continuing from the cache), write the report folder, and return report.html."""
+    out = Path(settings.out)
+    photos, conditions = _inputs(settings)
+    networks = experiments.find_networks(settings.weights_dir)
+    methods = {task: experiments.methods_for(task, networks, settings.device) for task in settings.tasks}
+    cache = experiments.ResultCache(out / "cache")
+    plan = [(condition, experiments.make_samples(condition, photos, settings.seed, settings.images, settings.crop))
+            for condition in conditions]
+    total = sum(len(samples) * sum(m.restore is not None for m in methods[c.task]) for c, samples in plan)
+    scores: list[Score] = []
+    with tqdm(total=total, desc="experiments", unit="run", disable=None) as progress:
+        for condition, samples in plan:
+            progress.set_postfix_str(condition.slug)
+            scores += experiments.run_condition(condition, samples, methods[condition.task], cache, progress)
+    cost_rows = _costs(settings, out)
+    return _write_report(settings, out, plan, methods, scores, cost_rows, cache)
+
+
+def _inputs(settings: StudySettings) -> tuple[dict[str, np.ndarray], list[Condition]]:
+    """Clean photos (the first photo folder in `data`, else the defaults) and the conditions; a paired set given in
+    `data` replaces the synthetic conditions of its task."""
+    photo_dirs = [folder for folder in settings.data if image_files(folder)]
+    paired = [experiments.paired_condition(folder) for folder in settings.data if folder not in photo_dirs]
+    replaced = {condition.task for condition in paired}
+    conditions = [c for c in experiments.synthetic_conditions() if c.task not in replaced] + paired
+    conditions = [c for c in conditions if c.task in settings.tasks]
+    photos = experiments.study_photos(photo_dirs[0] if photo_dirs else None, settings.images, settings.crop)
+    return photos, conditions
+
+
+def _costs(settings: StudySettings, out: Path) -> list[dict]:
+    if settings.costs is None:
+        return []
+    names = complexity.STUDY_MODELS if settings.cost_models is None else settings.cost_models
+    with tqdm(total=len(names) + 1, desc="complexity", unit="model", disable=None) as progress:
+        return complexity.cost_table(out / "cache" / "complexity.json", settings.costs, list(names), progress=progress)
+
+
+def _write_report(settings: StudySettings, out: Path, plan, methods: dict[str, list[Method]], scores: list[Score],
+                  cost_rows: list[dict], cache: experiments.ResultCache) -> Path:
+    notes = sorted({method.note for task_methods in methods.values() for method in task_methods if method.note})
+    sections, markdown = [], [f"# {TITLE}\n"]
+    if cost_rows:
+        header, rows = report.cost_table(cost_rows)
+        notes += [note for note in [complexity.bf16_note()] if note]
+        sections.append(("Complexity", report.html_table(header, rows), []))
+        markdown.append(f"## Complexity\n\n{report.markdown_table(header, rows)}\n")
+        report.write_cost_csv(cost_rows, out / "complexity.csv")
+    for condition, samples in plan:
+        header, rows = report.score_table(scores, condition.slug)
+        figure = _crop_figure(condition, samples[:settings.figure_images], methods[condition.task], scores, cache, out)
+        caption = f"{condition.title}: PSNR / SSIM ({condition.protocol.upper()} protocol), {len(samples)} images"
+        sections.append((caption, report.html_table(header, rows), [(condition.title, figure)]))
+        markdown.append(f"## {caption}\n\n{report.markdown_table(header, rows)}\n\n![{condition.slug}]"
+                        f"(figures/{figure.name})\n")
+    for task in settings.tasks:
+        plots = _plots(task, [c for c, _ in plan if c.task == task], methods[task], scores, out)
+        if plots:
+            sections.append((f"{task.capitalize()}: quality against cost", "", plots))
+            markdown += [f"![{caption}](plots/{Path(path).name})\n" for caption, path in plots]
+    if notes:
+        markdown.append("## Notes\n\n" + "\n".join(f"- {note}" for note in notes) + "\n")
+    report.write_scores_csv(scores, out / "results.csv")
+    report.write_text(out / "report.md", "\n".join(markdown))
+    return report.write_text(out / "report.html", report.html_report(TITLE, sections, _facts(settings), notes))
+
+
+def _crop_figure(condition: Condition, samples, methods: list[Method], scores: list[Score],
+                 cache: experiments.ResultCache, out: Path) -> Path:
+    """One row per sample: the clean crop, then each method's, labelled with the method's PSNR on the whole image."""
+    found = {(s.image, s.method): s for s in scores if s.condition == condition.slug}
+    rows = []
+    for sample in samples:
+        row = [(cache.image_path(condition.slug, sample.name, "clean"), f"clean ({sample.name})")]
+        for method in methods:
+            score = found.get((sample.name, method.name))
+            if score is not None:
+                label = f"{method.name.split(' (')[0]} {score.psnr:.2f} dB"
+                row.append((cache.image_path(condition.slug, sample.name, method.name), label))
+        rows.append(row)
+    return save_figure(report.crop_grid(condition, rows), out / "figures" / f"{condition.slug}.png")
+
+
+def _plots(task: str, conditions: list[Condition], methods: list[Method], scores: list[Score],
+           out: Path) -> list[tuple[str, Path]]:
+    """PSNR (mean over the task's conditions) against GMACs at 256x256 (networks) and seconds per image (all)."""
+    slugs = {condition.slug for condition in conditions}
+    by_method = {m.name: [s for s in scores if s.condition in slugs and s.method == m.name] for m in methods}
+    restorers = [m for m in methods if m.identity != "input" and by_method[m.name]]
+    plots = []
+    timed = [(fmean(s.seconds for s in by_method[m.name]), fmean(s.psnr for s in by_method[m.name]),
+              m.name.split(" (")[0]) for m in restorers]
+    networks = [m for m in restorers if m.source]
+    if networks:
+        points = [(complexity.macs(load_model(m.source)) / 1e9, fmean(s.psnr for s in by_method[m.name]), m.name)
+                  for m in networks]
+        plots.append((f"{task}: PSNR vs GMACs", save_figure(
+            report.scatter_plot(points, "GMACs at 256x256 (log)", "PSNR (dB)", f"{task}: mean PSNR vs MACs"),
+            out / "plots" / f"{task}-psnr-vs-gmacs.png")))
+    if timed:
+        plots.append((f"{task}: PSNR vs seconds", save_figure(
+            report.scatter_plot(timed, "seconds per image on this machine (log)", "PSNR (dB)",
+                                f"{task}: mean PSNR vs latency"), out / "plots" / f"{task}-psnr-vs-seconds.png")))
+    return plots
+
+
+def _facts(settings: StudySettings) -> dict[str, str]:
+    cuda = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
+    return {"command": settings.command, "mprnet": __version__, "python": sys.version.split()[0],
+            "torch": torch.__version__, "numpy": np.__version__,
+            "hardware": f"{platform.machine()} {platform.processor() or ''} {torch.get_num_threads()} threads; "
+                        f"CUDA: {cuda}",
+            "date": datetime.date.today().isoformat(), "seed": str(settings.seed),
+            "images": f"{settings.images or 'all'} per condition, crop {settings.crop or 'none'}"}

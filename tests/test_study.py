@@ -1,0 +1,120 @@
+"""The study in a tiny configuration: tiny random networks, two 48-px photos, cheap baselines."""
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import mprnet
+from mprnet.cli import main
+from mprnet.data import read_rgb
+from mprnet.metrics import evaluate_pair
+from mprnet.study import StudySettings, run_study
+from mprnet.study import experiments
+from mprnet.study.complexity import CostSettings
+
+TASKS = ("denoise", "deblur", "derain")
+OUTPUTS = ("report.md", "results.csv", "complexity.csv", "figures/denoise-sigma20.png", "figures/deblur-shake.png",
+           "plots/derain-psnr-vs-gmacs.png", "plots/deblur-psnr-vs-seconds.png")
+
+
+def _tiny_mprnet():
+    return mprnet.create_model("mprnet", n_feat=8, scale_unetfeats=4, scale_orsnetfeats=4, num_cab=1)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("study_inputs")
+    photos, weights = root / "photos", root / "weights"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 1, 48)[None, :, None] * np.ones((48, 48, 3))
+    for number in range(2):
+        pixels = np.clip(ramp + rng.normal(0, 0.1, ramp.shape), 0, 1)
+        Image.fromarray((pixels * 255).astype(np.uint8)).save(photos / f"photo{number}.png")
+    torch.manual_seed(0)
+    for task in TASKS:
+        mprnet.save_weights(_tiny_mprnet(), weights / f"tiny_{task}.safetensors", task=task)
+    return photos, weights
+
+
+def _settings(inputs, out: Path, **changes) -> StudySettings:
+    photos, weights = inputs
+    return StudySettings(out=out, data=(photos,), weights_dir=weights, crop=40, cost_models=("did-mdn",),
+                         costs=CostSettings(size=32, repeats=1, warmup=0, memory=False), **changes)
+
+
+@pytest.fixture(scope="module")
+def study(inputs, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("study")
+    with pytest.MonkeyPatch.context() as patch:  # BM3D and FFDNet take seconds even on tiny images
+        patch.setitem(experiments.TASK_METHODS, "denoise",
+                      [m for m in experiments.TASK_METHODS["denoise"] if m[1] not in ("bm3d", "ffdnet")])
+        run_study(_settings(inputs, out))
+    return out
+
+
+def test_report_has_every_section_table_and_embedded_figure(study):
+    page = (study / "report.html").read_text()
+    for heading in ("Complexity", "Gaussian noise sigma 10", "sigma 40", "camera shake", "light rain", "heavy rain"):
+        assert heading in page
+    assert page.count("<table>") == 1 + 6  # the cost table and one per condition
+    assert page.count("data:image/png;base64,") == 6 + 3 * 2  # a crop grid per condition, two plots per task
+    assert "NAFNet skipped" in page and "DID-MDN skipped" in page
+    for name in OUTPUTS:
+        assert (study / name).is_file(), name
+
+
+def test_table_cells_are_computed_from_the_saved_images(study):
+    rows = list(csv.DictReader((study / "results.csv").open()))
+    methods = {row["method"] for row in rows}
+    assert {"noisy", "MPRNet", "MS-DCT (true sigma)", "l0", "TV (true kernel)", "rainy"} <= methods
+    protocols = {"denoise": "rgb", "deblur": "rgb", "derain": "y"}
+    for row in rows[::7]:
+        folder = study / "cache" / row["condition"] / row["image"]
+        restored = read_rgb(folder / f"{experiments._slug(row['method'])}.png")
+        expected = evaluate_pair(restored, read_rgb(folder / "clean.png"), protocols[row["condition"].split("-")[0]])
+        assert float(row["psnr"]) == pytest.approx(expected["psnr"], abs=1e-9)
+        assert float(row["ssim"]) == pytest.approx(expected["ssim"], abs=1e-9)
+    mean_cell = re.search(r"\| mean \| ([\d.]+) / ", (study / "report.md").read_text().split("sigma 10")[1]).group(1)
+    noisy = [float(r["psnr"]) for r in rows if r["condition"] == "denoise-sigma10" and r["method"] == "noisy"]
+    assert float(mean_cell) == pytest.approx(np.mean(noisy), abs=0.005)
+
+
+def test_rerun_reads_the_cache_and_writes_identical_files(study, inputs, monkeypatch):
+    before = {name: (study / name).read_bytes() for name in OUTPUTS}
+    calls = []
+    monkeypatch.setattr(experiments, "evaluate_pair", lambda *a, **k: calls.append(a) or {"psnr": 0.0, "ssim": 0.0})
+    monkeypatch.setitem(experiments.TASK_METHODS, "denoise",
+                        [m for m in experiments.TASK_METHODS["denoise"] if m[1] not in ("bm3d", "ffdnet")])
+    run_study(_settings(inputs, study))
+    assert calls == []  # nothing was restored or scored again
+    assert {name: (study / name).read_bytes() for name in OUTPUTS} == before
+
+
+def test_checkpoints_are_recognised_by_their_keys(tmp_path):
+    torch.save({"state_dict": _tiny_mprnet().state_dict()}, tmp_path / "model_denoising.pth")
+    torch.save(_tiny_mprnet().state_dict(), tmp_path / "latest.pth")  # width 8: no task can be told
+    (tmp_path / "notes.pth").write_bytes(b"not a checkpoint")
+    found = experiments.find_networks(tmp_path)
+    assert found[("MPRNet", "denoise")] == str(tmp_path / "model_denoising.pth")
+    assert str(tmp_path / "latest.pth") not in found.values()
+
+
+def test_unavailable_network_is_a_note_not_a_crash():
+    methods = {m.name: m for m in experiments.methods_for("derain", networks={})}
+    assert methods["DID-MDN"].restore is None and "--weights-dir" in methods["DID-MDN"].note
+    assert methods["rainy"].restore is not None
+
+
+def test_study_command(inputs, tmp_path, capsys):
+    photos, weights = inputs
+    code = main(["study", "--data", str(photos), "--weights-dir", str(weights), "--out", str(tmp_path),
+                 "--crop", "32", "--tasks", "derain", "--no-complexity"])
+    assert code == 0 and (tmp_path / "report.html").is_file()
+    assert "derain-heavy" in (tmp_path / "results.csv").read_text()
+    assert main(["study", "--weights-dir", str(tmp_path / "absent"), "--out", str(tmp_path)]) != 0
+    assert "found no folder" in capsys.readouterr().err
