@@ -56,7 +56,8 @@ def test_server_process_serves_then_stops_on_ctrl_c(tmp_path):
         url = re.search(r"open (http://\S+/)", line).group(1)
         assert httpx.get(url + "healthz", timeout=10).json()["tasks"] == list(TASKS)
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=20) == 130  # the shell's code for Ctrl+C, after a graceful shutdown
+        # A graceful stop: uvicorn re-raises the captured Ctrl+C (130) or returns normally, depending on timing.
+        assert process.wait(timeout=20) in (0, 130)
         assert "Traceback" not in process.stderr.read()
     finally:
         process.kill()
