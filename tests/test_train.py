@@ -120,7 +120,9 @@ def test_two_processes_under_torchrun_equal_one_process_with_the_combined_batch(
     assert result.returncode == 0, result.stderr[-2000:]
     one = _weights(Path(single.out_dir) / "last.safetensors")
     two = _weights(tmp_path / "two" / "run" / "last.safetensors")
-    assert all(torch.allclose(one[key], two[key], atol=1e-5) for key in one)
+    # Equal up to float rounding, amplified a little by Adam: far below one step's update (lr = 1e-3), which is what
+    # a different split of the data would change.
+    assert max(float((one[key] - two[key]).abs().max()) for key in one) < 1e-4
 
 
 def test_non_finite_losses_skip_steps_then_stop_the_run(tmp_path, monkeypatch):
