@@ -18,18 +18,11 @@ import numpy as np
 
 from mprnet.api import get_restorer
 from mprnet.baselines import get_baseline
-from mprnet.data import image_files, read_rgb
+from mprnet.data import centre_crop, image_files, read_rgb
 from mprnet.degrade import GaussianNoise, MotionBlur, Rain
 from mprnet.metrics import evaluate_pair
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "val" / "mcmaster18"
-
-
-def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
-    if not size:
-        return image
-    top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
-    return image[top:top + size, left:left + size]
 
 
 def conditions() -> list[dict]:

@@ -65,9 +65,17 @@ def random_patches(images: Sequence[np.ndarray], size: int, rng: np.random.Gener
     return [np.ascontiguousarray(dihedral(image[top:top + size, left:left + size], transform)) for image in images]
 
 
-def centre_crop(image: np.ndarray, margin: int) -> np.ndarray:
+def trim_border(image: np.ndarray, margin: int) -> np.ndarray:
     """The image without `margin` pixels on each side."""
     return image[margin:image.shape[0] - margin, margin:image.shape[1] - margin] if margin else image
+
+
+def centre_crop(image: np.ndarray, size: int | None) -> np.ndarray:
+    """The central `size` x `size` square (or less where the image is smaller); the whole image when size is None."""
+    if not size:
+        return image
+    top, left = max(0, (image.shape[0] - size) // 2), max(0, (image.shape[1] - size) // 2)
+    return np.ascontiguousarray(image[top:top + size, left:left + size])
 
 
 class _PatchDataset(Dataset):
@@ -135,7 +143,7 @@ class SyntheticPairs(_PatchDataset):
         (crop,) = random_patches([photo], self.patch_size + 2 * margin, rng)
         crop = crop.astype(np.float32) / 255 if crop.dtype == np.uint8 else crop
         degraded, params = self.degradation(crop, rng)
-        pair = to_tensor(centre_crop(degraded, margin)), to_tensor(centre_crop(crop, margin))
+        pair = to_tensor(trim_border(degraded, margin)), to_tensor(trim_border(crop, margin))
         return (*pair, _density_label(params)) if self.with_labels else pair
 
     def _photo(self, number: int) -> np.ndarray:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import bundled_models
+from .data import centre_crop
 from .degrade import GaussianNoise, MotionBlur, Rain
 from .errors import MprnetError
 from .figures import image_grid, save_figure
@@ -27,9 +28,7 @@ def sample_photos(size: int = 256) -> dict[str, np.ndarray]:
 
     photos = {}
     for name in SAMPLE_PHOTOS:
-        image = getattr(data, name)().astype(np.float32) / 255
-        top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
-        photos[name] = np.ascontiguousarray(image[top:top + size, left:left + size])
+        photos[name] = centre_crop(getattr(data, name)().astype(np.float32) / 255, size)
     return photos
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from ..checkpoint import bundled_models, read_weights
-from ..data import PairedDataset, image_files, open_paired, read_rgb
+from ..data import PairedDataset, centre_crop, image_files, open_paired, read_rgb
 from ..degrade import Degradation, GaussianNoise, MotionBlur, Rain
 from ..errors import CheckpointError, DataError, MprnetError
 from ..figures import to_uint8
@@ -107,14 +107,6 @@ def study_photos(folder: Path | None = None, count: int | None = None, crop: int
             raise DataError(f"Expected image files in {folder}, found none.")
         photos = {path.stem: read_rgb(path) for path in files[:count]}
     return {name: centre_crop(image, crop) for name, image in list(photos.items())[:count]}
-
-
-def centre_crop(image: np.ndarray, size: int | None) -> np.ndarray:
-    """The central `size` x `size` square (or less where the image is smaller); the whole image when size is None."""
-    if not size:
-        return image
-    top, left = max(0, (image.shape[0] - size) // 2), max(0, (image.shape[1] - size) // 2)
-    return np.ascontiguousarray(image[top:top + size, left:left + size])
 
 
 def synthetic_conditions() -> list[Condition]:

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data import image_files, open_paired, read_rgb
+from ..data import centre_crop, image_files, open_paired, read_rgb
 from ..degrade import make_degradation
 from ..errors import DataError
 from ..infer import Engine
@@ -14,12 +14,6 @@ from .config import TrainConfig
 
 #: Deraining benchmarks report Y-channel figures; the others RGB on 8-bit images.
 PROTOCOL = {"derain": "rain100l", "deblur": "gopro", "denoise": "sidd"}
-
-
-def _centre_crop(image: np.ndarray, size: int) -> np.ndarray:
-    height, width = image.shape[:2]
-    top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
-    return image[top:top + size, left:left + size]
 
 
 def validation_pairs(config: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -32,11 +26,11 @@ def validation_pairs(config: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]]
         dataset = None
     if dataset is not None:
         pairs = [dataset.load(i) for i in range(min(val.count, len(dataset)))]
-        return [(_centre_crop(a, val.crop), _centre_crop(b, val.crop)) for a, b in pairs]
+        return [(centre_crop(a, val.crop), centre_crop(b, val.crop)) for a, b in pairs]
     degradation = make_degradation(config.task, val.level if val.level is not None else config.data.level)
     pairs = []
     for index, path in enumerate(image_files(val.dir)[: val.count]):
-        clean = _centre_crop(read_rgb(path), val.crop)
+        clean = centre_crop(read_rgb(path), val.crop)
         degraded, _ = degradation(clean, np.random.default_rng([val.seed, index]))
         pairs.append((degraded.astype(np.float32), clean))
     return pairs
