@@ -170,6 +170,7 @@ def test_cli_train_and_resume_errors(tmp_path, capsys):
 
 
 def test_bundled_configs_load():
-    for name in ("bundled-denoise", "bundled-deblur", "bundled-derain", "denoise-tiny"):
+    for name in ("bundled-denoise", "bundled-deblur", "bundled-derain", "denoise-tiny", "mprnet-deblur",
+                 "mprnet-denoise", "mprnet-derain"):
         config = load_config(name)
         assert config.task in name or name == "denoise-tiny"
