@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
-import mprnet
-from mprnet.checkpoint import BUNDLED_DIR
+from mprnet.checkpoint import BUNDLED_DIR, resave_weights
 
 
 def main() -> None:
@@ -21,11 +18,8 @@ def main() -> None:
     parser.add_argument("--wall-time", required=True)
     parser.add_argument("--command", required=True, help="the command that trained it")
     args = parser.parse_args()
-    model = mprnet.load_model(args.weights)
-    kept = {key: value for key, value in model.metadata.items() if key not in ("architecture", "config")}
-    path = mprnet.save_weights(model, BUNDLED_DIR / f"{args.name}.safetensors", dtype=torch.float16, **kept,
-                               name=args.name, summary=args.summary, hardware=args.hardware,
-                               wall_time=args.wall_time, command=args.command)
+    path = resave_weights(args.weights, BUNDLED_DIR / f"{args.name}.safetensors", name=args.name,
+                          summary=args.summary, hardware=args.hardware, wall_time=args.wall_time, command=args.command)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

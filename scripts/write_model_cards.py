@@ -1,5 +1,6 @@
-"""Write the bundled models' cards (src/mprnet/weights/<name>.md) from what was measured: each file's metadata,
-its training log (docs/training/<name>_log.jsonl) and the quality benchmark (docs/results/bundled_quality.json).
+"""Write the bundled models' cards (src/mprnet/weights/<name>.md) from what was measured: each file's metadata
+(architecture, training recipe, hardware), its training log (docs/training/<name>_log.jsonl), the study's scores
+(docs/study/results.csv, written by `mprnet study --out docs/study`) and a note per model (docs/results/card_notes.json).
 
     python scripts/write_model_cards.py
 """
@@ -8,21 +9,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mprnet.checkpoint import bundled_models, read_weights
+from mprnet.checkpoint import bundled_models, load_model, read_weights
 from mprnet.complexity import count_parameters
-from mprnet.checkpoint import load_model
+from mprnet.models.registry import create_model, get_architecture
+from mprnet.study.experiments import NETWORK_LABELS, passthrough_conditions, synthetic_conditions
+from mprnet.study.report import mean_scores, read_scores_csv
+from mprnet.train.config import load_config, recipe
+from mprnet.train.losses import LOSSES
 
 ROOT = Path(__file__).resolve().parents[1]
-QUALITY = ROOT / "docs" / "results" / "bundled_quality.json"
+STUDY = ROOT / "docs" / "study"
 LOGS = ROOT / "docs" / "training"
+NOTES = ROOT / "docs" / "results" / "card_notes.json"
 
-#: Which benchmark conditions belong on each card, and what the card must say plainly.
-CONDITIONS = {
-    "denoise": ["denoise sigma 10", "denoise sigma 20", "denoise sigma 40", "clean photo through denoise"],
-    "deblur": ["deblur shake <=31 px, 1% noise", "clean photo through deblur"],
-    "derain": ["derain light", "derain heavy", "clean photo through derain"],
-}
-TRAINING = {
+TRAINING_DATA = {
     "denoise": "blind Gaussian noise, sigma uniform in 0-50 (0-255 scale), with 20% Poisson-Gaussian sensor noise "
                "(variance a*x + b); validation at sigma 25",
     "deblur": "camera-shake kernels (random trajectories in the manner of Boracchi and Foi, 2012), 7-31 px, then "
@@ -44,47 +44,80 @@ def validation_curve(name: str) -> list[tuple[int, float]]:
     return sorted(points.items())
 
 
-def quality_table(name: str, results: dict) -> str:
+def architecture_line(model) -> str:
+    architecture = get_architecture(model.architecture)
+    presets = [f"{architecture.name}-{name}" for name in architecture.presets]
+    preset = next((name for name in presets if create_model(name).hparams == model.hparams), None)
+    if preset:
+        return f"{architecture.description}; the configuration of preset `{preset}`"
+    return f"{architecture.description}; {', '.join(f'{key}={value}' for key, value in model.hparams.items())}"
+
+
+def recipe_line(name: str, architecture: str, task: str, metadata: dict) -> str:
+    """The loss (from the trainer's own description of it), optimizer and schedule the model was trained with."""
+    settings = json.loads(metadata["recipe"]) if "recipe" in metadata else recipe(load_config(f"bundled-{name}"))
+    loss = " ".join(LOSSES[architecture].__doc__.split(":", 1)[-1].split()).rstrip(".")
+    parts = [loss[0].upper() + loss[1:],
+             f"{settings['optimizer'].capitalize()} (betas {'/'.join(map(str, settings['betas']))}"
+             + (f", weight decay {settings['weight_decay']:g}" if settings["weight_decay"] else "") + ")"]
+    schedule = f"lr {settings['lr']:g}"
+    if settings["warmup_steps"]:
+        schedule += f" after {settings['warmup_steps']} warm-up steps"
+    schedule += {"cosine": f", cosine decay to {settings['lr_min']:g}",
+                 "poly": f", polynomial decay (power {settings['poly_power']:g}) to {settings['lr_min']:g}",
+                 "step": f", times {settings['step_gamma']:g} every {settings['step_every']} steps"}[settings["schedule"]]
+    if settings["time_budget_s"]:
+        schedule += " over a fixed time budget"
+    parts.append(schedule)
+    if settings["grad_clip"]:
+        parts.append(f"gradients clipped at norm {settings['grad_clip']:g}")
+    if settings.get("clean_share"):
+        parts.append(f"{settings['clean_share']:.0%} of the inputs left clean")
+    patch = metadata.get("patch_size")
+    parts.append(f"{metadata.get('batch_size')} patches of {patch}x{patch} per step; {metadata.get('steps')} steps "
+                 f"in all")
+    return "; ".join(parts)
+
+
+def quality_table(task: str, method: str) -> str:
+    """The study's mean scores on every condition of the task; this model's rows in bold."""
+    conditions = [c for c in synthetic_conditions() + passthrough_conditions() if c.task == task]
+    means = mean_scores(read_scores_csv(STUDY / "results.csv"))
     rows = ["| condition | method | PSNR (dB) | SSIM | s / image (2-core CPU) |", "|---|---|---|---|---|"]
-    for condition in CONDITIONS[name]:
-        for method, figures in results.get(condition, {}).items():
-            rows.append(f"| {condition} | {method} | {figures['psnr']:.2f} | {figures['ssim']:.4f} | "
-                        f"{figures['seconds']:.2f} |")
+    for condition in conditions:
+        for (slug, name), score in means.items():
+            if slug == condition.slug:
+                bold = "**" if name == method else ""
+                rows.append(f"| {condition.title} | {bold}{name}{bold} | {bold}{score.psnr:.2f}{bold} | "
+                            f"{score.ssim:.4f} | {score.seconds:.2f} |")
     return "\n".join(rows)
 
 
-def card(name: str, path: Path, quality: dict, notes: str) -> str:
+def card(name: str, path: Path, notes: str) -> str:
     _, metadata = read_weights(path)
     model = load_model(path)
-    curve = validation_curve(name)
-    curve_text = ", ".join(f"{step}: {psnr:.2f}" for step, psnr in curve) or "not recorded"
-    config = json.loads(metadata["config"])
-    crop = quality.get("crop")
+    task = metadata["task"]
+    curve = ", ".join(f"{step}: {psnr:.2f}" for step, psnr in validation_curve(name)) or "not recorded"
     return f"""# Bundled model `{name}`
 
 {metadata.get('summary', '')}
 
-- Architecture: MPRNet (Zamir et al., CVPR 2021), exact published network; configuration
-  n_feat={config['n_feat']}, scale_unetfeats={config['scale_unetfeats']},
-  scale_orsnetfeats={config['scale_orsnetfeats']}, num_cab={config['num_cab']} (the published deraining width),
-  {count_parameters(model) / 1e6:.2f} M parameters, stored in fp16 ({path.stat().st_size / 1e6:.1f} MB).
+- Architecture: {architecture_line(model)}; {count_parameters(model) / 1e6:.2f} M parameters, stored in fp16
+  ({path.stat().st_size / 1e6:.1f} MB).
 - Training data: BSDS432 (432 clean photos, `../shared/data/train/bsds432`) with on-the-fly synthetic degradation:
-  {TRAINING[name]}. Never trained on the validation photos (McMaster18).
-- Recipe: Charbonnier loss summed over the three stages{'' if name == 'denoise' else ' + 0.05 x edge loss'},
-  Adam (0.9, 0.999), lr 4e-4 after 300 warm-up steps, cosine decay to 1e-6 over a fixed time
-  budget, gradient clipping at 1, bf16 autocast, channels-last; {metadata.get('batch_size')} patches of
-  {metadata.get('patch_size')}x{metadata.get('patch_size')} per step; {metadata.get('steps')} steps in all.
+  {TRAINING_DATA[task]}. Never trained on the validation photos (McMaster18).
+- Recipe: {recipe_line(name, model.architecture, task, metadata)}.
 - Hardware and time: {metadata.get('hardware')}; {metadata.get('wall_time')}.
-- Reproduce: `{metadata.get('command')}` (config `bundled-{name}`), then
-  `python scripts/package_weights.py OUT/{name}_best.safetensors {name} ...`.
-- Validation PSNR (6 centre crops of 256x256 of McMaster18) by step: {curve_text}.
+- Reproduce: `{metadata.get('command')}`, then `python scripts/package_weights.py OUT/..._best.safetensors {name} ...`.
+- Validation PSNR (6 centre crops of 256x256 of McMaster18) by step: {curve}.
 
-## Measured on McMaster18 ({'centre crops of ' + str(crop) + 'x' + str(crop) if crop else 'whole images'}, 18 photos, seeded degradations)
+## Measured by the study (McMaster18, centre crops of 256x256, 18 photos, seeded degradations)
 
-`python benchmarks/bundled_quality.py --crop {crop}`; baselines given the true sigma or kernel where they are
-non-blind; derain figures on the Y channel.
+`mprnet study`, whose report is in `docs/study/report.md`. Non-blind baselines are given the true
+sigma or kernel; deraining is scored on the Y channel; "clean photos" rows give the PSNR of a model's output against
+its undegraded input.
 
-{quality_table(name, quality.get('results', {}))}
+{quality_table(task, NETWORK_LABELS[model.architecture])}
 
 ## What this model is and is not
 
@@ -93,12 +126,10 @@ non-blind; derain figures on the Y channel.
 
 
 def main() -> None:
-    quality = json.loads(QUALITY.read_text()) if QUALITY.exists() else {}
-    notes = json.loads((ROOT / "docs" / "results" / "card_notes.json").read_text())
+    notes = json.loads(NOTES.read_text())
     for name, path in bundled_models().items():
-        if name in CONDITIONS:
-            path.with_suffix(".md").write_text(card(name, path, quality, notes.get(name, "")))
-            print(f"wrote {path.with_suffix('.md')}")
+        path.with_suffix(".md").write_text(card(name, path, notes.get(name, "")))
+        print(f"wrote {path.with_suffix('.md')}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import mprnet
-from mprnet.checkpoint import model_from_state_dict, read_weights
+from mprnet.checkpoint import model_from_state_dict, read_weights, resave_weights
 from mprnet.errors import CheckpointError
 from mprnet.models.mprnet import MPRNet, PRESETS
 from conftest import DATA
@@ -45,6 +45,16 @@ def test_safetensors_round_trip_keeps_metadata(tmp_path, tiny_model):
     assert loaded.metadata["task"] == "denoise" and json.loads(loaded.metadata["steps"]) == 12
     assert _same_weights(loaded, _reference_state_dict())
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_resaving_in_fp16_keeps_the_metadata_and_adds_to_it(tmp_path, tiny_model):
+    trained = mprnet.save_weights(tiny_model, tmp_path / "best.safetensors", task="derain", steps=7)
+    path = resave_weights(trained, tmp_path / "bundled.safetensors", name="derain")
+    state_dict, metadata = read_weights(path)
+    assert (metadata["task"], metadata["steps"], metadata["name"]) == ("derain", "7", "derain")
+    assert all(value.dtype == torch.float16 for value in state_dict.values() if value.is_floating_point())
+    loaded = mprnet.load_model(path)
+    assert all(torch.allclose(loaded.state_dict()[k], v, atol=1e-3) for k, v in _reference_state_dict().items())
 
 
 @pytest.mark.parametrize("task", ["deblur", "denoise", "derain"])

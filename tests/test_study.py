@@ -59,10 +59,11 @@ def study(inputs, tmp_path_factory) -> Path:
 
 def test_report_has_every_section_table_and_embedded_figure(study):
     page = (study / "report.html").read_text()
-    for heading in ("Complexity", "Gaussian noise sigma 10", "sigma 40", "camera shake", "light rain", "heavy rain"):
+    for heading in ("Complexity", "Gaussian noise sigma 10", "sigma 40", "camera shake", "light rain", "heavy rain",
+                    "Clean photos through the deblur networks"):
         assert heading in page
-    assert page.count("<table>") == 1 + 6  # the cost table and one per condition
-    assert page.count("data:image/png;base64,") == 6 + 3 * 2  # a crop grid per condition, two plots per task
+    assert page.count("<table>") == 1 + 9  # the cost table and one per condition (6 degraded, 3 clean)
+    assert page.count("data:image/png;base64,") == 9 + 3 * 2  # a crop grid per condition, two plots per task
     assert "NAFNet skipped" in page and "DID-MDN skipped" in page
     for name in OUTPUTS:
         assert (study / name).is_file(), name
@@ -72,16 +73,24 @@ def test_table_cells_are_computed_from_the_saved_images(study):
     rows = list(csv.DictReader((study / "results.csv").open()))
     methods = {row["method"] for row in rows}
     assert {"noisy", "MPRNet", "MS-DCT (true sigma)", "l0", "TV (true kernel)", "rainy"} <= methods
-    protocols = {"denoise": "rgb", "deblur": "rgb", "derain": "y"}
+    conditions = experiments.synthetic_conditions() + experiments.passthrough_conditions()
+    protocols = {condition.slug: condition.protocol for condition in conditions}
     for row in rows[::7]:
         folder = study / "cache" / row["condition"] / row["image"]
         restored = read_rgb(folder / f"{experiments._slug(row['method'])}.png")
-        expected = evaluate_pair(restored, read_rgb(folder / "clean.png"), protocols[row["condition"].split("-")[0]])
+        expected = evaluate_pair(restored, read_rgb(folder / "clean.png"), protocols[row["condition"]])
         assert float(row["psnr"]) == pytest.approx(expected["psnr"], abs=1e-9)
         assert float(row["ssim"]) == pytest.approx(expected["ssim"], abs=1e-9)
     mean_cell = re.search(r"\| mean \| ([\d.]+) / ", (study / "report.md").read_text().split("sigma 10")[1]).group(1)
     noisy = [float(r["psnr"]) for r in rows if r["condition"] == "denoise-sigma10" and r["method"] == "noisy"]
     assert float(mean_cell) == pytest.approx(np.mean(noisy), abs=0.005)
+
+
+def test_clean_photos_go_through_the_networks_alone(study):
+    rows = list(csv.DictReader((study / "results.csv").open()))
+    assert {row["method"] for row in rows if row["condition"].startswith("clean-")} == {"MPRNet"}
+    assert {row["condition"] for row in rows if row["condition"].startswith("clean-")} == {
+        "clean-denoise", "clean-deblur", "clean-derain"}
 
 
 def test_rerun_reads_the_cache_and_writes_identical_files(study, inputs, monkeypatch):

@@ -144,11 +144,27 @@ def test_validation_pairs_from_clean_photos_are_seeded(tmp_path):
     assert np.array_equal(first[0][0], second[0][0]) and not np.array_equal(first[0][0], first[0][1])
 
 
+def test_a_share_of_synthetic_inputs_is_left_clean(tmp_path):
+    from mprnet.train.loop import training_patches
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for index in range(2):
+        Image.fromarray(np.random.default_rng(index).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(
+            photos / f"{index}.png")
+    config = load_config(_config(tmp_path, photos, patch_size=16))
+    config.data = type(config.data)(clean_dir=str(photos), level=25, clean_share=0.5, workers=0)
+    pairs = [training_patches(config, 40)[index] for index in range(40)]
+    unchanged = sum(bool(torch.equal(degraded, clean)) for degraded, clean in pairs)
+    assert 8 <= unchanged <= 32
+
+
 @pytest.mark.parametrize("content,message", [
     ("steps: [", "not valid YAML"),
     ("- a\n- b\n", "expected a mapping"),
     ("data: {clean_dir: x}\nstepz: 3\n", "unknown setting"),
     ("steps: 3\n", "clean_dir"),
+    ("data: {clean_dir: x, clean_share: 1.0}\n", "clean_share"),
 ])
 def test_bad_configs_get_clear_messages(tmp_path, content, message):
     path = tmp_path / "bad.yaml"

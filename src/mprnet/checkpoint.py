@@ -157,5 +157,14 @@ def save_weights(model: nn.Module, path: str | os.PathLike, dtype: torch.dtype |
     return path
 
 
+def resave_weights(source: str | os.PathLike, path: str | os.PathLike, dtype: torch.dtype | None = torch.float16,
+                   **metadata) -> Path:
+    """A trained model's weights saved again (by default in fp16, as bundled models are), its metadata kept and
+    `metadata` added."""
+    model = load_model(source)
+    kept = {key: value for key, value in model.metadata.items() if key not in ("architecture", "config")}
+    return save_weights(model, path, dtype=dtype, **{**kept, **metadata})
+
+
 def _cast(tensor: Tensor, dtype: torch.dtype | None) -> Tensor:
     return tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor

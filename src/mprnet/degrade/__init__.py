@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from ..errors import DataError
-from .base import Degradation, RandomChoice
+from .base import Degradation, Identity, RandomChoice
 from .blur import MotionBlur, blur, camera_shake_kernel, linear_motion_kernel
 from .noise import GaussianNoise, MixedNoise, PoissonGaussianNoise
 from .rain import Rain, density_label, rain_streaks
 
-__all__ = ["TASKS", "Degradation", "RandomChoice", "GaussianNoise", "PoissonGaussianNoise", "MixedNoise",
+__all__ = ["TASKS", "Degradation", "Identity", "RandomChoice", "GaussianNoise", "PoissonGaussianNoise", "MixedNoise",
            "MotionBlur", "blur", "camera_shake_kernel", "linear_motion_kernel", "Rain", "rain_streaks",
            "density_label", "make_degradation", "LEVELS"]
 

@@ -28,6 +28,16 @@ class Degradation:
         raise NotImplementedError
 
 
+class Identity(Degradation):
+    """Leaves the image as it is: clean inputs that a restorer should pass unchanged, in training or evaluation."""
+
+    def __init__(self, task: str):
+        self.task = task
+
+    def degrade(self, clean: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+        return clean.copy(), {}
+
+
 class RandomChoice(Degradation):
     """Applies one of several degradations of the same task, drawn per image with the given weights."""
 

@@ -20,7 +20,7 @@ from PIL import Image
 
 from ..checkpoint import bundled_models, read_weights
 from ..data import PairedDataset, centre_crop, image_files, open_paired, read_rgb
-from ..degrade import Degradation, GaussianNoise, MotionBlur, Rain
+from ..degrade import Degradation, GaussianNoise, Identity, MotionBlur, Rain
 from ..errors import CheckpointError, DataError, MprnetError
 from ..figures import to_uint8
 from ..files import atomic_path
@@ -69,6 +69,7 @@ class Condition:
     protocol: str
     degradation: Callable[[], Degradation] | None = None  # None: the samples are the user's pairs
     pairs: PairedDataset | None = None
+    passthrough: bool = False  # clean inputs: only the networks run, and the quality-versus-cost plots leave it out
 
 
 @dataclass
@@ -118,6 +119,13 @@ def synthetic_conditions() -> list[Condition]:
     found += [Condition(f"derain-{level}", f"Deraining, synthetic {level} rain (Y channel)", "derain", "y",
                         getattr(Rain, level)) for level in ("light", "heavy")]
     return found
+
+
+def passthrough_conditions() -> list[Condition]:
+    """Clean photos through each task's networks: how much a model changes a photo it should leave alone."""
+    return [Condition(f"clean-{task}", f"Clean photos through the {task} networks"
+                      + (" (Y channel)" if task == "derain" else ""), task, "y" if task == "derain" else "rgb",
+                      lambda task=task: Identity(task), passthrough=True) for task in ("denoise", "deblur", "derain")]
 
 
 def paired_condition(folder: Path) -> Condition:
@@ -191,6 +199,11 @@ def _task_from_name(filename: str) -> str | None:
 def methods_for(task: str, networks: dict[tuple[str, str], str], device: str = "auto") -> list[Method]:
     """The methods of a task's table, each runnable or carrying the reason it is skipped."""
     return [_method(name, kind, given, task, networks, device) for name, kind, given in TASK_METHODS[task]]
+
+
+def methods_of(condition: Condition, task_methods: list[Method]) -> list[Method]:
+    """The methods that run in a condition: all of its task's, or on clean photos only the networks."""
+    return [method for method in task_methods if method.source] if condition.passthrough else task_methods
 
 
 def _method(name: str, kind: str, given: tuple[str, ...], task: str, networks: dict, device: str) -> Method:

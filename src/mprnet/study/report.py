@@ -35,11 +35,18 @@ def score_table(scores: list[Score], condition: str) -> tuple[list[str], list[li
     images = list(dict.fromkeys(score.image for score in mine))
     found = {(score.image, score.method): score for score in mine}
     rows = [[image] + [_cell(found.get((image, method))) for method in methods] for image in images]
-    means = ["mean"]
-    for method in methods:
-        picked = [score for score in mine if score.method == method]
-        means.append(f"{fmean(s.psnr for s in picked):.2f} / {fmean(s.ssim for s in picked):.4f}")
-    return ["image"] + methods, rows + [means]
+    means = mean_scores(mine)
+    return ["image"] + methods, rows + [["mean"] + [_cell(means[condition, method]) for method in methods]]
+
+
+def mean_scores(scores: list[Score]) -> dict[tuple[str, str], Score]:
+    """(condition, method) -> its mean PSNR, SSIM and seconds over the images, as a Score of image 'mean'."""
+    groups: dict[tuple[str, str], list[Score]] = {}
+    for score in scores:
+        groups.setdefault((score.condition, score.method), []).append(score)
+    return {(condition, method): Score(condition, "mean", method, fmean(s.psnr for s in group),
+                                       fmean(s.ssim for s in group), fmean(s.seconds for s in group))
+            for (condition, method), group in groups.items()}
 
 
 def _cell(score: Score | None) -> str:
@@ -78,6 +85,13 @@ def write_scores_csv(scores: list[Score], path: Path) -> Path:
     return _write_csv(path, ["condition", "image", "method", "psnr", "ssim", "seconds"],
                       [[s.condition, s.image, s.method, repr(s.psnr), repr(s.ssim), f"{s.seconds:.4f}"]
                        for s in scores])
+
+
+def read_scores_csv(path: Path) -> list[Score]:
+    """The scores that `write_scores_csv` wrote."""
+    with Path(path).open(newline="") as file:
+        return [Score(row["condition"], row["image"], row["method"], float(row["psnr"]), float(row["ssim"]),
+                      float(row["seconds"])) for row in csv.DictReader(file)]
 
 
 def write_cost_csv(rows: list[dict], path: Path) -> Path:

@@ -47,12 +47,14 @@ def run_study(settings: StudySettings) -> Path:
     cache = experiments.ResultCache(out / "cache")
     plan = [(condition, experiments.make_samples(condition, photos, settings.seed, settings.images, settings.crop))
             for condition in conditions]
-    total = sum(len(samples) * sum(m.restore is not None for m in methods[c.task]) for c, samples in plan)
+    total = sum(len(samples) * sum(m.restore is not None for m in experiments.methods_of(c, methods[c.task]))
+                for c, samples in plan)
     scores: list[Score] = []
     with tqdm(total=total, desc="experiments", unit="run", disable=None) as progress:
         for condition, samples in plan:
             progress.set_postfix_str(condition.slug)
-            scores += experiments.run_condition(condition, samples, methods[condition.task], cache, progress)
+            scores += experiments.run_condition(condition, samples, experiments.methods_of(
+                condition, methods[condition.task]), cache, progress)
     cost_rows = _costs(settings, out)
     return _write_report(settings, out, plan, methods, scores, cost_rows, cache)
 
@@ -63,7 +65,8 @@ def _inputs(settings: StudySettings) -> tuple[dict[str, np.ndarray], list[Condit
     photo_dirs = [folder for folder in settings.data if image_files(folder)]
     paired = [experiments.paired_condition(folder) for folder in settings.data if folder not in photo_dirs]
     replaced = {condition.task for condition in paired}
-    conditions = [c for c in experiments.synthetic_conditions() if c.task not in replaced] + paired
+    conditions = ([c for c in experiments.synthetic_conditions() if c.task not in replaced] + paired
+                  + experiments.passthrough_conditions())
     conditions = [c for c in conditions if c.task in settings.tasks]
     photos = experiments.study_photos(photo_dirs[0] if photo_dirs else None, settings.images, settings.crop)
     return photos, conditions
@@ -80,22 +83,27 @@ def _costs(settings: StudySettings, out: Path) -> list[dict]:
 def _write_report(settings: StudySettings, out: Path, plan, methods: dict[str, list[Method]], scores: list[Score],
                   cost_rows: list[dict], cache: experiments.ResultCache) -> Path:
     notes = sorted({method.note for task_methods in methods.values() for method in task_methods if method.note})
-    sections, markdown = [], [f"# {TITLE}\n"]
+    facts = _facts(settings)
+    sections, markdown = [], [f"# {TITLE}\n", "".join(f"- {key}: `{value}`\n" for key, value in facts.items())]
     if cost_rows:
         header, rows = report.cost_table(cost_rows)
         notes += [note for note in [complexity.bf16_note()] if note]
-        sections.append(("Complexity", report.html_table(header, rows), []))
-        markdown.append(f"## Complexity\n\n{report.markdown_table(header, rows)}\n")
+        costs = settings.costs
+        heading = (f"Complexity (MACs counted; latency the median of {costs.repeats} runs on a {costs.size}x"
+                   f"{costs.size} input after {costs.warmup} warm-up, peak memory of one such pass)")
+        sections.append((heading, report.html_table(header, rows), []))
+        markdown.append(f"## {heading}\n\n{report.markdown_table(header, rows)}\n")
         report.write_cost_csv(cost_rows, out / "complexity.csv")
     for condition, samples in plan:
         header, rows = report.score_table(scores, condition.slug)
-        figure = _crop_figure(condition, samples[:settings.figure_images], methods[condition.task], scores, cache, out)
+        figure = _crop_figure(condition, samples[:settings.figure_images],
+                              experiments.methods_of(condition, methods[condition.task]), scores, cache, out)
         caption = f"{condition.title}: PSNR / SSIM ({condition.protocol.upper()} protocol), {len(samples)} images"
         sections.append((caption, report.html_table(header, rows), [(condition.title, figure)]))
         markdown.append(f"## {caption}\n\n{report.markdown_table(header, rows)}\n\n![{condition.slug}]"
                         f"(figures/{figure.name})\n")
     for task in settings.tasks:
-        plots = _plots(task, [c for c, _ in plan if c.task == task], methods[task], scores, out)
+        plots = _plots(task, [c for c, _ in plan if c.task == task and not c.passthrough], methods[task], scores, out)
         if plots:
             sections.append((f"{task.capitalize()}: quality against cost", "", plots))
             markdown += [f"![{caption}](plots/{Path(path).name})\n" for caption, path in plots]
@@ -103,7 +111,7 @@ def _write_report(settings: StudySettings, out: Path, plan, methods: dict[str, l
         markdown.append("## Notes\n\n" + "\n".join(f"- {note}" for note in notes) + "\n")
     report.write_scores_csv(scores, out / "results.csv")
     report.write_text(out / "report.md", "\n".join(markdown))
-    return report.write_text(out / "report.html", report.html_report(TITLE, sections, _facts(settings), notes))
+    return report.write_text(out / "report.html", report.html_report(TITLE, sections, facts, notes))
 
 
 def _crop_figure(condition: Condition, samples, methods: list[Method], scores: list[Score],
@@ -149,7 +157,17 @@ def _facts(settings: StudySettings) -> dict[str, str]:
     cuda = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
     return {"command": settings.command, "mprnet": __version__, "python": sys.version.split()[0],
             "torch": torch.__version__, "numpy": np.__version__,
-            "hardware": f"{platform.machine()} {platform.processor() or ''} {torch.get_num_threads()} threads; "
+            "hardware": f"{_cpu_name()}, {torch.get_num_threads()} threads; "
                         f"CUDA: {cuda}",
             "date": datetime.date.today().isoformat(), "seed": str(settings.seed),
             "images": f"{settings.images or 'all'} per condition, crop {settings.crop or 'none'}"}
+
+
+def _cpu_name() -> str:
+    """The processor's model name (Linux reports it in /proc/cpuinfo; platform.processor() is often empty)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()

@@ -19,6 +19,8 @@ class DataConfig:
     #: A folder of clean photos degraded on the fly (synthetic pairs) ...
     clean_dir: str | None = None
     level: str | float | None = None
+    #: The share of synthetic inputs left clean, so that the model learns to pass undegraded photos unchanged.
+    clean_share: float = 0.0
     #: ... or a paired folder (GoPro, SIDD, Rain13K or input/ + target/ layouts).
     paired_dir: str | None = None
     workers: int = 2
@@ -109,6 +111,8 @@ def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
     config.betas = tuple(config.betas)
     if not (config.data.clean_dir or config.data.paired_dir):
         raise MprnetError(f"{path}: data needs clean_dir (synthetic pairs) or paired_dir (a paired data set)")
+    if not 0 <= config.data.clean_share < 1:
+        raise MprnetError(f"{path}: data.clean_share must be at least 0 and below 1, found {config.data.clean_share}")
     check_recipe(config, str(path))
     return config
 
@@ -121,6 +125,14 @@ def check_recipe(config: TrainConfig, where: str) -> None:
         raise MprnetError(f"{where}: schedule must be one of {', '.join(SCHEDULES)}, found {config.schedule!r}")
     if config.schedule == "step" and config.step_every < 1:
         raise MprnetError(f"{where}: schedule step needs step_every >= 1, found {config.step_every}")
+
+
+def recipe(config: TrainConfig) -> dict:
+    """The settings that say how a model was trained, for its metadata and model card."""
+    keys = ("optimizer", "lr", "lr_min", "betas", "weight_decay", "warmup_steps", "schedule", "poly_power",
+            "step_every", "step_gamma", "grad_clip", "precision", "time_budget_s")
+    return {"model": config.model, "clean_share": config.data.clean_share,
+            **{key: getattr(config, key) for key in keys}}
 
 
 def config_dict(config: TrainConfig) -> dict:

@@ -22,12 +22,12 @@ from torch.utils.data import DataLoader, Sampler
 
 from ..checkpoint import save_weights
 from ..data import PairedPatches, SyntheticPairs, open_paired
-from ..degrade import make_degradation
+from ..degrade import Identity, RandomChoice, make_degradation
 from ..errors import MprnetError
 from ..files import atomic_path
 from ..infer import autocast, pick_device, pick_precision
 from ..models.registry import create_model
-from .config import TrainConfig, check_recipe, config_dict
+from .config import TrainConfig, check_recipe, config_dict, recipe
 from .losses import forward_for, loss_for, needs_density_labels
 from .validation import validate, validation_pairs
 
@@ -104,13 +104,17 @@ class Distributed:
 
 
 def training_patches(config: TrainConfig, total_items: int, with_labels: bool = False):
-    if with_labels and (config.data.paired_dir or config.task != "derain"):
+    if with_labels and (config.data.paired_dir or config.task != "derain" or config.data.clean_share):
         raise MprnetError("this network trains on rain-density labels, which only synthetic rain records: "
-                          f"set task: derain and data.clean_dir (found task {config.task!r}"
-                          f"{' and data.paired_dir' if config.data.paired_dir else ''})")
+                          f"set task: derain and data.clean_dir, without data.clean_share (found task {config.task!r}"
+                          f"{' and data.paired_dir' if config.data.paired_dir else ''}"
+                          f"{' and data.clean_share' if config.data.clean_share else ''})")
     if config.data.paired_dir:
         return PairedPatches(open_paired(config.data.paired_dir), config.patch_size, seed=config.seed, length=total_items)
     degradation = make_degradation(config.task, config.data.level)
+    if config.data.clean_share:
+        share = config.data.clean_share
+        degradation = RandomChoice([degradation, Identity(config.task)], [1 - share, share])
     return SyntheticPairs(config.data.clean_dir, degradation, config.patch_size, length=total_items, seed=config.seed,
                           with_labels=with_labels)
 
@@ -220,7 +224,7 @@ class Trainer:
         metadata = dict(task=self.config.task, steps=self.step, patch_size=self.config.patch_size,
                         batch_size=self.config.batch_size * self.dist.world,
                         data=self.config.data.clean_dir or self.config.data.paired_dir,
-                        level=self.config.data.level, **extra)
+                        level=self.config.data.level, recipe=json.dumps(recipe(self.config)), **extra)
         return save_weights(self.model, self.out_dir / f"{name}.safetensors", **metadata)
 
     # -- the loop ------------------------------------------------------------------------------------------------
