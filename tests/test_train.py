@@ -81,7 +81,8 @@ def test_a_tiny_network_overfits_two_pairs(tmp_path):
     exported = mprnet.load_model(Path(config.out_dir) / "best.safetensors")
     assert exported.metadata["task"] == "denoise" and json.loads(exported.metadata["steps"]) == 80
     log = [json.loads(line) for line in (Path(config.out_dir) / "log.jsonl").read_text().splitlines()]
-    assert {"loss", "lr", "patches_per_s"} <= set(log[0]) and any("validation" in entry for entry in log)
+    assert log[0]["start"]["step"] == 0 and log[0]["start"]["config"]["lr"] == config.lr
+    assert {"loss", "lr", "patches_per_s"} <= set(log[1]) and any("validation" in entry for entry in log)
 
 
 def test_kill_and_resume_ends_with_the_same_weights(tmp_path, monkeypatch):

@@ -245,6 +245,8 @@ class Trainer:
         progress = self._progress_bar()
         bad_steps, started, patches = 0, time.time(), 0
         log = RunLog(self.out_dir) if self.dist.main else None
+        if log is not None:  # each (re)start is recorded, so that elapsed times can be read from the log alone
+            log.write({"start": {"step": self.step, "config": config_dict(config)}})
         try:
             for degraded, clean, *labels in loader:
                 loss = self._train_step(degraded, clean, *labels)
