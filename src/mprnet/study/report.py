@@ -20,7 +20,7 @@ from .experiments import Condition, Score
 
 CROP_SIZE = (256, 144)  # width, height: the article's crops
 _PLOT_SIZE = (720, 460)
-_PLOT_MARGIN = (70, 30, 30, 50)  # left, top, right, bottom
+_PLOT_MARGIN = (70, 48, 30, 50)  # left, top, right, bottom
 _PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"]
 _COST_COLUMNS = {"model": "model", "parameters_M": "params (M)", "GMACs_256x256": "GMACs 256x256",
                  "GMACs_1280x720": "GMACs 1280x720"}
@@ -155,7 +155,7 @@ def scatter_plot(points: list[tuple[float, float, str]], x_label: str, y_label: 
         draw.text((left - 30, y - 7), f"{value}", fill="black", font=small)
     draw.text((left, 6), title, fill="black", font=font)
     draw.text(((width - left) // 2, height - 22), x_label, fill="black", font=font)
-    draw.text((6, top - 22), y_label, fill="black", font=small)
+    draw.text((6, top - 18), y_label, fill="black", font=small)
     for index, ((_, y_value, label), x_value) in enumerate(zip(points, xs)):
         colour = _PALETTE[index % len(_PALETTE)]
         x, y = to_x(x_value), to_y(y_value)
