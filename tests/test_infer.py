@@ -110,6 +110,8 @@ def test_bad_images_are_refused(tiny_model, shape, message):
 def test_too_small_tile_is_refused(tiny_model):
     with pytest.raises(MprnetError, match="too small"):
         Engine(tiny_model, device="cpu", tile=16, overlap=32)
+    with pytest.raises(MprnetError, match="negative"):  # tiles would leave gaps between them
+        Engine(tiny_model, device="cpu", tile=64, overlap=-3)
 
 
 def test_missing_cuda_is_a_clear_error(tiny_model):

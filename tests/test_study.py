@@ -133,3 +133,9 @@ def test_study_command(inputs, tmp_path, capsys):
     assert "derain-heavy" in (tmp_path / "results.csv").read_text()
     assert main(["study", "--weights-dir", str(tmp_path / "absent"), "--out", str(tmp_path)]) != 0
     assert "found no folder" in capsys.readouterr().err
+    assert main(["study", "--data", str(tmp_path / "absent"), "--out", str(tmp_path)]) != 0
+    assert "found nothing at" in capsys.readouterr().err
+    for bad in (["--crop", "-5"], ["--crop", "8"], ["--images", "0"]):
+        with pytest.raises(SystemExit):
+            main(["study", "--out", str(tmp_path), *bad])
+    assert "expected a whole number" in capsys.readouterr().err

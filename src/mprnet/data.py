@@ -40,7 +40,10 @@ def read_rgb(path: PathLike) -> np.ndarray:
 
 
 def image_files(folder: PathLike) -> list[Path]:
-    """The image files directly inside a folder, sorted by name."""
+    """The image files directly inside a folder, sorted by name; DataError if there is no such folder."""
+    if not Path(folder).is_dir():
+        raise DataError(f"Expected a folder of images, found {'a file' if Path(folder).exists() else 'nothing'} "
+                        f"at {folder}.")
     return sorted(path for path in Path(folder).iterdir() if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
 
 

@@ -133,6 +133,8 @@ class Engine:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = model.eval().to(self.device, memory_format=self.memory_format)
         self.in_channels = self.architecture.image_channels(model.hparams)
+        if overlap < 0:
+            raise MprnetError(f"--overlap {overlap} is negative: tiles must share 0 or more pixels")
         if tile is None:
             tile = auto_tile(self.model, self.device, self.multiple)
         if tile and tile < max(MIN_SIZE, self.multiple, 2 * overlap):

@@ -24,14 +24,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("study"), metavar="DIR",
                         help="report folder; its cache/ lets a rerun continue (default: ./study)")
     parser.add_argument("--quick", action="store_true", help="3 photos, 128 px crops, small latency inputs")
-    parser.add_argument("--images", type=int, metavar="N", help="photos per condition (default: all)")
-    parser.add_argument("--crop", type=int, metavar="N", help="centre crop side in pixels, 0 for whole images "
-                                                              "(default: 256)")
+    parser.add_argument("--images", type=_at_least(1), metavar="N", help="photos per condition (default: all)")
+    parser.add_argument("--crop", type=_crop_side, metavar="N", help="centre crop side in pixels, at least 16; 0 for "
+                                                                     "whole images (default: 256)")
     parser.add_argument("--tasks", nargs="+", choices=("denoise", "deblur", "derain"),
                         default=["denoise", "deblur", "derain"], help="which experiments to run (default: all)")
     parser.add_argument("--no-complexity", action="store_true", help="leave out the cost table")
     parser.add_argument("--seed", type=int, default=0, help="seed of the degradations (default: 0)")
     parser.add_argument("--device", default="cpu", help="where the networks restore: cpu, cuda, auto (default: cpu)")
+
+
+def _at_least(low: int):
+    def parse(text: str) -> int:
+        value = int(text) if text.lstrip("-").isdigit() else None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"expected a whole number of at least {low}, found {text!r}")
+        return value
+    return parse
+
+
+def _crop_side(text: str) -> int:
+    return 0 if text == "0" else _at_least(16)(text)
 
 
 def run(args: argparse.Namespace) -> int:
