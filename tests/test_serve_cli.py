@@ -45,6 +45,8 @@ def test_busy_port_is_reported_plainly(capsys):
         port = taken.getsockname()[1]
         assert main(["serve", "--port", str(port)]) == 1
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    assert main(["serve", "--port", "99999"]) == 1
+    assert "cannot listen on 127.0.0.1:99999 (bind(): port must be 0-65535" in capsys.readouterr().err
 
 
 def test_server_process_serves_then_stops_on_ctrl_c(tmp_path):

@@ -24,8 +24,8 @@ def listen(host: str, port: int) -> socket.socket:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((host, port))
         listener.listen(128)
-    except OSError as error:
-        raise MprnetError(f"cannot listen on {host}:{port} ({error.strerror or error})") from None
+    except (OSError, OverflowError) as error:  # OverflowError: a port outside 0-65535
+        raise MprnetError(f"cannot listen on {host}:{port} ({getattr(error, 'strerror', None) or error})") from None
     return listener
 
 
