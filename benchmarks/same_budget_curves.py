@@ -46,15 +46,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     curves = {run.name: curve(run) for run in args.runs}
-    print("| run | patches/s | " + " | ".join(f"{mark:g} min" for mark in args.marks) + " | best | steps |")
+    print("| run | patches/s | " + " | ".join(f"{mark:g} min" for mark in args.marks) + " | end (min) | steps |")
     print("|---|---|" + "---|" * len(args.marks) + "---|---|")
     for name, found in curves.items():
         points = found["points"]
-        marks = [psnr_by(points, mark) for mark in args.marks]
-        cells = ["-" if value is None else f"{value:.2f}" for value in marks]
-        best = max((point["psnr"] for point in points), default=None)
-        print(f"| {name} | {found['patches_per_s']} | " + " | ".join(cells)
-              + f" | {'-' if best is None else f'{best:.2f}'} | {points[-1]['step'] if points else 0} |")
+        cells = ["-" if value is None else f"{value:.2f}" for value in (psnr_by(points, m) for m in args.marks)]
+        end = f"{points[-1]['psnr']:.2f} ({points[-1]['minutes']:.1f})" if points else "-"
+        print(f"| {name.removeprefix('run-')} | {found['patches_per_s']} | " + " | ".join(cells)
+              + f" | {end} | {points[-1]['step'] if points else 0} |")
     if args.out:
         args.out.write_text(json.dumps(curves, indent=1))
 
