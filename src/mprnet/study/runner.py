@@ -45,16 +45,15 @@ def run_study(settings: StudySettings) -> Path:
     networks = experiments.find_networks(settings.weights_dir)
     methods = {task: experiments.methods_for(task, networks, settings.device) for task in settings.tasks}
     cache = experiments.ResultCache(out / "cache")
-    plan = [(condition, experiments.make_samples(condition, photos, settings.seed, settings.images, settings.crop))
-            for condition in conditions]
-    total = sum(len(samples) * sum(m.restore is not None for m in experiments.methods_of(c, methods[c.task]))
-                for c, samples in plan)
+    # (condition, its samples, the methods that run in it)
+    plan = [(condition, experiments.make_samples(condition, photos, settings.seed, settings.images, settings.crop),
+             experiments.methods_of(condition, methods[condition.task])) for condition in conditions]
+    total = sum(len(samples) * sum(m.restore is not None for m in runs) for _, samples, runs in plan)
     scores: list[Score] = []
     with tqdm(total=total, desc="experiments", unit="run", disable=None) as progress:
-        for condition, samples in plan:
+        for condition, samples, runs in plan:
             progress.set_postfix_str(condition.slug)
-            scores += experiments.run_condition(condition, samples, experiments.methods_of(
-                condition, methods[condition.task]), cache, progress)
+            scores += experiments.run_condition(condition, samples, runs, cache, progress)
     cost_rows = _costs(settings, out)
     return _write_report(settings, out, plan, methods, scores, cost_rows, cache)
 
@@ -94,16 +93,16 @@ def _write_report(settings: StudySettings, out: Path, plan, methods: dict[str, l
         sections.append((heading, report.html_table(header, rows), []))
         markdown.append(f"## {heading}\n\n{report.markdown_table(header, rows)}\n")
         report.write_cost_csv(cost_rows, out / "complexity.csv")
-    for condition, samples in plan:
+    for condition, samples, runs in plan:
         header, rows = report.score_table(scores, condition.slug)
-        figure = _crop_figure(condition, samples[:settings.figure_images],
-                              experiments.methods_of(condition, methods[condition.task]), scores, cache, out)
+        figure = _crop_figure(condition, samples[:settings.figure_images], runs, scores, cache, out)
         caption = f"{condition.title}: PSNR / SSIM ({condition.protocol.upper()} protocol), {len(samples)} images"
         sections.append((caption, report.html_table(header, rows), [(condition.title, figure)]))
         markdown.append(f"## {caption}\n\n{report.markdown_table(header, rows)}\n\n![{condition.slug}]"
                         f"(figures/{figure.name})\n")
     for task in settings.tasks:
-        plots = _plots(task, [c for c, _ in plan if c.task == task and not c.passthrough], methods[task], scores, out)
+        plots = _plots(task, [c for c, _, _ in plan if c.task == task and not c.passthrough], methods[task], scores,
+                       out)
         if plots:
             sections.append((f"{task.capitalize()}: quality against cost", "", plots))
             markdown += [f"![{caption}](plots/{Path(path).name})\n" for caption, path in plots]
