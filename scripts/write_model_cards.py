@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mprnet.checkpoint import bundled_models, load_model, read_weights
+from mprnet.checkpoint import bundled_models, load_model
 from mprnet.complexity import count_parameters
 from mprnet.models.registry import create_model, get_architecture
 from mprnet.study.experiments import NETWORK_LABELS, passthrough_conditions, synthetic_conditions
@@ -94,8 +94,8 @@ def quality_table(task: str, method: str) -> str:
 
 
 def card(name: str, path: Path, notes: str) -> str:
-    _, metadata = read_weights(path)
     model = load_model(path)
+    metadata = model.metadata
     task = metadata["task"]
     curve = ", ".join(f"{step}: {psnr:.2f}" for step, psnr in validation_curve(name)) or "not recorded"
     return f"""# Bundled model `{name}`

@@ -107,6 +107,14 @@ def test_cli_info_describes_a_checkpoint(tiny_weights, capsys):
     assert "metadata task: denoise" in out and "n_feat=8" in out
 
 
+@pytest.mark.parametrize("preset, parameters", [("nafnet-gopro-w32", "17,11"), ("mimo-unet", "6,80"),
+                                                ("srn-lstm", "8,05"), ("did-mdn", "37")])
+def test_cli_info_prints_parameters_and_macs_of_peer_presets(preset, parameters, capsys):
+    assert main(["info", preset, "--size", "32"]) == 0
+    out = capsys.readouterr().out
+    assert f"parameters:    {parameters}" in out and "MACs at 32x32:" in out
+
+
 def test_cli_info_builds_presets_and_rejects_unknown_names(capsys):
     assert main(["info", "mprnet-derain", "--size", "32"]) == 0
     assert "n_feat=40" in capsys.readouterr().out

@@ -110,6 +110,44 @@ def test_rerun_reads_the_cache_and_writes_identical_files(study, inputs, monkeyp
     assert {name: (study / name).read_bytes() for name in OUTPUTS} == before
 
 
+def test_cost_table_counts_macs_at_both_sizes_and_times_each_model(study):
+    rows = list(csv.DictReader((study / "complexity.csv").open()))
+    assert {row["model"] for row in rows} >= {"did-mdn"}
+    for row in rows:
+        assert 0 < float(row["GMACs_256x256"]) < float(row["GMACs_1280x720"])
+        assert float(row["ms_cpu_fp32"]) > 0 and float(row["parameters_M"]) > 0
+
+
+def _pairs(folder: Path, degraded: str, clean: str, count: int = 2) -> None:
+    rng = np.random.default_rng(1)
+    for sub in (degraded, clean):
+        (folder / sub).mkdir(parents=True)
+    for index in range(count):
+        pixels = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / clean / f"{index}.png")
+        Image.fromarray(np.clip(pixels.astype(int) + 20, 0, 255).astype(np.uint8)).save(folder / degraded / f"{index}.png")
+
+
+def test_paired_test_sets_replace_the_synthetic_conditions_of_their_task(inputs, tmp_path):
+    photos, weights = inputs
+    gopro, rain = tmp_path / "GOPRO" / "test", tmp_path / "Rain100L"
+    _pairs(gopro / "seq1", "blur", "sharp")
+    _pairs(rain, "rainy", "norain")
+    run_study(StudySettings(out=tmp_path / "out", data=(photos, gopro, rain), weights_dir=weights, crop=32,
+                            tasks=("deblur", "derain"), costs=None))
+    rows = list(csv.DictReader((tmp_path / "out" / "results.csv").open()))
+    conditions = {row["condition"] for row in rows}
+    assert {"deblur-test", "derain-rain100l"} <= conditions
+    assert not conditions & {"deblur-shake", "derain-light", "derain-heavy"}
+    assert {row["image"] for row in rows if row["condition"] == "deblur-test"} == {"seq1_0", "seq1_1"}
+
+
+def test_without_a_photo_folder_the_study_uses_scikit_image_photos(monkeypatch, tmp_path):
+    monkeypatch.setattr(experiments, "DEFAULT_PHOTOS", tmp_path / "absent")
+    photos = experiments.study_photos(count=2, crop=64)
+    assert len(photos) == 2 and all(image.shape == (64, 64, 3) for image in photos.values())
+
+
 def test_checkpoints_are_recognised_by_their_keys(tmp_path):
     torch.save({"state_dict": _tiny_mprnet().state_dict()}, tmp_path / "model_denoising.pth")
     torch.save(_tiny_mprnet().state_dict(), tmp_path / "latest.pth")  # width 8: no task can be told

@@ -42,6 +42,20 @@ def read_weights(path: str | os.PathLike) -> tuple[StateDict, dict[str, str]]:
     return _strip_prefixes(state_dict), metadata
 
 
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """A `.safetensors` file's metadata without reading its tensors (pickled checkpoints have none: {})."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        return {}
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return dict(handle.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: not a readable .safetensors file ({error})") from None
+
+
 def _read_safetensors(path: Path) -> tuple[StateDict, dict[str, str]]:
     from safetensors import SafetensorError, safe_open
 

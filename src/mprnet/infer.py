@@ -175,11 +175,12 @@ class Engine:
         return self._forward_tiled(image, prepared, progress)
 
     def _prepare(self, image: Tensor) -> dict:
-        """What the architecture decides once on the whole image for all its tiles (see `Architecture.prepare`)."""
+        """What the architecture decides once on the whole image (still on the CPU) for all its tiles (see
+        `Architecture.prepare`)."""
         if self.architecture.prepare is None:
             return {}
         with autocast(self.device, self.precision):
-            return self.architecture.prepare(self.model, image.float().to(self.device))
+            return self.architecture.prepare(self.model, image)
 
     def _forward_tiled(self, image: Tensor, prepared: dict, progress: Progress | None) -> Tensor:
         height, width = image.shape[-2:]

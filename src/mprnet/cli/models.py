@@ -11,14 +11,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoint import bundled_models, read_weights
+    from ..checkpoint import bundled_models, read_metadata
 
     models = bundled_models()
     if not models:
         print("no bundled models in this installation")
         return 1
     for name, path in models.items():
-        _, metadata = read_weights(path)
+        metadata = read_metadata(path)
         card = path.with_suffix(".md")
         print(f"{name:10} {metadata.get('architecture', '?'):8} {metadata.get('summary', '')}")
         if args.cards and card.exists():

@@ -7,6 +7,7 @@ import ipaddress
 import sys
 
 from ..errors import MprnetError
+from ..infer import PRECISIONS
 
 HELP = "serve the web demo and HTTP API (upload a picture, restore it, compare before and after)"
 _PACKAGES = {"fastapi": "fastapi", "uvicorn": "uvicorn", "python_multipart": "python-multipart"}
@@ -29,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="use these weights for a task instead of the bundled model (repeatable)")
     parser.add_argument("--no-baselines", action="store_true", help="offer the networks only, not classic methods")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default: auto)")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16", "auto"],
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
                         help="arithmetic precision (default: fp32)")
     parser.add_argument("--tile", type=int, metavar="N", help="tile side in pixels (default: chosen from memory)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])

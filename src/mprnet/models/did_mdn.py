@@ -175,18 +175,24 @@ class DIDMDN(nn.Module):
 
     def forward(self, image: Tensor, label: int | Tensor, with_density_logits: bool = False) -> list[Tensor]:
         """`[residual, clean]`, then the classifier's logits if asked for and the network carries the classifier."""
-        outputs = self._derain(image, label)
+        streams = self._streams(image)
+        outputs = self._head(image, streams, label)
         if with_density_logits and self.classifier is not None:
-            outputs.append(self.density_logits(image))
+            # At the classifier's input size its resized copy is the image itself: reuse the dense streams.
+            reusable = image.shape[-1] == image.shape[-2] == self.classifier.input_size
+            outputs.append(self.density_logits(image, [s.detach() for s in streams] if reusable else None))
         return outputs
 
-    def _derain(self, image: Tensor, label: int | Tensor) -> list[Tensor]:
+    def _streams(self, image: Tensor) -> list[Tensor]:
+        """The three dense streams (the bulk of the network's work), which do not depend on the label."""
         height, width = image.shape[-2:]
         if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE or min(height, width) < MIN_SIZE:
             raise ImageError(f"DID-MDN needs height and width that are multiples of {SIZE_MULTIPLE} and at least "
                              f"{MIN_SIZE}, got {height}x{width}; pad the image first (mprnet.infer does it for you)")
-        label_map = _label_map(label, image)
-        fused = torch.cat([self.dense0(image), image, self.dense1(image), self.dense2(image), label_map], 1)
+        return [self.dense0(image), self.dense1(image), self.dense2(image)]
+
+    def _head(self, image: Tensor, streams: list[Tensor], label: int | Tensor) -> list[Tensor]:
+        fused = torch.cat([streams[0], image, streams[1], streams[2], _label_map(label, image)], 1)
         features = F.leaky_relu(self.conv_refin(fused), 0.2)
         pooled = [self._pooled_map(features, scale) for scale in range(1, 5)]
         residual = torch.tanh(self.refine3(torch.cat([*pooled, features], 1)))
@@ -205,16 +211,21 @@ class DIDMDN(nn.Module):
             raise ValueError("this DID-MDN has no density classifier (build it with classifier_size)")
         return self.density_logits(image)[:, :len(DENSITY_LABELS)].argmax(1)
 
-    def density_logits(self, image: Tensor) -> Tensor:
-        """The classifier's logits (N x 4) for images in [-1, 1] of any size (what its training loss needs).
+    def density_logits(self, image: Tensor, streams: list[Tensor] | None = None) -> Tensor:
+        """The classifier's logits (N x 4) for images in [-1, 1] of any size, on any device (only the copy resized
+        to the classifier's input goes to the model's); `streams`: the image's dense streams when it already has
+        that size (what its training loss passes).
 
         No gradient flows into the residual it reads: the release trains the classifier on the residuals of a
         fixed deraining network, and the deraining loss alone shapes that network.
         """
-        size = self.classifier.input_size
-        small = F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         with torch.no_grad():
-            residual, _ = self._derain(small, HEAVY)
+            if streams is None:
+                size = self.classifier.input_size
+                image = F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False,
+                                      antialias=True).to(self.conv_refin.weight.device)
+                streams = self._streams(image)
+            residual, _ = self._head(image, streams, HEAVY)
         return self.classifier(residual)
 
 
@@ -233,9 +244,11 @@ def _label_map(label: int | Tensor, image: Tensor) -> Tensor:
 
 
 def choose_density(model: DIDMDN, image: Tensor) -> dict:
-    """The density label of each whole image in [0, 1] (classifier or default), chosen once before any tiling."""
-    scaled = image * 2 - 1
-    return {"label": model.classify(scaled) if model.classifier is not None else model.default_density}
+    """The density label of each whole image in [0, 1] (classifier or default), chosen once before any tiling.
+    The image may stay on the CPU: only its copy at the classifier's input size goes to the model's device."""
+    if model.classifier is None:
+        return {"label": model.default_density}
+    return {"label": model.classify(image.float() * 2 - 1)}
 
 
 def restore(model: DIDMDN, image: Tensor, label: int | Tensor | None = None) -> Tensor:

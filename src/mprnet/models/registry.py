@@ -22,9 +22,9 @@ class Architecture:
     detect: Callable[[StateDict], dict | None]
     #: Runs the network on a padded image and returns the restored one (N x C x H x W in [0, 1]).
     restore: Callable[..., Tensor]
-    #: Called once on each whole image (N x C x H x W in [0, 1]) before it is cut into tiles; the keyword arguments
-    #: it returns go to every tile's `restore(model, tile, **prepared)`, so a choice made on the whole image (DID-MDN's
-    #: rain-density label) holds for all its tiles.
+    #: Called once on each whole image (N x C x H x W in [0, 1], on any device: the hook moves what it needs) before
+    #: it is cut into tiles; the keyword arguments it returns go to every tile's `restore(model, tile, **prepared)`,
+    #: so a choice made on the whole image (DID-MDN's rain-density label) holds for all its tiles.
     prepare: Callable[[nn.Module, Tensor], dict] | None = None
     presets: dict[str, dict] = field(default_factory=dict)
     #: Height and width of the network's input must be multiples of this.

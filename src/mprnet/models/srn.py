@@ -105,8 +105,8 @@ class SRNDeblurNet(nn.Module):
         estimate, state, estimates = blurry, None, []
         for level in range(LEVELS - 1, -1, -1):
             size = (round(height / 2 ** level), round(width / 2 ** level))
-            previous = _resize(estimate.detach(), size)  # the authors stop gradients between scales
-            estimate, state = self._encode_decode(torch.cat([_resize(blurry, size), previous], 1), state)
+            previous = resize_to(estimate.detach(), size)  # the authors stop gradients between scales
+            estimate, state = self._encode_decode(torch.cat([resize_to(blurry, size), previous], 1), state)
             estimates.append(estimate)
         return estimates
 
@@ -127,10 +127,11 @@ class SRNDeblurNet(nn.Module):
         if state is None:
             zeros = torch.zeros_like(features)
             return zeros, zeros
-        return tuple(_resize(part, features.shape[-2:]) for part in state)
+        return tuple(resize_to(part, features.shape[-2:]) for part in state)
 
 
-def _resize(x: Tensor, size: tuple[int, int]) -> Tensor:
+def resize_to(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinear resize to `size` (H, W); the tensor itself when it has that size already."""
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoint import bundled_models, load_model
+from ..checkpoint import bundled_models, load_model, read_metadata
 from ..complexity import count_macs, count_parameters, measure_latency, peak_cpu_memory
 from ..files import atomic_path
 from ..infer import autocast, cpu_has_fast_bf16
@@ -41,13 +41,13 @@ def precisions(device: str) -> tuple[str, ...]:
     return ("fp32", "bf16") if device == "cuda" or cpu_has_fast_bf16() else ("fp32",)
 
 
-def bundled_rows() -> dict[str, str]:
-    """Row name -> bundled model; models of one configuration share a row."""
-    by_config: dict[str, list[str]] = {}
-    for name in bundled_models():
-        model = load_model(name)
-        by_config.setdefault(json.dumps(model.hparams, sort_keys=True), []).append(name)
-    return {f"bundled {'/'.join(names)}": names[0] for names in by_config.values()}
+def bundled_configs() -> dict[str, list[str]]:
+    """Configuration (sorted JSON) -> the bundled models that have it, read from the files' metadata alone."""
+    found: dict[str, list[str]] = {}
+    for name, path in bundled_models().items():
+        config = json.loads(read_metadata(path)["config"])
+        found.setdefault(json.dumps(config, sort_keys=True), []).append(name)
+    return found
 
 
 def forward_pass(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
@@ -95,13 +95,23 @@ def _forward_model(model: nn.Module, shape: tuple[int, ...]) -> None:
 
 def cost_table(cache_path: Path, settings: CostSettings, names: list[str] | None = None,
                include_bundled: bool = True, progress=None) -> list[dict]:
-    """Rows for `names` (default: `STUDY_MODELS`) and the bundled models, measured once per settings and cached."""
+    """Rows for `names` (default: `STUDY_MODELS`) and the bundled models, measured once per settings and cached.
+    A bundled model shares the row of the preset it equals (its weights change none of the figures)."""
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
-    models = {name: partial(create_model, name) for name in (STUDY_MODELS if names is None else names)}
-    if include_bundled:
-        models.update({row: partial(load_model, source) for row, source in bundled_rows().items()})
+    bundled = bundled_configs() if include_bundled else {}
+    models = {}  # cache key -> (row label, builder)
+    for name in STUDY_MODELS if names is None else names:
+        with torch.device("meta"):
+            config = json.dumps(create_model(name).hparams, sort_keys=True)
+        same = bundled.pop(config, None)
+        models[name] = (f"{name} (= bundled {'/'.join(same)})" if same else name, partial(create_model, name))
+    for config, same in bundled.items():
+        label = f"bundled {'/'.join(same)}"
+        models[label] = (label, partial(load_model, same[0]))
+    if progress is not None:
+        progress.reset(total=len(models))
     rows = []
-    for name, build in models.items():
+    for name, (label, build) in models.items():
         key = f"{name}@{settings.key()}"
         if key not in cache:
             torch.manual_seed(0)
@@ -109,7 +119,7 @@ def cost_table(cache_path: Path, settings: CostSettings, names: list[str] | None
             cache_path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(cache_path) as temporary:
                 temporary.write_text(json.dumps(cache, indent=1))
-        rows.append(cache[key])
+        rows.append({**cache[key], "model": label})
         if progress is not None:
             progress.update(1)
     return rows

@@ -22,6 +22,7 @@ from ..checkpoint import bundled_models, read_weights
 from ..data import PairedDataset, centre_crop, image_files, open_paired, read_rgb
 from ..degrade import Degradation, GaussianNoise, Identity, MotionBlur, Rain
 from ..errors import CheckpointError, DataError, MprnetError
+from ..evaluate import default_protocol
 from ..figures import to_uint8
 from ..files import atomic_path
 from ..metrics import evaluate_pair
@@ -135,7 +136,7 @@ def paired_condition(folder: Path) -> Condition:
     if task is None:
         raise DataError(f"Expected GoPro, Rain100 or SIDD pairs in {folder}, found the {dataset.layout} layout, "
                         f"whose task is unknown.")
-    protocol = {"deblur": "gopro", "derain": "rain100l", "denoise": "sidd"}[task]
+    protocol = default_protocol(task)
     return Condition(f"{task}-{folder.name.lower()}", f"{task.capitalize()}, {folder.name} pairs", task, protocol,
                      pairs=dataset)
 
@@ -226,10 +227,11 @@ def _method(name: str, kind: str, given: tuple[str, ...], task: str, networks: d
 
 
 def _network(source: str, device: str) -> Callable[[np.ndarray, dict], np.ndarray]:
-    def restore(degraded: np.ndarray, params: dict) -> np.ndarray:
-        from ..api import get_restorer
-        return get_restorer(model=source, device=device)(degraded)
-    return restore
+    """The network loaded once, here, so that no image's timing includes loading it."""
+    from ..api import get_restorer
+
+    restorer = get_restorer(model=source, device=device)
+    return lambda degraded, params: restorer(degraded)
 
 
 def _file_identity(path: str) -> str:

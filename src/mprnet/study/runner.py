@@ -75,7 +75,7 @@ def _costs(settings: StudySettings, out: Path) -> list[dict]:
     if settings.costs is None:
         return []
     names = complexity.STUDY_MODELS if settings.cost_models is None else settings.cost_models
-    with tqdm(total=len(names) + 1, desc="complexity", unit="model", disable=None) as progress:
+    with tqdm(desc="complexity", unit="model", disable=None) as progress:
         return complexity.cost_table(out / "cache" / "complexity.json", settings.costs, list(names), progress=progress)
 
 

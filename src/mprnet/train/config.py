@@ -111,20 +111,20 @@ def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
     config.betas = tuple(config.betas)
     if not (config.data.clean_dir or config.data.paired_dir):
         raise MprnetError(f"{path}: data needs clean_dir (synthetic pairs) or paired_dir (a paired data set)")
-    if not 0 <= config.data.clean_share < 1:
-        raise MprnetError(f"{path}: data.clean_share must be at least 0 and below 1, found {config.data.clean_share}")
     check_recipe(config, str(path))
     return config
 
 
 def check_recipe(config: TrainConfig, where: str) -> None:
-    """A clear error for an optimizer or schedule setting the trainer does not know."""
+    """A clear error for an optimizer, schedule or data setting the trainer cannot use."""
     if config.optimizer not in OPTIMIZERS:
         raise MprnetError(f"{where}: optimizer must be one of {', '.join(OPTIMIZERS)}, found {config.optimizer!r}")
     if config.schedule not in SCHEDULES:
         raise MprnetError(f"{where}: schedule must be one of {', '.join(SCHEDULES)}, found {config.schedule!r}")
     if config.schedule == "step" and config.step_every < 1:
         raise MprnetError(f"{where}: schedule step needs step_every >= 1, found {config.step_every}")
+    if not 0 <= config.data.clean_share < 1:
+        raise MprnetError(f"{where}: data.clean_share must be at least 0 and below 1, found {config.data.clean_share}")
 
 
 def recipe(config: TrainConfig) -> dict:

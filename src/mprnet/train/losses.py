@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..models.srn import resize_to
+
 LossFn = Callable[..., Tensor]
 TrainingForward = Callable[..., object]
 #: MIMO-UNet's weight of the frequency term.
@@ -68,9 +70,7 @@ def nafnet_loss(task: str) -> LossFn:
 
 def resized_like(target: Tensor, output: Tensor) -> Tensor:
     """The target bilinearly resized to an output's scale (the reference's targets for coarse outputs)."""
-    if target.shape[-2:] == output.shape[-2:]:
-        return target
-    return F.interpolate(target, size=output.shape[-2:], mode="bilinear", align_corners=False)
+    return resize_to(target, output.shape[-2:])
 
 
 def fft_l1(prediction: Tensor, target: Tensor) -> Tensor:
