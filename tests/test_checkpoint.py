@@ -124,8 +124,9 @@ def test_code_in_a_pickle_is_never_run(tmp_path):
 
     path = tmp_path / "evil.pth"
     torch.save({"state_dict": Payload()}, path)
-    with pytest.raises(CheckpointError, match="not a readable"):
+    with pytest.raises(CheckpointError, match="refused") as refused:
         mprnet.load_model(path)
+    assert "weights_only" not in str(refused.value) and "could run code" in str(refused.value)
 
 
 def test_not_a_state_dict(tmp_path):
@@ -145,3 +146,66 @@ def test_unknown_architecture(tmp_path):
 def test_unknown_name_lists_the_bundled_models():
     with pytest.raises(CheckpointError, match="neither a weights file nor a bundled model"):
         mprnet.load_model("no-such-model")
+
+
+def _crafted(tmp_path, tensors, **metadata):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "crafted.safetensors"
+    save_file({key: value.contiguous() for key, value in tensors.items()}, str(path), metadata=metadata)
+    return path
+
+
+@pytest.mark.parametrize("metadata, message", [
+    ({"config": "{not json"}, "metadata config is not JSON"),
+    ({"config": "[1, 2]"}, "must be a mapping of hyper-parameters, found a list"),
+    ({"config": '{"colour": 3}'}, "names 'colour', which is not a hyper-parameter of mprnet"),
+    ({"config": '{"n_feat": -4}'}, "describes another network"),
+    ({"config": '{"n_feat": 400}'}, "n_feat=400"),
+    ({"config": '{"num_cab": "many"}'}, "num_cab"),
+    ({"architecture": "nafnet"}, "its tensors are a mprnet network"),
+])
+def test_crafted_metadata_is_refused_in_one_sentence(tmp_path, metadata, message):
+    path = _crafted(tmp_path, _reference_state_dict(), **metadata)
+    with pytest.raises(CheckpointError, match=message):
+        mprnet.load_model(path)
+
+
+def test_metadata_never_makes_the_loader_build_a_large_network(tmp_path, monkeypatch):
+    """A tiny file that claims a huge width is refused before any weight is allocated (checks run on meta)."""
+    allocated = []
+    real_build = mprnet.models.registry.build
+
+    def recording_build(architecture, config):
+        model = real_build(architecture, config)
+        allocated.append(sum(p.numel() for p in model.parameters() if p.device.type != "meta"))
+        return model
+
+    monkeypatch.setattr(mprnet.checkpoint, "build", recording_build)
+    path = _crafted(tmp_path, _reference_state_dict(), architecture="mprnet", config='{"n_feat": 1200}')
+    with pytest.raises(CheckpointError, match="n_feat=1200"):
+        mprnet.load_model(path)
+    assert allocated == [0, 0]
+    lone = _crafted(tmp_path, {"shallow_feat1.0.weight": torch.zeros(1200, 3, 3, 3)}, config='{"n_feat": 1200}')
+    with pytest.raises(CheckpointError, match="match no known architecture"):
+        mprnet.load_model(lone)
+
+
+def test_metadata_may_describe_what_the_tensors_cannot_tell(tmp_path):
+    nafnet = mprnet.create_model("nafnet", width=8, enc_blk_nums=[1], middle_blk_num=1, dec_blk_nums=[1])
+    path = mprnet.save_weights(nafnet, tmp_path / "n.safetensors")
+    assert mprnet.load_model(path).hparams == nafnet.hparams
+
+
+@pytest.mark.parametrize("command", [["info"], ["restore", "IMAGE", "-o", "OUT", "--weights"]])
+def test_crafted_metadata_is_one_line_on_the_command_line(tmp_path, capsys, command):
+    from PIL import Image
+    from mprnet.cli import main
+
+    path = _crafted(tmp_path, _reference_state_dict(), config='{"n_feat": 400}')
+    Image.new("RGB", (16, 16)).save(tmp_path / "a.png")
+    arguments = [str(tmp_path / "a.png") if a == "IMAGE" else str(tmp_path / "out") if a == "OUT" else a
+                 for a in command]
+    assert main([*arguments, str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "describes another network" in err and "Traceback" not in err

@@ -239,7 +239,7 @@ def test_make_degradation_reads_numbers_and_names():
 @pytest.mark.parametrize("task, level, message", [
     ("denoise", "loud", "denoise level among blind, mixed, poisson or a sigma"),
     ("deblur", "7.5", "deblur level among shake, linear, mixed or a maximum kernel size"),
-    ("derain", "7", "derain level among mixed, light, medium, heavy"),
+    ("derain", "7", "derain level among medium, light, heavy, mixed"),
     ("dehaze", None, "task among denoise, deblur, derain"),
 ])
 def test_make_degradation_rejects_unknown_levels(task, level, message):
@@ -250,3 +250,18 @@ def test_make_degradation_rejects_unknown_levels(task, level, message):
 def test_degradations_reject_images_that_are_not_h_w_c():
     with pytest.raises(DataError, match=r"H x W x C, found shape \(8, 8\)"):
         GaussianNoise(sigma=5)(np.zeros((8, 8), np.float32), np.random.default_rng(0))
+
+
+def test_rain_presets_are_calibrated_to_the_benchmarks_inputs():
+    """Mean input PSNR (Y) on ordinary photos near Rain100L for light, near Rain100H for heavy, medium between
+    (benchmarks/rain_levels.py prints the figures on McMaster18)."""
+    from mprnet.demo import sample_photos
+    from mprnet.metrics import evaluate_pair
+
+    photos = list(sample_photos(256).values())
+    means = {}
+    for level in ("light", "medium", "heavy"):
+        rain = make_degradation("derain", level)
+        means[level] = np.mean([evaluate_pair(rain(clean, np.random.default_rng([7, index]))[0], clean,
+                                              "rain100l")["psnr"] for index, clean in enumerate(photos)])
+    assert 25.5 < means["light"] < 29 and 18 < means["medium"] < 22.5 and 12.5 < means["heavy"] < 15.5

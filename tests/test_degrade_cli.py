@@ -70,4 +70,11 @@ def test_degrade_skips_unreadable_files_and_fails(clean_dir, tmp_path, capsys):
 def test_degrade_reports_a_bad_level_without_traceback(clean_dir, tmp_path, capsys):
     assert main(["degrade", "--task", "derain", "--level", "drizzle", str(clean_dir), str(tmp_path / "out")]) == 1
     error = capsys.readouterr().err
-    assert "derain level among mixed, light, medium, heavy" in error and "Traceback" not in error
+    assert "derain level among medium, light, heavy, mixed" in error and "Traceback" not in error
+
+
+def test_default_rain_is_medium(clean_dir, tmp_path):
+    assert main(["degrade", "--task", "derain", str(clean_dir), str(tmp_path / "out")]) == 0
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["level"] == "medium"
+    assert {entry["density_label"] for entry in manifest["images"]} == {1}

@@ -119,3 +119,33 @@ def test_missing_cuda_is_a_clear_error(tiny_model):
         pytest.skip("a GPU is present")
     with pytest.raises(MprnetError, match="no CUDA GPU"):
         Engine(tiny_model, device="cuda")
+
+
+def _layout_and_mode(model):
+    weights = [p for p in model.parameters() if p.ndim == 4]
+    return (model.training, {p.device.type for p in model.parameters()},
+            all(p.is_contiguous() for p in weights), any(p.is_contiguous(memory_format=torch.channels_last)
+                                                         and not p.is_contiguous() for p in weights))
+
+
+def test_the_engine_leaves_the_callers_module_as_it_found_it(tiny_model):
+    tiny_model.train()
+    before = _layout_and_mode(tiny_model)
+    state = {key: value.clone() for key, value in tiny_model.state_dict().items()}
+    image = np.random.default_rng(0).random((16, 16, 3), dtype=np.float32)
+    Engine(tiny_model, device="cpu", tile=0, channels_last=True)(image)
+    import mprnet
+
+    mprnet.restore(image, model=tiny_model, device="cpu")
+    assert _layout_and_mode(tiny_model) == before and before[0] is True and before[2] is True
+    assert all(torch.equal(state[key], value) for key, value in tiny_model.state_dict().items())
+
+
+def test_restore_with_a_module_sees_the_modules_latest_weights(tiny_model):
+    import mprnet
+
+    image = np.random.default_rng(0).random((16, 16, 3), dtype=np.float32)
+    first = mprnet.restore(image, model=tiny_model, device="cpu")
+    with torch.no_grad():
+        tiny_model.tail.weight.mul_(0.5)
+    assert not np.array_equal(mprnet.restore(image, model=tiny_model, device="cpu"), first)

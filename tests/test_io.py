@@ -268,5 +268,70 @@ def test_16_bit_into_jpeg_is_written_as_8_bit(tmp_path):
 
 def test_output_suffix_and_image_names():
     assert output_suffix("photo.JPG") == ".JPG" and output_suffix("a.tiff") == ".tiff"
-    assert output_suffix("anim.gif") == ".png" and output_suffix("scan.ppm") == ".png"
+    assert output_suffix("anim.gif") == ".gif" and output_suffix("scan.ppm") == ".png"
     assert is_image_name("x.jpeg") and is_image_name("x.PNG") and not is_image_name("notes.txt")
+
+
+def animation(path, frames=3, size=(20, 12), alpha=False, **options):
+    """An animation whose frames differ, with distinct durations; returns the RGB(A) frames written."""
+    mode = "RGBA" if alpha else "RGB"
+    pictures = []
+    for index in range(frames):
+        values = random_u8(size[1], size[0], 4 if alpha else 3)
+        if alpha:
+            values[..., 3] = 255
+            values[: 3 + index, :, 3] = 0
+        pictures.append(Image.fromarray(values, mode))
+    pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=[40 + 30 * i for i in range(frames)],
+                     **options)
+    return pictures
+
+
+@pytest.mark.parametrize("name", ["anim.gif", "anim.png", "anim.webp"])
+def test_animations_keep_every_frame_their_durations_and_loop(tmp_path, name):
+    animation(tmp_path / name, loop=2)
+    image = read_image(tmp_path / name)
+    assert len(image.frames) == 2 and image.durations == (40, 70, 100) and image.loop == 2
+    assert all(frame.shape == image.pixels.shape == (12, 20, 3) for frame in image.frames)
+    brighter = image.map_frames(lambda pixels: np.clip(pixels + 0.1, 0, 1))
+    written = write_image(tmp_path / "out" / name, brighter)
+    again = read_image(written)
+    assert len(again.frames) == 2 and again.durations == (40, 70, 100) and again.loop == 2
+    tolerance = 0.2 if name.endswith(".gif") else 0.08  # GIF quantises to 256 colours, WebP is lossy
+    for before, after in zip((brighter.pixels, *brighter.frames), (again.pixels, *again.frames), strict=True):
+        assert np.abs(before - after).mean() < tolerance
+
+
+def test_animated_gif_keeps_its_transparency_and_plays_once_without_a_loop(tmp_path):
+    frames = animation(tmp_path / "a.gif", alpha=True, disposal=2)
+    image = read_image(tmp_path / "a.gif")
+    assert image.pixels.shape[2] == 4 and image.loop is None
+    again = read_image(write_image(tmp_path / "out.gif", image))
+    assert again.loop is None
+    for frame, pixels in zip(frames, (again.pixels, *again.frames), strict=True):
+        assert np.array_equal(np.asarray(frame)[..., 3] == 0, pixels[..., 3] == 0)
+
+
+def test_a_still_palette_gif_stays_a_gif_with_its_transparency(tmp_path):
+    palette = Image.fromarray(random_u8(10, 12, 3)).quantize(8)
+    palette.save(tmp_path / "p.gif", transparency=0)
+    image = read_image(tmp_path / "p.gif")
+    assert image.format == "GIF" and image.frames == () and image.has_alpha
+    written = write_image(tmp_path / "out" / "p.gif", image)
+    with Image.open(written) as again:
+        assert again.format == "GIF"
+    assert np.array_equal(read_image(written).pixels, image.pixels)
+
+
+def test_multi_page_tiff_is_refused_rather_than_cut(tmp_path):
+    pages = [Image.fromarray(random_u8(10, 10, 3)) for _ in range(2)]
+    pages[0].save(tmp_path / "pages.tif", save_all=True, append_images=pages[1:])
+    with pytest.raises(ImageError, match="multi-page TIFF"):
+        read_image(tmp_path / "pages.tif")
+
+
+def test_every_frame_counts_against_the_pixel_limit(tmp_path):
+    animation(tmp_path / "a.gif", frames=4, size=(20, 10))
+    with pytest.raises(ImageError, match="4 frames"):
+        read_image(tmp_path / "a.gif", max_pixels=700)
+    assert len(read_image(tmp_path / "a.gif", max_pixels=800).frames) == 3

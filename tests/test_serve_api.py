@@ -2,6 +2,7 @@
 import io
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ import mprnet  # noqa: E402
 from mprnet.io import ImageData, read_image, write_image  # noqa: E402
 from mprnet.serve import Settings, create_app  # noqa: E402
 from mprnet.serve.catalogue import Method  # noqa: E402
+from mprnet.serve.jobs import can_isolate  # noqa: E402
 from mprnet.serve.server import serving  # noqa: E402
 
 TASKS = ("deblur", "denoise", "derain")
@@ -188,7 +190,8 @@ BAD_REQUESTS = {
     "not an image": (lambda: {"data": b"%PDF-1.4 not a picture at all"}, 422, "image: not a readable image"),
     "too large": (lambda: {"data": b"\0" * 3_000_000}, 413, "more than the limit of 2.0 MiB"),
     "too many pixels": (lambda: {"data": _png_header_of(5000, 4000)}, 422,
-                        "5000x4000 = 20,000,000 pixels, more than the limit of 16,000,000"),
+                        "5000x4000 = 20,000,000 pixels, more than the limit of 16,000,000; the server's operator "
+                        "sets this limit"),
     "too small": (lambda: {"data": encode(random_pixels(side=4))}, 422, "at least 8 per side"),
     "unknown task": (lambda: {"data": encode(random_pixels()), "task": "sharpen"}, 400,
                      "unknown task 'sharpen'; this server offers deblur, denoise, derain"),
@@ -196,8 +199,8 @@ BAD_REQUESTS = {
                        "unknown method 'magic' for denoise; choose one of mprnet, dct"),
     "bad sigma": (lambda: {"data": encode(random_pixels()), "method": "dct", "sigma": "loud"}, 400,
                   "form field 'sigma'"),
-    "bad format": (lambda: {"data": encode(random_pixels()), "output_format": "gif"}, 400,
-                   "unknown output_format 'gif'"),
+    "bad format": (lambda: {"data": encode(random_pixels()), "output_format": "xcf"}, 400,
+                   "unknown output_format 'xcf'"),
 }
 
 
@@ -214,6 +217,28 @@ def test_bad_input_gets_a_clear_json_error(small_upload_client, case):
     fields = make()
     assert_error(post(small_upload_client, fields.pop("data"), **fields), status, words)
     assert_healthy(small_upload_client)
+
+
+def test_no_error_names_an_option_only_the_operator_has(small_upload_client):
+    answer = post(small_upload_client, _png_header_of(5000, 4000))
+    assert answer.status_code == 422 and "--" not in answer.json()["error"]
+
+
+def test_every_frame_of_an_animated_gif_is_restored(client):
+    from PIL import Image
+
+    frames = [Image.fromarray(np.uint8(random_pixels(seed=seed) * 255)) for seed in range(3)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=[60, 90, 120], loop=0)
+    answer = post(client, buffer.getvalue(), name="anim.gif")
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/gif"
+    with Image.open(io.BytesIO(answer.content)) as restored:
+        assert restored.n_frames == 3 and restored.info["loop"] == 0
+        durations = []
+        for index in range(3):
+            restored.seek(index)
+            durations.append(restored.info["duration"])
+        assert durations == [60, 90, 120]
 
 
 def test_chunked_upload_without_length_is_refused(client):
@@ -252,7 +277,8 @@ def _blocked_queue(app):
 
 
 def test_full_queue_answers_503_with_retry_after(settings):
-    app = create_app(Settings(**{**vars(settings), "workers": 1, "queue_size": 0, "retry_after_s": 7}))
+    app = create_app(Settings(**{**vars(settings), "workers": 1, "queue_size": 0, "retry_after_s": 7,
+                                 "isolate_jobs": False}))  # the blocking jobs wait on an event of this process
     with serving(app) as url, httpx.Client(base_url=url, timeout=30) as client:
         release = _blocked_queue(app)
         busy = post(client, encode(random_pixels()))
@@ -264,13 +290,38 @@ def test_full_queue_answers_503_with_retry_after(settings):
 
 
 def test_job_past_its_time_limit_answers_504_and_frees_its_slot(settings):
-    app = create_app(Settings(**{**vars(settings), "workers": 1, "queue_size": 1, "job_timeout_s": 0.3}))
+    app = create_app(Settings(**{**vars(settings), "workers": 1, "queue_size": 1, "job_timeout_s": 0.3,
+                                 "isolate_jobs": False}))
     with serving(app) as url, httpx.Client(base_url=url, timeout=30) as client:
         release = _blocked_queue(app)
         assert_error(post(client, encode(random_pixels())), 504, "longer than the limit of 0.3 s")
         health = client.get("/healthz").json()
         assert (health["running"], health["waiting"]) == (1, 0)  # the waiting job was cancelled
         release.set()
+
+
+@pytest.mark.skipif(not can_isolate(), reason="isolated jobs need fork")
+@pytest.mark.parametrize("method", ["bm3d", "mprnet"])
+def test_a_slow_job_is_stopped_at_its_limit_and_its_worker_comes_free(settings, tmp_path, monkeypatch, method):
+    """BM3D cannot be interrupted, and a network on one big tile runs one long forward: both stop at the limit."""
+    if method == "bm3d":
+        pytest.importorskip("bm3d")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    wide = mprnet.create_model("mprnet", n_feat=40, scale_unetfeats=20, scale_orsnetfeats=16)
+    models = {"denoise": mprnet.save_weights(wide, tmp_path / "wide.safetensors", task="denoise")}
+    app = create_app(Settings(**{**vars(settings), "models": models, "workers": 1, "queue_size": 0,
+                                 "job_timeout_s": 1.0}))
+    with serving(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        fields = {"method": "bm3d", "sigma": "25"} if method == "bm3d" else {}
+        started = time.monotonic()
+        assert_error(post(client, encode(random_pixels(side=768)), **fields), 504, "longer than the limit of 1 s")
+        give_up = time.monotonic() + 1.0
+        while client.get("/healthz").json()["running"] and time.monotonic() < give_up:
+            time.sleep(0.02)
+        assert client.get("/healthz").json()["running"] == 0
+        assert time.monotonic() - started < 2.5
+        assert post(client, encode(random_pixels()), method="dct", sigma="25").status_code == 200
+    assert list(tmp_path.glob("mprnet-*")) == []
 
 
 def test_temporary_files_are_removed(client, tmp_path, monkeypatch):
@@ -291,3 +342,22 @@ def test_examples_are_degraded_samples_with_their_originals(client):
     assert 0 < np.abs(degraded - clean).mean() < 0.5
     assert client.get(first["degraded"]).content == client.get(first["degraded"]).content  # cached, seeded
     assert_error(client.get("/api/examples/denoise/nobody/clean.png"), 400, "no example denoise/nobody/clean.png")
+
+
+@pytest.mark.parametrize("host, status", [("127.0.0.1:8000", 200), ("localhost", 200), ("[::1]:80", 200),
+                                          ("LOCALHOST:1", 200), ("evil.example:8000", 421), ("evil.example", 421),
+                                          ("127.0.0.1.evil.example", 421), ("", 421)])
+def test_only_the_hosts_it_serves_are_answered(client, host, status):
+    """A page on another site that rebinds its name to 127.0.0.1 still sends its own name as Host."""
+    answer = client.get("/healthz", headers={"host": host})
+    assert answer.status_code == status
+    if status == 421:
+        assert "--allow-host" in answer.json()["error"]
+        assert post(client, encode(random_pixels())).status_code == 200
+
+
+def test_allowed_hosts_can_be_widened(settings):
+    app = create_app(Settings(**{**vars(settings), "allowed_hosts": ("photos.lan",)}))
+    with serving(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        assert client.get("/healthz", headers={"host": "photos.lan:8000"}).status_code == 200
+        assert client.get("/healthz").status_code == 421

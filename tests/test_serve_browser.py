@@ -1,6 +1,7 @@
 """The demo page in a real headless Chromium (Debian's, driven by Playwright): restore, compare, download, errors.
 Screenshots go to $MPRNET_SHOTS (default /tmp/serve-shots)."""
 import os
+import threading
 import shutil
 from pathlib import Path
 
@@ -116,3 +117,28 @@ def test_method_needing_sigma_shows_its_field(page):
     assert page.is_visible("#sigma-row") and page.is_hidden("#kernel-row")
     assert "DCT" in page.inner_text("#method-summary")
     assert np.isclose(float(page.input_value("#sigma")), 25)
+
+
+def test_examples_still_being_prepared_are_announced_then_shown(browser, tmp_path, monkeypatch):
+    from mprnet.serve import catalogue
+
+    ready = threading.Event()
+    real_make = catalogue.Examples._make
+
+    def slow_make(self):
+        ready.wait(20)
+        return real_make(self)
+
+    monkeypatch.setattr(catalogue.Examples, "_make", slow_make)
+    settings = tiny_settings(tmp_path, example_size=32)
+    with serving(create_app(Settings(**vars(settings)))) as url:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_selector("input[name=task]")
+        box = page.locator("#examples")
+        sync_api.expect(box).to_contain_text("Preparing the examples")
+        assert "No examples" not in box.inner_text()
+        ready.set()
+        sync_api.expect(page.locator(".examples button")).to_have_count(3)
+        context.close()

@@ -25,6 +25,12 @@ def test_options_become_settings():
     assert settings.models["denoise"] == "mine.safetensors"
     assert settings.models["derain"] == "derain"
     assert build_parser().parse_args(["serve"]).host == "127.0.0.1"
+    assert set(settings.allowed_hosts) == {"localhost", "127.0.0.1", "::1"}
+
+
+def test_the_host_it_listens_on_and_allowed_names_are_answered():
+    args = build_parser().parse_args(["serve", "--host", "192.168.1.5", "--allow-host", "photos.lan"])
+    assert set(settings_from(args).allowed_hosts) == {"localhost", "127.0.0.1", "::1", "192.168.1.5", "photos.lan"}
 
 
 @pytest.mark.parametrize("options, message", [

@@ -82,3 +82,39 @@ def test_running_job_stops_at_its_next_deadline_check():
 def test_bad_sizes_are_refused(workers, queue_size, timeout_s):
     with pytest.raises(MprnetError, match="expected at least 1 worker"):
         JobQueue(workers, queue_size, timeout_s)
+
+
+def slow_job(deadline):
+    time.sleep(30)  # never checks its deadline, like a BM3D call
+    return "too late"
+
+
+def test_an_isolated_job_is_stopped_at_its_deadline_and_its_worker_comes_free():
+    queue = JobQueue(workers=1, queue_size=0, timeout_s=0.5, isolate=True)
+    started = time.monotonic()
+    with pytest.raises(JobTimeout, match="0.5 s"):
+        asyncio.run(queue.run(slow_job))
+    wait_for(lambda: queue.running == 0 and queue.admitted == 0, timeout=1.5)
+    assert time.monotonic() - started < 2
+    assert asyncio.run(queue.run(lambda deadline: "next")) == "next"
+    queue.shutdown()
+
+
+def test_an_isolated_job_returns_results_and_errors_like_a_thread():
+    queue = JobQueue(workers=2, queue_size=0, timeout_s=10, isolate=True)
+    assert asyncio.run(queue.run(lambda deadline: b"x" * 3_000_000)) == b"x" * 3_000_000
+
+    def failing(deadline):
+        raise MprnetError("bad image")
+
+    with pytest.raises(MprnetError, match="bad image"):
+        asyncio.run(queue.run(failing))
+
+    def crashing(deadline):
+        import os
+
+        os._exit(3)
+
+    with pytest.raises(MprnetError, match="exit status 3"):
+        asyncio.run(queue.run(crashing))
+    queue.shutdown()

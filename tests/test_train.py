@@ -191,3 +191,50 @@ def test_bundled_configs_load():
                  "mprnet-denoise", "mprnet-derain"):
         config = load_config(name)
         assert config.task in name or name == "denoise-tiny"
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("steps=abc", "steps must be a whole number, found 'abc'"),
+    ("lr=abc", "lr must be a number, found 'abc'"),
+    ("patch_size=abc", "patch_size must be a whole number"),
+    ("steps=-1", "steps must be at least 1, found -1"),
+    ("steps=0", "steps must be at least 1"),
+    ("steps=2.5", "steps must be a whole number"),
+    ("batch_size=true", "batch_size must be a whole number, found True"),
+    ("lr=0", "lr must be above 0"),
+    ("lr=.nan", "lr must be above 0"),
+    ("betas=[0.9]", "betas must be a list of 2 numbers"),
+    ("grad_clip=-1", "grad_clip must be above 0"),
+    ("precision=fp8", "precision must be one of"),
+    ("task=sharpen", "task must be one of"),
+    ("data.workers=-1", "data.workers must be at least 0"),
+    ("val.crop=abc", "crop must be a whole number"),
+    ("device=bogus", "unknown device 'bogus'"),
+])
+def test_bad_settings_are_refused_before_anything_is_written(tmp_path, capsys, setting, message):
+    from mprnet.cli import main
+
+    config = _config(tmp_path, _paired_folder(tmp_path / "pairs"), steps=2)
+    assert main(["train", str(config), "--set", setting]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_training_data_is_refused_before_anything_is_written(tmp_path, capsys):
+    from mprnet.cli import main
+
+    config = _config(tmp_path, tmp_path / "nowhere", steps=2)
+    assert main(["train", str(config)]) == 1
+    assert "nowhere" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_validation_leaves_cpu_training_in_its_own_layout_and_mode(tmp_path):
+    config = load_config(_config(tmp_path, _paired_folder(tmp_path / "pairs"), steps=2))
+    config.val.dir = str(tmp_path / "pairs")
+    trainer = Trainer(config)
+    trainer.model.train()
+    validate(trainer.model, trainer.val_pairs, "denoise", trainer.device, "fp32")
+    weights = [p for p in trainer.model.parameters() if p.ndim == 4]
+    assert trainer.model.training and all(p.is_contiguous() for p in weights)

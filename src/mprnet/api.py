@@ -53,8 +53,9 @@ def get_restorer(task: str | None = None, model: str | os.PathLike | nn.Module |
     """The restorer `restore` uses: a cached network `Engine`, or a classic method when `method` names one."""
     if method != "mprnet":
         return _baseline(method)
-    source = model if isinstance(model, nn.Module) else str(_model_source(task, model))
-    return _engine(source, device, precision, tile, overlap)
+    if isinstance(model, nn.Module):  # not cached: the caller may change the module between calls
+        return Engine(model, device=device, precision=precision, tile=tile, overlap=overlap)
+    return _engine(str(_model_source(task, model)), device, precision, tile, overlap)
 
 
 def _model_source(task: str | None, model: str | os.PathLike | None) -> str | os.PathLike:
@@ -71,9 +72,8 @@ def _model_source(task: str | None, model: str | os.PathLike | None) -> str | os
 
 
 @functools.lru_cache(maxsize=4)
-def _engine(source: str | nn.Module, device: str, precision: str, tile: int | None, overlap: int) -> Engine:
-    network = source if isinstance(source, nn.Module) else load_model(source)
-    return Engine(network, device=device, precision=precision, tile=tile, overlap=overlap)
+def _engine(source: str, device: str, precision: str, tile: int | None, overlap: int) -> Engine:
+    return Engine(load_model(source), device=device, precision=precision, tile=tile, overlap=overlap)
 
 
 def _baseline(method: str) -> Restorer:

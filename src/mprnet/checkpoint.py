@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from pathlib import Path
 
 import torch
@@ -16,7 +17,7 @@ from torch import Tensor, nn
 
 from .errors import CheckpointError
 from .files import atomic_path
-from .models.registry import StateDict, build, detect, get_architecture
+from .models.registry import Architecture, StateDict, build, detect, hyperparameters
 
 BUNDLED_DIR = Path(__file__).parent / "weights"
 _WRAPPER_KEYS = ("state_dict", "params_ema", "params", "model", "net", "model_state_dict")
@@ -69,10 +70,19 @@ def _read_safetensors(path: Path) -> tuple[StateDict, dict[str, str]]:
 def _read_pickle(path: Path) -> StateDict:
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for damaged or unsafe files
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({first_line})") from None
+    except pickle.UnpicklingError as error:
+        if "weights only load failed" not in str(error).lower():
+            raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({_first_line(error)})") from None
+        raise CheckpointError(f"{path}: refused: besides tensors, the checkpoint holds pickled Python objects, which "
+                              f"could run code when loaded; mprnet loads plain weights only (a state dict, or "
+                              f".safetensors)") from None
+    except Exception as error:  # torch raises many types for damaged files
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({_first_line(error)})") from None
     return _unwrap(content, path)
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def _unwrap(content, path: Path) -> StateDict:
@@ -100,22 +110,70 @@ def _strip_prefixes(state_dict: StateDict) -> StateDict:
 
 
 def model_from_state_dict(state_dict: StateDict, architecture: str | None = None,
-                          config: dict | None = None, source: str = "weights") -> nn.Module:
-    """Build the network a state dict belongs to (detected unless given) and load it strictly."""
+                          config: object = None, source: str = "weights") -> nn.Module:
+    """Build the network a state dict belongs to and load it strictly.
+
+    The architecture and its hyper-parameters come from the tensors' names and shapes. `architecture` and `config`
+    (a file's metadata, say) are only a description: they may add what the tensors cannot tell (NAFNet's TLC
+    window, say) but a description the tensors contradict is refused. Every check runs on a network built on the
+    meta device, so no weight is allocated before the tensors are known to fit.
+    """
     try:
-        arch, detected = (get_architecture(architecture), None) if architecture else detect(state_dict)
+        arch, detected = detect(state_dict)
     except ValueError as error:
         raise CheckpointError(f"{source}: {error}") from None
-    if config is None:
-        config = detected if detected is not None else arch.detect(state_dict)
-    if config is None:
-        raise CheckpointError(f"{source}: the weights are not a {arch.name} state dict")
-    model = build(arch, config)
-    _load_strict(model, state_dict, source)
+    if architecture is not None and architecture != arch.name:
+        raise CheckpointError(f"{source}: its metadata says architecture {architecture!r}, but its tensors are "
+                              f"a {arch.name} network")
+    _load_strict(_meta_build(arch, detected, source), state_dict, source)
+    described = {**detected, **_described_config(arch, config, source)}
+    if described != detected and not _fits(arch, described, state_dict):
+        claims = ", ".join(f"{key}={value!r}" for key, value in described.items() if detected.get(key) != value)
+        found = ", ".join(f"{key}={detected[key]!r}" for key in described if key in detected
+                          and detected[key] != described[key])
+        raise CheckpointError(f"{source}: its metadata describes another network ({claims}) than its tensors hold"
+                              + (f" ({found})" if found else ""))
+    model = build(arch, described)
+    model.load_state_dict(state_dict)
     return model.eval()
 
 
-def _load_strict(model: nn.Module, state_dict: StateDict, source: str) -> None:
+def _described_config(arch: Architecture, config: object, source: str) -> dict:
+    """The hyper-parameters a description gives, each one that the architecture has, with a plain value."""
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{source}: its metadata config must be a mapping of hyper-parameters, found a "
+                              f"{type(config).__name__}")
+    known = hyperparameters(arch)
+    for key, value in config.items():
+        if key not in known:
+            raise CheckpointError(f"{source}: its metadata config names {key!r}, which is not a hyper-parameter of "
+                                  f"{arch.name} ({', '.join(known)})")
+        if not (value is None or isinstance(value, (bool, int, float, str, list))):
+            raise CheckpointError(f"{source}: its metadata config gives {key} an unusable value {value!r}")
+    return dict(config)
+
+
+def _meta_build(arch: Architecture, config: dict, source: str) -> nn.Module:
+    """The network with `config` on the meta device (shapes only, no memory); CheckpointError if it cannot exist."""
+    try:
+        with torch.device("meta"):
+            return build(arch, config)
+    except Exception as error:  # bad values reach the network's constructor: any error means "not this config"
+        described = ", ".join(f"{key}={value!r}" for key, value in config.items())
+        raise CheckpointError(f"{source}: no {arch.name} network has {described} ({_first_line(error)})") from None
+
+
+def _fits(arch: Architecture, config: dict, state_dict: StateDict) -> bool:
+    try:
+        return not _misfits(_meta_build(arch, config, "weights"), state_dict)
+    except CheckpointError:
+        return False
+
+
+def _misfits(model: nn.Module, state_dict: StateDict) -> list[str]:
+    """What keeps `state_dict` from loading into `model`: missing, unexpected and mismatched keys, described."""
     expected = model.state_dict()
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
@@ -126,10 +184,14 @@ def _load_strict(model: nn.Module, state_dict: StateDict, source: str) -> None:
         if keys:
             more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
             problems.append(f"{len(keys)} {label}: {', '.join(keys[:5])}{more}")
+    return problems
+
+
+def _load_strict(model: nn.Module, state_dict: StateDict, source: str) -> None:
+    problems = _misfits(model, state_dict)
     if problems:
         raise CheckpointError(f"{source}: the weights do not fit {model.architecture} {model.hparams}; "
                               + "; ".join(problems))
-    model.load_state_dict(state_dict)
 
 
 def load_model(source: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
@@ -148,11 +210,19 @@ def load_model(source: str | os.PathLike, device: str | torch.device = "cpu") ->
             available = ", ".join(bundled) or "none yet"
             raise CheckpointError(f"{name}: neither a weights file nor a bundled model (bundled: {available})")
     state_dict, metadata = read_weights(path)
-    architecture = metadata.get("architecture")
-    config = json.loads(metadata["config"]) if "config" in metadata else None
-    model = model_from_state_dict(state_dict, architecture, config, source=str(path))
+    model = model_from_state_dict(state_dict, metadata.get("architecture"), _metadata_config(metadata, path),
+                                  source=str(path))
     model.metadata = metadata
     return model.to(device)
+
+
+def _metadata_config(metadata: dict[str, str], path: Path) -> object:
+    if "config" not in metadata:
+        return None
+    try:
+        return json.loads(metadata["config"])
+    except ValueError:
+        raise CheckpointError(f"{path}: its metadata config is not JSON") from None
 
 
 def save_weights(model: nn.Module, path: str | os.PathLike, dtype: torch.dtype | None = None, **metadata) -> Path:

@@ -9,6 +9,7 @@ memory is bounded by the tile, not the photograph, and no seam shows.
 from __future__ import annotations
 
 import contextlib
+import copy
 from typing import Callable
 
 import numpy as np
@@ -36,9 +37,16 @@ def pick_device(name: str = "auto") -> torch.device:
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise MprnetError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise MprnetError(f"unsupported device {name!r}; use auto, cpu, cuda, cuda:N or mps")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise MprnetError("--device cuda was asked for, but PyTorch sees no CUDA GPU here")
+        raise MprnetError(f"--device {name} was asked for, but PyTorch sees no CUDA GPU here")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise MprnetError(f"--device {name} was asked for, but PyTorch sees {torch.cuda.device_count()} CUDA GPU(s)")
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise MprnetError("--device mps was asked for, but this PyTorch has no MPS support")
     return device
@@ -118,7 +126,10 @@ def blend_ramp(length: int, overlap: int, taper_start: bool, taper_end: bool) ->
 
 
 class Engine:
-    """A network ready to restore images of any size: the restorer for every architecture."""
+    """A network ready to restore images of any size: the restorer for every architecture.
+
+    The engine works on its own copy of the network (in eval mode, on its device and memory layout), so the module
+    it was given stays as it was: a model being trained, or one the caller still uses, is never changed."""
 
     blind = True
 
@@ -131,7 +142,7 @@ class Engine:
         self.architecture = get_architecture(model.architecture)
         self.multiple = self.architecture.size_multiple
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.model = model.eval().to(self.device, memory_format=self.memory_format)
+        self.model = copy.deepcopy(model).eval().to(self.device, memory_format=self.memory_format)
         self.in_channels = self.architecture.image_channels(model.hparams)
         if overlap < 0:
             raise MprnetError(f"--overlap {overlap} is negative: tiles must share 0 or more pixels")

@@ -6,8 +6,10 @@ orientation already applied to the pixels), JPEG subsampling. `write_image` writ
 in the same folder, then a rename, so an interrupted run never leaves a half-written image.
 
 Palette images become RGB(A), bilevel images gray, CMYK images RGB (through their ICC profile when they carry one).
-16-bit PNG and TIFF stay 16-bit; Pillow holds 16-bit colour only as 8-bit, so those are decoded twice (high bytes,
-then low bytes) by the same Pillow decoder, and written by our own PNG encoder or by tifffile.
+Animated GIF, PNG and WebP files keep every frame (`ImageData.frames`), with each frame's duration and the loop
+count; a multi-page TIFF is refused rather than cut to its first page. 16-bit PNG and TIFF stay 16-bit; Pillow
+holds 16-bit colour only as 8-bit, so those are decoded twice (high bytes, then low bytes) by the same Pillow
+decoder, and written by our own PNG encoder or by tifffile.
 """
 from __future__ import annotations
 
@@ -18,9 +20,10 @@ import struct
 import sys
 import zlib
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
+from PIL import Image, ImageCms, ImageOps, ImageSequence, JpegImagePlugin
 
 from .files import atomic_path
 from .errors import ImageError
@@ -29,12 +32,18 @@ DEFAULT_MAX_PIXELS = 100_000_000
 MIN_SIDE = 8
 JPEG_QUALITY = 95
 #: Formats written back as they came; an image read from any other format is written as PNG.
-WRITABLE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
+WRITABLE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif"}
+#: Formats whose animations are read and written frame by frame.
+ANIMATED_FORMATS = frozenset({"GIF", "PNG", "WEBP"})
 IMAGE_SUFFIXES = frozenset(".png .jpg .jpeg .jpe .jfif .tif .tiff .webp .bmp .gif .ppm .pgm .pnm .pbm .tga .qoi "
                            ".avif".split())
-_EIGHT_BIT_ONLY = {"JPEG", "WEBP", "BMP"}
+_EIGHT_BIT_ONLY = {"JPEG", "WEBP", "BMP", "GIF"}
 _EXIF_ORIENTATION = 0x0112
 _MODES_BY_CHANNELS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+
+
+class PixelLimitError(ImageError):
+    """An image with more pixels than the reader was allowed (a guard against decompression bombs)."""
 
 
 @dataclasses.dataclass
@@ -47,10 +56,21 @@ class ImageData:
     icc_profile: bytes | None = None
     exif: bytes | None = None
     jpeg_subsampling: int | None = None
+    #: An animation's frames after the first (`pixels`), each shaped like it; empty for a still image.
+    frames: tuple[np.ndarray, ...] = ()
+    #: Display time of every frame in milliseconds (animations only).
+    durations: tuple[int, ...] = ()
+    #: How often an animation repeats (0: forever); None: it plays once.
+    loop: int | None = None
 
     @property
     def has_alpha(self) -> bool:
         return self.pixels.shape[2] in (2, 4)
+
+    def map_frames(self, function: Callable[[np.ndarray], np.ndarray]) -> ImageData:
+        """The same image with `function` applied to the pixels of every frame."""
+        return dataclasses.replace(self, pixels=function(self.pixels),
+                                   frames=tuple(function(frame) for frame in self.frames))
 
 
 def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageData:
@@ -59,12 +79,14 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     _allow_pillow_up_to(max_pixels)
     try:
         with Image.open(path) as image:
-            _check_size(image.size, max_pixels)
+            _check_size(image.size, max_pixels, _frame_count(image))
             return _decode(path, image)
+    except PixelLimitError as error:
+        raise PixelLimitError(f"{path}: {error}") from None
     except ImageError as error:
         raise ImageError(f"{path}: {error}") from None
     except Image.DecompressionBombError:
-        raise ImageError(f"{path}: the image has more pixels than the limit of {max_pixels:,}") from None
+        raise PixelLimitError(f"{path}: the image has more pixels than the limit of {max_pixels:,}") from None
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -88,17 +110,28 @@ def _allow_pillow_up_to(max_pixels: int) -> None:
         Image.MAX_IMAGE_PIXELS = max_pixels
 
 
-def _check_size(size: tuple[int, int], max_pixels: int) -> None:
+def _frame_count(image: Image.Image) -> int:
+    """Frames that will be decoded: every frame of an animation, 1 for a still image; multi-page TIFF refused."""
+    count = getattr(image, "n_frames", 1)
+    if count > 1 and image.format == "TIFF":
+        raise ImageError(f"a multi-page TIFF ({count} pages); only single-page TIFF files are restored")
+    return count if image.format in ANIMATED_FORMATS else 1
+
+
+def _check_size(size: tuple[int, int], max_pixels: int, frames: int = 1) -> None:
     width, height = size
-    if width * height > max_pixels:
-        raise ImageError(f"the image is {width}x{height} = {width * height:,} pixels, more than the limit of "
-                         f"{max_pixels:,} (raise it with --max-megapixels if you trust the file)")
+    if width * height * frames > max_pixels:
+        what = f"{width}x{height}" + (f" x {frames} frames" if frames > 1 else "")
+        raise PixelLimitError(f"the image is {what} = {width * height * frames:,} pixels, more than the limit of "
+                              f"{max_pixels:,}")
     if min(width, height) < MIN_SIDE:
         raise ImageError(f"the image is {width}x{height} pixels; at least {MIN_SIDE} per side is needed")
 
 
 def _decode(path: Path, image: Image.Image) -> ImageData:
     file_format = image.format or "PNG"
+    if _frame_count(image) > 1:
+        return _decode_animation(image, file_format)
     colour_16_bit = _holds_16_bit_colour(image)  # before anything that loads the image and drops its tiles
     icc_profile = image.info.get("icc_profile") or None
     subsampling = JpegImagePlugin.get_sampling(image) if file_format == "JPEG" else None
@@ -111,6 +144,19 @@ def _decode(path: Path, image: Image.Image) -> ImageData:
         pixels, bit_depth = pil_to_pixels(upright)
     exif = _exif_without_orientation(image)  # after transposing: it edits the image's own EXIF
     return ImageData(pixels, bit_depth, file_format, icc_profile, exif, subsampling if subsampling != -1 else None)
+
+
+def _decode_animation(image: Image.Image, file_format: str) -> ImageData:
+    """Every frame as Pillow composes it (RGBA, alpha dropped when no frame uses it), durations and loop count."""
+    frames, durations = [], []
+    for frame in ImageSequence.Iterator(image):
+        frames.append(np.asarray(frame.convert("RGBA"), dtype=np.float32) / 255)
+        durations.append(int(frame.info.get("duration", 0) or 0))
+    if all(frame[..., 3].min() == 1 for frame in frames):
+        frames = [frame[..., :3] for frame in frames]
+    loop = image.info.get("loop")
+    return ImageData(frames[0], 8, file_format, image.info.get("icc_profile") or None, frames=tuple(frames[1:]),
+                     durations=tuple(durations), loop=None if loop is None else int(loop))
 
 
 def _exif_without_orientation(image: Image.Image) -> bytes | None:
@@ -241,6 +287,9 @@ def _encode(path: Path, file_format: str, image: ImageData) -> None:
         _write_png_16(path, _quantize(pixels, 16), image.icc_profile)
     elif colour_16_bit and file_format == "TIFF":
         _write_tiff_16(path, _quantize(pixels, 16), image.icc_profile)
+    elif image.frames or file_format == "GIF":  # Pillow keeps a GIF's transparency only through save_all
+        first, *rest = (pixels_to_pil(frame) for frame in (pixels, *image.frames))
+        first.save(path, format=file_format, save_all=True, append_images=rest, **_save_options(file_format, image))
     else:
         pixels_to_pil(pixels, image.bit_depth).save(path, format=file_format, **_save_options(file_format, image))
 
@@ -257,6 +306,12 @@ def _save_options(file_format: str, image: ImageData) -> dict:
         options.update(quality=JPEG_QUALITY)
     elif file_format == "TIFF":
         options.update(compression="tiff_deflate")
+    if image.frames:
+        options["duration"] = list(image.durations)
+        if image.loop is not None:
+            options["loop"] = image.loop
+        if file_format == "GIF":  # every frame is whole: clear the last one, so transparent pixels stay so
+            options["disposal"] = 2
     return options
 
 

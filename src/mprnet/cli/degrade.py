@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from ..data import image_files, read_rgb
     from ..io import ImageData, write_image
 
-    degradation = make_degradation(args.task, args.level)
+    level = LEVELS[args.task][0] if args.level is None else args.level
+    degradation = make_degradation(args.task, level)
     if args.seed < 0:
         raise DataError(f"Expected a non-negative --seed, found {args.seed}.")
     if not args.clean_dir.is_dir():
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             write_image(args.out_dir / folder / f"{path.stem}.png", ImageData(np.clip(pixels, 0.0, 1.0)))
         entries.append({"name": path.stem, "source": path.name, **jsonable(params)})
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    header = {"task": args.task, "level": args.level, "seed": args.seed}
+    header = {"task": args.task, "level": level, "seed": args.seed}
     (args.out_dir / "manifest.json").write_text(manifest_text(header, entries))
     print(f"wrote {len(entries)} pairs to {args.out_dir}" + (f"; skipped {skipped} files" if skipped else ""))
     return 1 if skipped else 0

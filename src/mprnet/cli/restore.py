@@ -7,7 +7,6 @@ interrupted one stopped. A file that fails is reported and counted, and the batc
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import glob
 import sys
 import time
@@ -18,8 +17,9 @@ from tqdm import tqdm
 
 from ..api import TASKS, get_restorer, restore_pixels
 from ..errors import CheckpointError, MprnetError
-from ..infer import PRECISIONS
-from ..io import DEFAULT_MAX_PIXELS, is_image_name, output_suffix, prepare_folder, read_image, write_image
+from ..infer import PRECISIONS, pick_device
+from ..io import (DEFAULT_MAX_PIXELS, PixelLimitError, is_image_name, output_suffix, prepare_folder, read_image,
+                  write_image)
 from ..models.registry import get_architecture
 
 HELP = "restore photographs: deblur, denoise or derain image files and folders"
@@ -63,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     plan = plan_outputs(args.inputs, args.output, args.recursive)
+    if not plan:
+        hint = "" if args.recursive else " (-r also looks in sub-folders)"
+        raise MprnetError(f"no image found in {', '.join(args.inputs)}{hint}")
     started = time.monotonic()
     counts = {"restored": 0, "skipped": 0, "failed": 0}
     todo = []
@@ -90,6 +93,10 @@ def _check_options(args: argparse.Namespace) -> None:
         _check_arch_option(args)
     if args.max_megapixels <= 0:
         raise UsageError(f"--max-megapixels must be positive, found {args.max_megapixels:g}")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be 1 or more, found {args.threads}")
+    if args.method == "mprnet":
+        pick_device(args.device)  # an unknown or missing device is reported before any file is read
 
 
 def _check_arch_option(args: argparse.Namespace) -> None:
@@ -103,8 +110,10 @@ def _check_arch_option(args: argparse.Namespace) -> None:
 
 def _check_arch(restorer, args: argparse.Namespace) -> None:
     """CheckpointError if --arch names another architecture than the one detected in --weights."""
+    if not args.arch:
+        return
     found = restorer.architecture.name
-    if args.arch and found != args.arch:
+    if found != args.arch:
         raise CheckpointError(f"--arch {args.arch} was asked for, but {args.weights} holds a {found} network")
 
 
@@ -130,6 +139,9 @@ def _expand_inputs(inputs: list[str], output: Path, recursive: bool):
     """(file, its path relative to the output folder) for each file, folder and glob pattern given."""
     for given in inputs:
         path = Path(given)
+        if path.is_dir() and path.resolve() == output.resolve():
+            raise UsageError(f"the output folder {output} is the input folder {given}: the restored images would "
+                             f"take the inputs' names; choose another -o folder")
         if path.is_dir():
             yield from _scan_folder(path, output, recursive)
         elif not path.exists() and glob.has_magic(given):
@@ -188,8 +200,9 @@ def _restore_file(source: Path, target: Path, restorer, known: dict, max_pixels:
     try:
         prepare_folder(target.parent)  # before the work, not after
         image = read_image(source, max_pixels=max_pixels)
-        restored = restore_pixels(image.pixels, restorer, **known)
-        write_image(target, dataclasses.replace(image, pixels=restored))
+        write_image(target, image.map_frames(lambda pixels: restore_pixels(pixels, restorer, **known)))
+    except PixelLimitError as error:
+        return f"{error} (raise it with --max-megapixels if you trust the file)"
     except MprnetError as error:
         return str(error) if str(source) in str(error) else f"{source}: {error}"
     except (MemoryError, torch.cuda.OutOfMemoryError):

@@ -17,6 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine "
                                                              "only; 0.0.0.0 opens it to the network)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="also answer requests addressed to this host name (repeatable; '*' for any). By "
+                             "default only localhost, 127.0.0.1, [::1] and the --host address are answered, which "
+                             "keeps web pages from reaching the server through DNS rebinding")
     parser.add_argument("--workers", type=int, default=1, help="restorations running at once (default: 1)")
     parser.add_argument("--queue", type=int, default=8,
                         help="restorations waiting beyond those; more get 503 + Retry-After (default: 8)")
@@ -61,7 +65,10 @@ def settings_from(args: argparse.Namespace):
                         ("--job-timeout", args.job_timeout)):
         if value <= 0:
             raise MprnetError(f"{name} must be positive, found {value:g}")
-    return Settings(models=_models(args.weights), workers=args.workers, queue_size=args.queue,
+    from ..serve.app import LOOPBACK_HOSTS
+
+    hosts = (*LOOPBACK_HOSTS, args.host, *args.allow_host)
+    return Settings(models=_models(args.weights), workers=args.workers, queue_size=args.queue, allowed_hosts=hosts,
                     job_timeout_s=args.job_timeout, max_upload_bytes=int(args.max_upload_mb * 2**20),
                     max_pixels=int(args.max_megapixels * 1e6), device=args.device, precision=args.precision,
                     tile=args.tile, baselines=not args.no_baselines)

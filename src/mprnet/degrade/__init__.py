@@ -15,7 +15,7 @@ __all__ = ["TASKS", "Degradation", "Identity", "RandomChoice", "GaussianNoise", 
 LEVELS = {
     "denoise": ("blind", "mixed", "poisson"),
     "deblur": ("shake", "linear", "mixed"),
-    "derain": ("mixed", "light", "medium", "heavy"),
+    "derain": ("medium", "light", "heavy", "mixed"),
 }
 TASKS = tuple(LEVELS)
 BLIND_SIGMA_RANGE = (0.0, 50.0)
@@ -23,7 +23,7 @@ BLIND_SIGMA_RANGE = (0.0, 50.0)
 
 def make_degradation(task: str, level: str | float | None = None) -> Degradation:
     """The degradation for a task at a level: denoise a sigma (0-255) or blind / mixed / poisson; deblur
-    shake / linear / mixed or a maximum kernel size; derain mixed / light / medium / heavy."""
+    shake / linear / mixed or a maximum kernel size; derain medium / light / heavy / mixed."""
     if task not in LEVELS:
         raise DataError(f"Expected a task among {', '.join(LEVELS)}, found {task!r}.")
     level = LEVELS[task][0] if level is None else level

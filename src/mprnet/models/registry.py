@@ -79,6 +79,13 @@ def build(architecture: Architecture, config: dict) -> nn.Module:
     return model
 
 
+def hyperparameters(architecture: Architecture) -> list[str]:
+    """The names of the architecture's hyper-parameters (what its configuration may set)."""
+    parameters = inspect.signature(architecture.build).parameters.values()
+    return [parameter.name for parameter in parameters
+            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)]
+
+
 def _is_plain(value) -> bool:
     return value is None or isinstance(value, (bool, int, float, str, list, tuple))
 

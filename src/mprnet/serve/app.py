@@ -32,10 +32,10 @@ from .. import __version__
 from ..api import restore_pixels
 from ..demo import DEMO_CASES
 from ..errors import ImageError, MprnetError
-from ..io import WRITABLE_FORMATS, ImageData, read_image, write_image
+from ..io import WRITABLE_FORMATS, ImageData, PixelLimitError, read_image, write_image
 from ..metrics import evaluate_pair
 from .catalogue import Catalogue, Examples, Method, UnknownChoice, load_catalogue
-from .jobs import Deadline, JobQueue, JobTimeout, QueueFull
+from .jobs import Deadline, JobQueue, JobTimeout, QueueFull, can_isolate
 
 STATIC = Path(__file__).parent / "static"
 OUTPUT_FORMATS = {name.lower(): suffix for name, suffix in WRITABLE_FORMATS.items()}
@@ -43,6 +43,7 @@ _PAGE_POLICY = "default-src 'self'; img-src 'self' blob: data:; object-src 'none
 #: A refused upload is read (and dropped) up to this size before the answer; beyond, the connection is just closed.
 _DRAIN_LIMIT = 256 * 2**20
 _log = logging.getLogger("mprnet.serve")
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +63,11 @@ class Settings:
     tile: int | None = None  # None: chosen from free memory
     baselines: bool = True  # also offer the classic methods of mprnet.baselines
     example_size: int = 256
+    #: Host names requests may be addressed to (the Host header, without its port); "*" accepts any. Refusing the
+    #: others keeps web pages from reaching this unauthenticated server through DNS rebinding.
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
+    #: Each restoration in a forked process, ended at its time limit (where the system can fork).
+    isolate_jobs: bool = dataclasses.field(default_factory=can_isolate)
 
 
 class RequestProblem(MprnetError):
@@ -95,8 +101,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The application, with its models loaded and its job queue started."""
     settings = settings or Settings()
     catalogue = load_catalogue(settings.models, settings.device, settings.precision, settings.tile, settings.baselines)
-    queue = JobQueue(settings.workers, settings.queue_size, settings.job_timeout_s)
+    queue = JobQueue(settings.workers, settings.queue_size, settings.job_timeout_s, settings.isolate_jobs)
     examples = Examples(list(catalogue.tasks), settings.example_size)
+    examples.prepare_in_background()
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -107,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="MPRNet image restoration (deblur, denoise, derain) and classic baselines.")
     app.state.settings, app.state.catalogue, app.state.queue, app.state.examples = settings, catalogue, queue, examples
     app.add_middleware(_UploadLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(_HostCheck, allowed=settings.allowed_hosts)  # added last, so it runs first
     _add_error_handlers(app, settings)
     _add_routes(app, settings, catalogue, queue, examples)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -191,14 +199,15 @@ def _restore_in(folder: Path, method: Method, uploads: dict[str, Upload], sigma:
     if method.is_network:
         known["progress"] = lambda done, total: deadline.check()  # lets a tiled restoration stop at its deadline
     started = time.perf_counter()
-    restored = restore_pixels(image.pixels, method.restorer, **known)
+    restored_image = image.map_frames(lambda pixels: restore_pixels(pixels, method.restorer, **known))
+    restored = restored_image.pixels
     headers = {"X-Task": method.task, "X-Method": method.name, "X-Seconds": f"{time.perf_counter() - started:.3f}"}
     if "reference" in uploads:
         reference = _decode(folder, uploads["reference"], max_pixels)
         headers.update(_compare(image.pixels, restored, reference.pixels, method.task))
     file_format = image.format.upper() if output_format == "same" else output_format.upper()
     suffix = WRITABLE_FORMATS.get(file_format, ".png")
-    target = write_image(folder / f"restored{suffix}", dataclasses.replace(image, pixels=restored))
+    target = write_image(folder / f"restored{suffix}", restored_image)
     return RestoreResult(target.read_bytes(), Image.MIME[Image.registered_extensions()[suffix]],
                          f"{_safe_stem(uploads['image'].filename)}-restored{suffix}", headers)
 
@@ -206,7 +215,10 @@ def _restore_in(folder: Path, method: Method, uploads: dict[str, Upload], sigma:
 def _decode(folder: Path, upload: Upload, max_pixels: int) -> ImageData:
     path = folder / upload.field
     path.write_bytes(upload.data)
-    return read_image(path, max_pixels=max_pixels)
+    try:
+        return read_image(path, max_pixels=max_pixels)
+    except PixelLimitError as error:
+        raise PixelLimitError(f"{error}; the server's operator sets this limit") from None
 
 
 def _known(folder: Path, uploads: dict[str, Upload], sigma: float | None) -> dict:
@@ -287,6 +299,35 @@ def _describe_invalid(problem: dict) -> str:
     if problem.get("type") == "missing":
         return f"missing form field {field!r}" + (" (the picture to restore)" if field == "image" else "")
     return f"form field {field!r}: {problem.get('msg', 'invalid value')}"
+
+
+class _HostCheck:
+    """Answers 421 to a request whose Host header names a host this server was not told it serves."""
+
+    def __init__(self, app, allowed: tuple[str, ...]):
+        self.app = app
+        self.allowed = {host.lower().strip("[]") for host in allowed}
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or "*" in self.allowed:
+            await self.app(scope, receive, send)
+            return
+        host = host_name(dict(scope["headers"]).get(b"host", b"").decode("latin-1"))
+        if host in self.allowed:
+            await self.app(scope, receive, send)
+            return
+        await _drain(receive)
+        message = (f"this server does not answer to the host {host!r}" if host else
+                   "the request names no host (Host header)") + "; its operator can allow it with --allow-host"
+        await _error(421, message, {"Connection": "close"})(scope, receive, send)
+
+
+def host_name(header: str) -> str:
+    """The host of a Host header, lower-case, without its port or an IPv6 address's brackets."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].partition("]")[0]
+    return header.rpartition(":")[0] if header.count(":") == 1 else header
 
 
 class _UploadLimit:

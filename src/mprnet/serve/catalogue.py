@@ -115,6 +115,10 @@ class Examples:
                  "clean": f"/api/examples/{task}/{photo}/clean.png"}
                 for task, photo, kind in self._all() if kind == "degraded"]
 
+    def prepare_in_background(self) -> None:
+        """Start making the examples now, so that the page's first request finds them ready sooner."""
+        threading.Thread(target=self._all, name="mprnet-examples", daemon=True).start()
+
     def png(self, task: str, photo: str, kind: str) -> bytes:
         try:
             return self._all()[(task, photo, kind)]

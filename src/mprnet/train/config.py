@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from ..errors import MprnetError
+from ..degrade import TASKS
+from ..infer import PRECISIONS
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 OPTIMIZERS = ("adam", "adamw")
@@ -79,7 +84,43 @@ def _build(cls, values: dict, where: str):
     unknown = sorted(set(values) - names)
     if unknown:
         raise MprnetError(f"{where}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+    hints = typing.get_type_hints(cls)
+    for name, value in values.items():
+        if not _has_type(value, hints[name]):
+            raise MprnetError(f"{where}: {name} must be {_type_name(hints[name])}, found {value!r}")
     return cls(**values)
+
+
+def _kinds(hint) -> tuple:
+    return typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+
+
+def _has_type(value, hint) -> bool:
+    """Whether a YAML value can stand for a setting of type `hint`."""
+    return any(_is_kind(value, kind) for kind in _kinds(hint))
+
+
+def _is_kind(value, kind) -> bool:
+    if typing.get_origin(kind) is tuple:
+        parts = typing.get_args(kind)
+        return isinstance(value, (list, tuple)) and len(value) == len(parts) and all(map(_has_type, value, parts))
+    if kind is type(None):
+        return value is None
+    if isinstance(value, bool):  # a bool is an int to Python, never a count or a rate here
+        return kind is bool
+    if kind is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, kind)
+
+
+_TYPE_NAMES = {int: "a whole number", float: "a number", str: "text", bool: "true or false", dict: "a mapping",
+               type(None): "null"}
+
+
+def _type_name(hint) -> str:
+    names = [f"a list of {len(typing.get_args(kind))} numbers" if typing.get_origin(kind) is tuple
+             else _TYPE_NAMES.get(kind, getattr(kind, "__name__", str(kind))) for kind in _kinds(hint)]
+    return " or ".join(names)
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
@@ -125,6 +166,30 @@ def check_recipe(config: TrainConfig, where: str) -> None:
         raise MprnetError(f"{where}: schedule step needs step_every >= 1, found {config.step_every}")
     if not 0 <= config.data.clean_share < 1:
         raise MprnetError(f"{where}: data.clean_share must be at least 0 and below 1, found {config.data.clean_share}")
+    if config.task not in TASKS:
+        raise MprnetError(f"{where}: task must be one of {', '.join(TASKS)}, found {config.task!r}")
+    if config.precision not in PRECISIONS:
+        raise MprnetError(f"{where}: precision must be one of {', '.join(PRECISIONS)}, found {config.precision!r}")
+    for name, value, low in _lower_bounds(config):
+        if value is not None and not (math.isfinite(value) and value >= low):
+            raise MprnetError(f"{where}: {name} must be at least {low:g}, found {value}")
+    for name, value in (("lr", config.lr), ("poly_power", config.poly_power), ("step_gamma", config.step_gamma),
+                        ("time_budget_s", config.time_budget_s), ("grad_clip", config.grad_clip)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise MprnetError(f"{where}: {name} must be above 0, found {value}")
+    if not all(0 <= beta < 1 for beta in config.betas):
+        raise MprnetError(f"{where}: betas must lie in [0, 1), found {list(config.betas)}")
+
+
+def _lower_bounds(config: TrainConfig) -> list[tuple[str, float | None, float]]:
+    """(setting, value, smallest allowed value) of every bounded count and rate."""
+    return [("steps", config.steps, 1), ("batch_size", config.batch_size, 1), ("patch_size", config.patch_size, 16),
+            ("lr_min", config.lr_min, 0), ("warmup_steps", config.warmup_steps, 0),
+            ("weight_decay", config.weight_decay, 0), ("seed", config.seed, 0),
+            ("checkpoint_every", config.checkpoint_every, 1), ("log_every", config.log_every, 1),
+            ("max_bad_steps", config.max_bad_steps, 1), ("data.workers", config.data.workers, 0),
+            ("val.count", config.val.count, 1), ("val.crop", config.val.crop, 16), ("val.every", config.val.every, 1),
+            ("val.seed", config.val.seed, 0)]
 
 
 def recipe(config: TrainConfig) -> dict:

@@ -230,17 +230,17 @@ class Trainer:
     # -- the loop ------------------------------------------------------------------------------------------------
     def run(self) -> dict:
         config = self.config
-        if self.dist.main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            (self.out_dir / "config.json").write_text(json.dumps(config_dict(config), indent=1))
         if self.step >= config.steps:
             return self.summary()
         total_items = config.steps * config.batch_size * self.dist.world
         sampler = StepSampler(self.step, config.steps, config.batch_size, self.dist.rank, self.dist.world)
-        dataset = training_patches(config, total_items, self.with_labels)
+        dataset = training_patches(config, total_items, self.with_labels)  # checks the data before anything is written
         loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler,
                             num_workers=config.data.workers, pin_memory=self.device.type == "cuda",
                             persistent_workers=False, prefetch_factor=4 if config.data.workers else None)
+        if self.dist.main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / "config.json").write_text(json.dumps(config_dict(config), indent=1))
         self.network.train()
         progress = self._progress_bar()
         bad_steps, started, patches = 0, time.time(), 0

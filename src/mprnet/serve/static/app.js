@@ -3,7 +3,11 @@
 
 const ZOOM = 4;
 const $ = (id) => document.getElementById(id);
-const state = { models: null, limits: null, image: null, reference: null, examples: [], urls: {} };
+const EXAMPLE_RETRIES = 5;
+const EXAMPLE_RETRY_MS = 2000;
+// examples: null while the server prepares them, then the list; examplesFailed once every attempt failed.
+const state = { models: null, limits: null, image: null, reference: null, examples: null, examplesFailed: false,
+  urls: {} };
 
 document.addEventListener("DOMContentLoaded", start);
 
@@ -105,10 +109,17 @@ function updateRunButton() {
 }
 
 async function loadExamples() {
-  try {
-    state.examples = await getJson("/api/examples");
-  } catch (error) {
-    state.examples = [];
+  for (let attempt = 1; state.examples === null; attempt++) {
+    try {
+      state.examples = await getJson("/api/examples");
+    } catch (error) {
+      if (attempt >= EXAMPLE_RETRIES) {
+        state.examples = [];
+        state.examplesFailed = true;
+      } else {
+        await new Promise((resolve) => setTimeout(resolve, EXAMPLE_RETRY_MS));
+      }
+    }
   }
   showExamples();
 }
@@ -116,9 +127,16 @@ async function loadExamples() {
 function showExamples() {
   const task = currentTask();
   const box = $("examples");
+  if (state.examples === null) {
+    box.textContent = "Preparing the examples… they appear here in a moment.";
+    return;
+  }
   const shown = state.examples.filter((example) => task && example.task === task.name);
   box.replaceChildren(...shown.map(exampleButton));
-  if (!shown.length) box.textContent = "No examples for this task.";
+  if (!shown.length) {
+    box.textContent = state.examplesFailed ? "The examples could not be loaded; reload the page to retry."
+      : "No examples for this task.";
+  }
 }
 
 function exampleButton(example) {
