@@ -361,3 +361,12 @@ def test_allowed_hosts_can_be_widened(settings):
     with serving(app) as url, httpx.Client(base_url=url, timeout=30) as client:
         assert client.get("/healthz", headers={"host": "photos.lan:8000"}).status_code == 200
         assert client.get("/healthz").status_code == 421
+
+
+def test_jobs_are_isolated_only_where_the_networks_run_on_the_cpu(app, settings, monkeypatch):
+    assert app.state.queue.isolate == can_isolate()
+    assert create_app(Settings(**{**vars(settings), "isolate_jobs": False})).state.queue.isolate is False
+    from mprnet.serve import catalogue
+
+    monkeypatch.setattr(catalogue.Catalogue, "devices", lambda self: {"cpu", "cuda"})
+    assert create_app(settings).state.queue.isolate is False

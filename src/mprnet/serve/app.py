@@ -66,8 +66,9 @@ class Settings:
     #: Host names requests may be addressed to (the Host header, without its port); "*" accepts any. Refusing the
     #: others keeps web pages from reaching this unauthenticated server through DNS rebinding.
     allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
-    #: Each restoration in a forked process, ended at its time limit (where the system can fork).
-    isolate_jobs: bool = dataclasses.field(default_factory=can_isolate)
+    #: Each restoration in a forked process, ended at its time limit. None: where the system can fork and the
+    #: networks run on the CPU (a CUDA or MPS context does not survive a fork; there jobs stop between tiles).
+    isolate_jobs: bool | None = None
 
 
 class RequestProblem(MprnetError):
@@ -101,7 +102,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The application, with its models loaded and its job queue started."""
     settings = settings or Settings()
     catalogue = load_catalogue(settings.models, settings.device, settings.precision, settings.tile, settings.baselines)
-    queue = JobQueue(settings.workers, settings.queue_size, settings.job_timeout_s, settings.isolate_jobs)
+    isolate = settings.isolate_jobs
+    if isolate is None:
+        isolate = can_isolate() and catalogue.devices() <= {"cpu"}
+    queue = JobQueue(settings.workers, settings.queue_size, settings.job_timeout_s, isolate)
     examples = Examples(list(catalogue.tasks), settings.example_size)
     examples.prepare_in_background()
 

@@ -57,6 +57,11 @@ class Catalogue:
             raise UnknownChoice(f"unknown method {name!r} for {task}; choose one of {_choices(methods)}")
         return methods[name]
 
+    def devices(self) -> set[str]:
+        """The kinds of device the networks run on ("cpu", "cuda", "mps")."""
+        return {method.restorer.device.type for methods in self.tasks.values() for method in methods.values()
+                if method.is_network}
+
     def describe(self) -> list[dict]:
         return [{"name": task, "degradation": DEMO_CASES[task][0],
                  "methods": [method.describe() for method in methods.values()]}
