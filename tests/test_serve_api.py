@@ -239,6 +239,8 @@ def test_every_frame_of_an_animated_gif_is_restored(client):
             restored.seek(index)
             durations.append(restored.info["duration"])
         assert durations == [60, 90, 120]
+    refused = post(client, buffer.getvalue(), name="anim.gif", output_format="jpeg")
+    assert_error(refused, 422, "an animation (3 frames) can be written as GIF, PNG or WebP, not JPEG")
 
 
 def test_chunked_upload_without_length_is_refused(client):

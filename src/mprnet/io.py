@@ -250,6 +250,9 @@ def write_image(path: str | os.PathLike, image: ImageData) -> Path:
     ICC profile and EXIF. Returns the path."""
     path = Path(path)
     file_format = _format_for(path)
+    if image.frames and file_format not in ANIMATED_FORMATS:
+        raise ImageError(f"{path}: an animation ({1 + len(image.frames)} frames) can be written as GIF, PNG or WebP, "
+                         f"not {file_format}")
     bit_depth = 8 if file_format in _EIGHT_BIT_ONLY else image.bit_depth
     prepare_folder(path.parent)
     try:
