@@ -26,8 +26,13 @@ def test_loads_state_dict_wrapped_checkpoint(tiny_config):
     assert not model.training
 
 
-def test_loads_dataparallel_checkpoint_with_extra_entries():
-    model = mprnet.load_model(DATA / "tiny_checkpoint_dataparallel.pth")
+def test_loads_dataparallel_checkpoint_with_extra_entries(tmp_path):
+    """Saved as a DataParallel run saves them: "module." before every key, and an "epoch" beside the weights
+    (../shared/golden/tiny_checkpoint_dataparallel.pth holds the same; made here to keep the repository small)."""
+    path = tmp_path / "dataparallel.pth"
+    torch.save({"epoch": 3, "state_dict": {f"module.{key}": value for key, value in _reference_state_dict().items()}},
+               path)
+    model = mprnet.load_model(path)
     assert _same_weights(model, _reference_state_dict())
 
 

@@ -166,8 +166,10 @@ def scatter_plot(points: list[tuple[float, float, str]], x_label: str, y_label: 
 
 # ---- the report --------------------------------------------------------------------------------------------------
 
-def png_base64(path: Path) -> str:
-    return base64.b64encode(path.read_bytes()).decode("ascii")
+def data_uri(path: Path) -> str:
+    """The image file inline, as a `data:` URI of its own type (PNG plots, JPEG crop grids)."""
+    media_type = Image.MIME[Image.registered_extensions()[path.suffix.lower()]]
+    return f"data:{media_type};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
 
 def html_report(title: str, sections: list[tuple[str, str, list[tuple[str, str]]]], facts: dict[str, str],
@@ -182,8 +184,8 @@ def html_report(title: str, sections: list[tuple[str, str, list[tuple[str, str]]
     for heading, table, figures in sections:
         parts.append(f"<h2>{html.escape(heading)}</h2>{table}")
         for caption, path in figures:
-            parts.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,'
-                         f'{png_base64(Path(path))}"><figcaption>{html.escape(caption)}</figcaption></figure>')
+            parts.append(f'<figure><img alt="{html.escape(caption)}" src="{data_uri(Path(path))}">'
+                         f'<figcaption>{html.escape(caption)}</figcaption></figure>')
     style = ("body{font-family:sans-serif;margin:2em;max-width:110em}table{border-collapse:collapse;margin:1em 0}"
              "td,th{border:1px solid #bbb;padding:.25em .6em;text-align:right}th{background:#eee}"
              "img{max-width:100%}dt{font-weight:bold}figure{margin:1em 0}")

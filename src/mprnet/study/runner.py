@@ -126,7 +126,8 @@ def _crop_figure(condition: Condition, samples, methods: list[Method], scores: l
                 label = f"{method.name.split(' (')[0]} {score.psnr:.2f} dB"
                 row.append((cache.image_path(condition.slug, sample.name, method.name), label))
         rows.append(row)
-    return save_figure(report.crop_grid(condition, rows), out / "figures" / f"{condition.slug}.png")
+    # JPEG: crops of photographs, a third of the PNG's size (the scores come from the PNGs in cache/, not from this)
+    return save_figure(report.crop_grid(condition, rows), out / "figures" / f"{condition.slug}.jpg")
 
 
 def _plots(task: str, conditions: list[Condition], methods: list[Method], scores: list[Score],
