@@ -128,9 +128,9 @@ def model_from_state_dict(state_dict: StateDict, architecture: str | None = None
     _load_strict(_meta_build(arch, detected, source), state_dict, source)
     described = {**detected, **_described_config(arch, config, source)}
     if described != detected and not _fits(arch, described, state_dict):
-        claims = ", ".join(f"{key}={value!r}" for key, value in described.items() if detected.get(key) != value)
-        found = ", ".join(f"{key}={detected[key]!r}" for key in described if key in detected
-                          and detected[key] != described[key])
+        differing = [key for key, value in described.items() if detected.get(key) != value]
+        claims = ", ".join(f"{key}={described[key]!r}" for key in differing)
+        found = ", ".join(f"{key}={detected[key]!r}" for key in differing if key in detected)
         raise CheckpointError(f"{source}: its metadata describes another network ({claims}) than its tensors hold"
                               + (f" ({found})" if found else ""))
     model = build(arch, described)

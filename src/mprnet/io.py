@@ -79,8 +79,9 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     _allow_pillow_up_to(max_pixels)
     try:
         with Image.open(path) as image:
-            _check_size(image.size, max_pixels, _frame_count(image))
-            return _decode(path, image)
+            frames = _frame_count(image)
+            _check_size(image.size, max_pixels, frames)
+            return _decode_animation(image) if frames > 1 else _decode(path, image)
     except PixelLimitError as error:
         raise PixelLimitError(f"{path}: {error}") from None
     except ImageError as error:
@@ -130,8 +131,6 @@ def _check_size(size: tuple[int, int], max_pixels: int, frames: int = 1) -> None
 
 def _decode(path: Path, image: Image.Image) -> ImageData:
     file_format = image.format or "PNG"
-    if _frame_count(image) > 1:
-        return _decode_animation(image, file_format)
     colour_16_bit = _holds_16_bit_colour(image)  # before anything that loads the image and drops its tiles
     icc_profile = image.info.get("icc_profile") or None
     subsampling = JpegImagePlugin.get_sampling(image) if file_format == "JPEG" else None
@@ -146,7 +145,7 @@ def _decode(path: Path, image: Image.Image) -> ImageData:
     return ImageData(pixels, bit_depth, file_format, icc_profile, exif, subsampling if subsampling != -1 else None)
 
 
-def _decode_animation(image: Image.Image, file_format: str) -> ImageData:
+def _decode_animation(image: Image.Image) -> ImageData:
     """Every frame as Pillow composes it (RGBA, alpha dropped when no frame uses it), durations and loop count."""
     frames, durations = [], []
     for frame in ImageSequence.Iterator(image):
@@ -155,7 +154,7 @@ def _decode_animation(image: Image.Image, file_format: str) -> ImageData:
     if all(frame[..., 3].min() == 1 for frame in frames):
         frames = [frame[..., :3] for frame in frames]
     loop = image.info.get("loop")
-    return ImageData(frames[0], 8, file_format, image.info.get("icc_profile") or None, frames=tuple(frames[1:]),
+    return ImageData(frames[0], 8, image.format, image.info.get("icc_profile") or None, frames=tuple(frames[1:]),
                      durations=tuple(durations), loop=None if loop is None else int(loop))
 
 

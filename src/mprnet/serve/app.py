@@ -320,10 +320,9 @@ class _HostCheck:
         if host in self.allowed:
             await self.app(scope, receive, send)
             return
-        await _drain(receive)
         message = (f"this server does not answer to the host {host!r}" if host else
                    "the request names no host (Host header)") + "; its operator can allow it with --allow-host"
-        await _error(421, message, {"Connection": "close"})(scope, receive, send)
+        await _refuse(RequestProblem(message, 421), scope, receive, send)
 
 
 def host_name(header: str) -> str:
@@ -345,8 +344,7 @@ class _UploadLimit:
         if problem is None:
             await self.app(scope, receive, send)
             return
-        await _drain(receive)
-        await _error(problem.status, str(problem), {"Connection": "close"})(scope, receive, send)
+        await _refuse(problem, scope, receive, send)
 
     def _problem(self, scope) -> RequestProblem | None:
         length = dict(scope["headers"]).get(b"content-length")
@@ -360,6 +358,12 @@ class _UploadLimit:
             return RequestProblem(f"the upload is {_megabytes(int(length))}, more than the limit of "
                                   f"{_megabytes(self.max_bytes)}", 413)
         return None
+
+
+async def _refuse(problem: RequestProblem, scope, receive, send) -> None:
+    """Answer `problem` before the application sees the request, and close the connection."""
+    await _drain(receive)
+    await _error(problem.status, str(problem), {"Connection": "close"})(scope, receive, send)
 
 
 async def _drain(receive) -> None:
