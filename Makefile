@@ -1,11 +1,13 @@
-# Set-up and the two everyday jobs. The venv gets the CPU build of torch 2.13.0 (from this machine's local
+# Set-up, the two everyday jobs and the linters. The venv gets the CPU build of torch 2.13.0 (from this machine's local
 # index; elsewhere pip fetches it), then the package with its test extras.
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LINT_STAMP := $(VENV)/.lint-installed
+LINT_PATHS := src tests benchmarks scripts
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench lint clean
 
 setup: $(STAMP)
 
@@ -25,5 +27,15 @@ test: setup
 bench: setup
 	$(PY) benchmarks/speed.py
 
+# ruff (lint rules and formatting) and mypy, configured in pyproject.toml; pinned in the `lint` extra.
+$(LINT_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install -q -e ".[lint]"
+	touch $(LINT_STAMP)
+
+lint: $(LINT_STAMP)
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy
+
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache
+	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache .mypy_cache

@@ -11,39 +11,40 @@
 
 BLAS and torch run on one thread (set OPENBLAS_NUM_THREADS to change it) so timings compare methods fairly.
 """
+
 from __future__ import annotations
 
 import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import importlib.util  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import functools
+import importlib.util
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import skimage.data  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+import skimage.data
+import torch
+from PIL import Image
 
-from mprnet.baselines import BASELINES  # noqa: E402
-from mprnet.degrade import MotionBlur  # noqa: E402
-from mprnet.degrade.noise import add_gaussian_noise  # noqa: E402
-from mprnet.metrics import psnr, ssim  # noqa: E402
+from mprnet.baselines import BASELINES
+from mprnet.degrade import MotionBlur
+from mprnet.degrade.noise import add_gaussian_noise
+from mprnet.metrics import psnr, ssim
 
 SIGMAS = (10, 20, 40)
 DENOISERS = ("dct", "msdct", "nlmeans", "bm3d", "ffdnet")
 DEBLURRERS = ("l0", "wiener", "tv", "richardson-lucy")
 SANITY_METHODS = ("dct", "msdct", "bm3d", "ffdnet")
 SANITY_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
-MCMASTER = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "val" / "mcmaster18"
 BLUR_NOISE_SIGMA = 2.55
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=MCMASTER.resolve())
+    parser.add_argument("--data", type=Path, help="McMaster18 (../shared/data/val/mcmaster18 in this project)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N McMaster photos")
     parser.add_argument("--methods", nargs="+", default=list(BASELINES), choices=list(BASELINES))
     parser.add_argument("--skip-sanity", action="store_true")
@@ -55,7 +56,8 @@ def main() -> None:
         crops = [getattr(skimage.data, name)()[:256, :256, :3].astype(np.float64) / 255 for name in SANITY_PHOTOS]
         print(f"Sanity: {len(crops)} crops 256x256 of scikit-image photos, unclipped noise, raw outputs")
         _denoising_table(crops, [m for m in SANITY_METHODS if m in methods], clip=False)
-    if args.skip_mcmaster:
+    if args.skip_mcmaster or args.data is None:
+        print("\nMcMaster18 tables skipped" + ("" if args.skip_mcmaster else ": no --data folder given"))
         return
     photos = _read_photos(args.data, args.limit)
     if not photos:
@@ -86,8 +88,9 @@ def _denoising_table(photos: list[np.ndarray], methods: list[str], clip: bool) -
         rows["noisy"].append(_cell(photos, noisy, 0.0))
         for method in methods:
             restore = BASELINES[method] if clip else BASELINES[method].restore
-            rows[method].append(_timed_cell(photos, [lambda image=image: restore(image, sigma=sigma)
-                                                     for image in noisy]))
+            rows[method].append(
+                _timed_cell(photos, [functools.partial(restore, image, sigma=sigma) for image in noisy])
+            )
     _print_table([f"sigma {s}" for s in SIGMAS], rows)
 
 
@@ -98,14 +101,15 @@ def _noisy(photo: np.ndarray, sigma: float, index: int, clip: bool) -> np.ndarra
 
 def _deblurring_table(photos: list[np.ndarray], methods: list[str]) -> None:
     degradation = MotionBlur(kernel_size=(7, 31), noise_sigma=BLUR_NOISE_SIGMA, kind="shake")
-    pairs = [degradation.degrade(photo.astype(np.float32), np.random.default_rng([7, i])) for i, photo in
-             enumerate(photos)]
+    pairs = [degradation(photo.astype(np.float32), np.random.default_rng([7, i])) for i, photo in enumerate(photos)]
     blurry = [blurred.astype(np.float64) for blurred, _ in pairs]
     rows = {"blurry": [_cell(photos, blurry, 0.0)]}
     for method in methods:
-        calls = [lambda image=image, kernel=params["kernel"]: BASELINES[method](image, sigma=BLUR_NOISE_SIGMA,
-                                                                                kernel=kernel)
-                 for image, (_, params) in zip(blurry, pairs)]
+        restore = BASELINES[method]
+        calls = [
+            functools.partial(restore, image, sigma=BLUR_NOISE_SIGMA, kernel=params["kernel"])
+            for image, (_, params) in zip(blurry, pairs)
+        ]
         rows[method] = [_timed_cell(photos, calls)]
     print(f"\nCamera-shake blur, kernels 7-31 px, noise sigma {BLUR_NOISE_SIGMA} (l0 blind, others true kernel)")
     _print_table(["deblurring"], rows)

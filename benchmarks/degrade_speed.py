@@ -2,15 +2,17 @@
 
 Usage: python benchmarks/degrade_speed.py [CLEAN_DIR]   (default ../shared/data/train/bsds432)
 """
+
 from __future__ import annotations
 
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from mprnet.degrade import LEVELS, make_degradation
+from mprnet.tasks import TASKS, make_degradation
 
 REPEATS = 20
 
@@ -27,10 +29,12 @@ def best_milliseconds(function, repeats: int = REPEATS) -> float:
 def time_degradations() -> None:
     rng = np.random.default_rng(0)
     image = rng.random((256, 256, 3), dtype=np.float32)
-    for task, levels in LEVELS.items():
-        for level in levels:
-            degradation = make_degradation(task, level)
-            print(f"{task:8s} {level:8s} {best_milliseconds(lambda: degradation(image, rng)):7.2f} ms  (256x256x3)")
+    for task in TASKS.values():
+        for level in task.levels:
+            degradation = make_degradation(task.name, level)
+            print(
+                f"{task.name:8s} {level:8s} {best_milliseconds(partial(degradation, image, rng)):7.2f} ms  (256x256x3)"
+            )
 
 
 def time_synthetic_pairs(clean_dir: Path) -> None:

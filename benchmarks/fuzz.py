@@ -3,6 +3,7 @@ loader, the command line and the HTTP endpoint) with many more examples and a fr
 
 Usage: python benchmarks/fuzz.py [EXAMPLES_PER_TARGET]   (default 2000)
 """
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,16 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> int:
     examples = sys.argv[1] if len(sys.argv) > 1 else "2000"
     environment = {**os.environ, "MPRNET_FUZZ_EXAMPLES": examples}
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "test_fuzz.py"),
-               "--hypothesis-show-statistics"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        str(ROOT / "tests" / "test_fuzz.py"),
+        "--hypothesis-show-statistics",
+    ]
     return subprocess.call(command, cwd=ROOT, env=environment)
 
 

@@ -4,17 +4,20 @@ Usage: python benchmarks/peers_precision.py [--device cuda] [--size 512] [--repe
 Weights are random (the released ones are not bundled), perturbed so that no branch is switched off
 (NAFNet's residual scales start at zero); the figures show numerical robustness, not restoration quality.
 """
+
 from __future__ import annotations
 
 import argparse
 import contextlib
 import time
+from functools import partial
 
 import torch
 
-from mprnet.models.registry import create_model, get_architecture
+from mprnet.models.registry import create_model, list_models, restoring_forward
 
-PRESETS = ("nafnet-sidd-w32", "nafnet-gopro-w32", "mimo-unet", "mimo-unet-plus", "srn-lstm", "srn-color", "did-mdn")
+#: Every configuration of every peer.
+PRESETS = [name for name in list_models() if not name.startswith("mprnet")]
 
 
 def perturbed(name: str, device: torch.device) -> torch.nn.Module:
@@ -28,10 +31,9 @@ def perturbed(name: str, device: torch.device) -> torch.nn.Module:
 
 
 def run(model: torch.nn.Module, image: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
-    architecture = get_architecture(model.architecture)
     context = torch.autocast(image.device.type, dtype=dtype) if dtype else contextlib.nullcontext()
     with torch.inference_mode(), context:
-        return architecture.restore(model, image).float()
+        return restoring_forward(model, image).float()
 
 
 def timed(fn, repeats: int, device: torch.device) -> float:
@@ -65,7 +67,7 @@ def main() -> None:
         for label, dtype in precisions.items():
             output = run(model, image, dtype)
             error = (output - reference).abs().max().item()
-            seconds = timed(lambda: run(model, image, dtype), args.repeats, device)
+            seconds = timed(partial(run, model, image, dtype), args.repeats, device)
             cells.append(f"{label} {error:.1e} {seconds * 1e3:7.1f} ms")
         print(f"{name:18s} finite={bool(torch.isfinite(reference).all())}  " + "  ".join(cells))
         del model

@@ -5,6 +5,7 @@ same compute (e.g. MPRNet and a peer side by side, one CPU thread each, the same
 
 Each RUN_DIR holds a trainer's `log.jsonl`; minutes count from the run's start record.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,15 @@ def curve(run_dir: Path) -> dict:
     """Validation points (minutes, step, PSNR), training speed and size of a run."""
     log = read_log(run_dir)
     began = start_time(log)
-    points = [{"minutes": (entry["validation"]["time"] - began) / 60, "step": entry["validation"]["step"],
-               "psnr": entry["validation"]["psnr"]} for entry in log if "validation" in entry]
+    points = [
+        {
+            "minutes": (entry["validation"]["time"] - began) / 60,
+            "step": entry["validation"]["step"],
+            "psnr": entry["validation"]["psnr"],
+        }
+        for entry in log
+        if "validation" in entry
+    ]
     speeds = [entry["patches_per_s"] for entry in log if "patches_per_s" in entry]
     return {"points": points, "patches_per_s": speeds[-1] if speeds else None}
 
@@ -52,8 +60,11 @@ def main() -> None:
         points = found["points"]
         cells = ["-" if value is None else f"{value:.2f}" for value in (psnr_by(points, m) for m in args.marks)]
         end = f"{points[-1]['psnr']:.2f} ({points[-1]['minutes']:.1f})" if points else "-"
-        print(f"| {name.removeprefix('run-')} | {found['patches_per_s']} | " + " | ".join(cells)
-              + f" | {end} | {points[-1]['step'] if points else 0} |")
+        print(
+            f"| {name.removeprefix('run-')} | {found['patches_per_s']} | "
+            + " | ".join(cells)
+            + f" | {end} | {points[-1]['step'] if points else 0} |"
+        )
     if args.out:
         args.out.write_text(json.dumps(curves, indent=1))
 

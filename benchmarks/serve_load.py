@@ -7,6 +7,7 @@ lost (no answer), latency, throughput, and the server's resident memory before, 
     .venv/bin/python benchmarks/serve_load.py                       # 200 requests, 16 clients, bundled denoiser
     .venv/bin/python benchmarks/serve_load.py --tiny --requests 40 --json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,13 +49,28 @@ def rss_mib(pid: int) -> float:
 
 
 def start_server(args: argparse.Namespace, folder: Path) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-m", "mprnet", "serve", "--port", "0", "--log-level", "warning", "--workers",
-               str(args.workers), "--queue", str(args.queue), "--no-baselines"]
+    command = [
+        sys.executable,
+        "-m",
+        "mprnet",
+        "serve",
+        "--port",
+        "0",
+        "--log-level",
+        "warning",
+        "--workers",
+        str(args.workers),
+        "--queue",
+        str(args.queue),
+        "--no-baselines",
+    ]
     if args.tiny:
         import mprnet
 
         network = mprnet.create_model("mprnet", n_feat=8, scale_unetfeats=4, scale_orsnetfeats=4, num_cab=1)
-        command.append(f"--weights={args.task}={mprnet.save_weights(network, folder / 'tiny.safetensors', task=args.task)}")
+        command.append(
+            f"--weights={args.task}={mprnet.save_weights(network, folder / 'tiny.safetensors', task=args.task)}"
+        )
     server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     line = server.stderr.readline()
     found = re.search(r"open (http://\S+)/", line)
@@ -104,8 +120,12 @@ def burst(url: str, args: argparse.Namespace, server_pid: int) -> dict:
     watcher.start()
     started = time.perf_counter()
     with ThreadPoolExecutor(args.clients) as pool:
-        results = list(pool.map(lambda n: one_request(clients[n % args.clients], images[n % len(images)], args.task),
-                                range(args.requests)))
+        results = list(
+            pool.map(
+                lambda n: one_request(clients[n % args.clients], images[n % len(images)], args.task),
+                range(args.requests),
+            )
+        )
     wall = time.perf_counter() - started
     done.set()
     watcher.join()
@@ -113,15 +133,20 @@ def burst(url: str, args: argparse.Namespace, server_pid: int) -> dict:
         client.close()
     outcomes = [outcome for outcome, _ in results]
     latencies = sorted(seconds for outcome, seconds in results if outcome == "200")
-    return {"requests": args.requests, "clients": args.clients,
-            "answered_200": outcomes.count("200"), "answered_503": outcomes.count("503"),
-            "other": sorted({outcome for outcome in outcomes if outcome not in ("200", "503")}),
-            "lost": sum(outcome.startswith("lost") for outcome in outcomes),
-            "wall_s": round(wall, 2), "restored_per_s": round(len(latencies) / wall, 1),
-            "latency_p50_s": round(statistics.median(latencies), 3) if latencies else None,
-            "latency_p95_s": round(latencies[int(0.95 * (len(latencies) - 1))], 3) if latencies else None,
-            "latency_max_s": round(latencies[-1], 3) if latencies else None,
-            "rss_peak_mib": round(max(peak), 1)}
+    return {
+        "requests": args.requests,
+        "clients": args.clients,
+        "answered_200": outcomes.count("200"),
+        "answered_503": outcomes.count("503"),
+        "other": sorted({outcome for outcome in outcomes if outcome not in ("200", "503")}),
+        "lost": sum(outcome.startswith("lost") for outcome in outcomes),
+        "wall_s": round(wall, 2),
+        "restored_per_s": round(len(latencies) / wall, 1),
+        "latency_p50_s": round(statistics.median(latencies), 3) if latencies else None,
+        "latency_p95_s": round(latencies[int(0.95 * (len(latencies) - 1))], 3) if latencies else None,
+        "latency_max_s": round(latencies[-1], 3) if latencies else None,
+        "rss_peak_mib": round(max(peak), 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -133,10 +158,15 @@ def main(argv: list[str] | None = None) -> dict:
             before = rss_mib(server.pid)
             figures = burst(url, args, server.pid)
             time.sleep(1.0)
-            figures.update(rss_before_mib=round(before, 1), rss_after_mib=round(rss_mib(server.pid), 1),
-                           healthy_after=httpx.get(f"{url}/healthz", timeout=10).json()["status"] == "ok",
-                           workers=args.workers, queue=args.queue, size=args.size,
-                           model="tiny random" if args.tiny else f"bundled {args.task}")
+            figures.update(
+                rss_before_mib=round(before, 1),
+                rss_after_mib=round(rss_mib(server.pid), 1),
+                healthy_after=httpx.get(f"{url}/healthz", timeout=10).json()["status"] == "ok",
+                workers=args.workers,
+                queue=args.queue,
+                size=args.size,
+                model="tiny random" if args.tiny else f"bundled {args.task}",
+            )
         finally:
             server.terminate()
             server.wait(30)
@@ -149,14 +179,22 @@ def report(figures: dict, as_json: bool) -> None:
         print(json.dumps(figures))
         return
     f = figures
-    print(f"{f['requests']} requests from {f['clients']} clients, {f['size']}x{f['size']} PNG, {f['model']} model, "
-          f"{f['workers']} workers + queue of {f['queue']}")
-    print(f"  answered: {f['answered_200']} x 200, {f['answered_503']} x 503 (busy), other: {f['other'] or 'none'}, "
-          f"lost: {f['lost']}")
-    print(f"  wall {f['wall_s']} s, {f['restored_per_s']} restorations/s, latency of 200s: p50 {f['latency_p50_s']} s, "
-          f"p95 {f['latency_p95_s']} s, max {f['latency_max_s']} s")
-    print(f"  server memory: {f['rss_before_mib']} MiB before, {f['rss_peak_mib']} MiB peak, "
-          f"{f['rss_after_mib']} MiB after; healthy after: {f['healthy_after']}")
+    print(
+        f"{f['requests']} requests from {f['clients']} clients, {f['size']}x{f['size']} PNG, {f['model']} model, "
+        f"{f['workers']} workers + queue of {f['queue']}"
+    )
+    print(
+        f"  answered: {f['answered_200']} x 200, {f['answered_503']} x 503 (busy), other: {f['other'] or 'none'}, "
+        f"lost: {f['lost']}"
+    )
+    print(
+        f"  wall {f['wall_s']} s, {f['restored_per_s']} restorations/s, latency of 200s: p50 {f['latency_p50_s']} s, "
+        f"p95 {f['latency_p95_s']} s, max {f['latency_max_s']} s"
+    )
+    print(
+        f"  server memory: {f['rss_before_mib']} MiB before, {f['rss_peak_mib']} MiB peak, "
+        f"{f['rss_after_mib']} MiB after; healthy after: {f['healthy_after']}"
+    )
 
 
 if __name__ == "__main__":

@@ -8,9 +8,11 @@ child processes, extrapolated linearly in pixels where the whole image cannot fi
 
     python benchmarks/speed.py [--presets deblur denoise derain] [--sizes 256x256 1280x720] [--repeats 2]
 """
+
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from functools import partial
 
@@ -20,6 +22,7 @@ import torch
 import mprnet
 from mprnet.complexity import peak_cpu_memory
 from mprnet.infer import Engine, cpu_has_fast_bf16
+from mprnet.models import get_architecture
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -62,6 +65,7 @@ def compare_paths(preset: str, width: int, height: int, repeats: int, precisions
             model.batch_patches = True
             model.to(memory_format=torch.channels_last)
             return engine.restore_tensor(image)
+
         return restore
 
     labels = {"fp32": "fast exact fp32", "bf16": "bf16 channels-last"}
@@ -71,8 +75,11 @@ def compare_paths(preset: str, width: int, height: int, repeats: int, precisions
     print(f"{preset:8} {width}x{height:<5} reference-style fp32  {base_time:8.2f} s   1.00x")
     for label, (seconds, output) in results.items():
         difference = float((output - base).abs().max())
-        print(f"{preset:8} {width}x{height:<5} {label:21} {seconds:8.2f} s {base_time / seconds:6.2f}x"
-              f"   max |diff| {difference:.2e}   PSNR vs fp32 {_psnr(output, base):6.2f} dB", flush=True)
+        print(
+            f"{preset:8} {width}x{height:<5} {label:21} {seconds:8.2f} s {base_time / seconds:6.2f}x"
+            f"   max |diff| {difference:.2e}   PSNR vs fp32 {_psnr(output, base):6.2f} dB",
+            flush=True,
+        )
 
 
 class _EnoughTiles(Exception):
@@ -90,35 +97,45 @@ def restore_random(preset: str, width: int, height: int, tile: int, max_tiles: i
         if max_tiles and done >= max_tiles:
             raise _EnoughTiles
 
-    try:
+    with contextlib.suppress(_EnoughTiles):
         engine(image, progress=stop_early)
-    except _EnoughTiles:
-        pass
 
 
-def compare_memory(preset: str, width: int, height: int, tile: int, max_tiles: int, probe_sizes: list[tuple[int, int]]) -> None:
+def compare_memory(
+    preset: str, width: int, height: int, tile: int, max_tiles: int, probe_sizes: list[tuple[int, int]]
+) -> None:
     tiled = peak_cpu_memory(partial(restore_random, preset, width, height, tile, max_tiles))
-    print(f"{preset} {width}x{height} tiled ({tile} px tiles, first {max_tiles} tiles): "
-          f"peak resident {tiled['peak'] / 2**30:.2f} GiB")
+    print(
+        f"{preset} {width}x{height} tiled ({tile} px tiles, first {max_tiles} tiles): "
+        f"peak resident {tiled['peak'] / 2**30:.2f} GiB"
+    )
     per_pixel = []
     for probe_w, probe_h in probe_sizes:
         whole = peak_cpu_memory(partial(restore_random, preset, probe_w, probe_h, 0, None))
         per_pixel.append(whole["growth"] / (probe_w * probe_h))
-        print(f"{preset} {probe_w}x{probe_h} whole: peak resident {whole['peak'] / 2**30:.2f} GiB "
-              f"(growth {whole['growth'] / 2**30:.2f} GiB)")
+        print(
+            f"{preset} {probe_w}x{probe_h} whole: peak resident {whole['peak'] / 2**30:.2f} GiB "
+            f"(growth {whole['growth'] / 2**30:.2f} GiB)"
+        )
     estimate = np.mean(per_pixel) * width * height
-    print(f"{preset} {width}x{height} whole: about {estimate / 2**30:.0f} GiB (extrapolated from the probes; "
-          f"does not fit this machine) -> tiling divides peak memory by about {estimate / tiled['peak']:.0f}")
+    print(
+        f"{preset} {width}x{height} whole: about {estimate / 2**30:.0f} GiB (extrapolated from the probes; "
+        f"does not fit this machine) -> tiling divides peak memory by about {estimate / tiled['peak']:.0f}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--presets", nargs="+", default=["deblur", "denoise", "derain"])
+    parser.add_argument("--presets", nargs="+", default=list(get_architecture("mprnet").presets))
     parser.add_argument("--sizes", nargs="+", type=_size, default=[(256, 256), (1280, 720)])
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"],
-                        help="fast paths to compare with the reference (bf16 is emulated, so slow, on CPUs "
-                             "without AVX512-BF16/AMX)")
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        default=["fp32", "bf16"],
+        choices=["fp32", "bf16"],
+        help="fast paths to compare with the reference (bf16 is emulated, so slow, on CPUs without AVX512-BF16/AMX)",
+    )
     parser.add_argument("--memory-size", type=_size, default=(4000, 3000))
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--skip-memory", action="store_true")
@@ -129,8 +146,7 @@ def main() -> None:
         for preset in args.presets:
             compare_paths(preset, width, height, args.repeats, args.precisions)
     if not args.skip_memory:
-        compare_memory("deblur", *args.memory_size, tile=args.tile, max_tiles=2,
-                       probe_sizes=[(256, 256), (512, 384)])
+        compare_memory("deblur", *args.memory_size, tile=args.tile, max_tiles=2, probe_sizes=[(256, 256), (512, 384)])
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ interleaved so that a busy machine slows both alike.
 
     python benchmarks/train_throughput.py [--preset derain] [--batch 4] [--patch 128] [--steps 6]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,7 +16,7 @@ import torch
 
 import mprnet
 from mprnet.infer import autocast, cpu_has_fast_bf16
-from mprnet.train.losses import mprnet_loss
+from mprnet.models.mprnet import training_loss as mprnet_loss
 
 
 def make_step(model, batched: bool, precision: str, channels_last: bool):
@@ -48,24 +49,31 @@ def main() -> None:
     args = parser.parse_args()
     fast_precision = "bf16" if cpu_has_fast_bf16() else "fp32"
     torch.manual_seed(0)
-    steps = {"reference-style (fp32, per patch, contiguous)":
-                 make_step(mprnet.create_model(args.preset), False, "fp32", channels_last=False),
-             f"batched patches ({fast_precision}, contiguous)":
-                 make_step(mprnet.create_model(args.preset), True, fast_precision, channels_last=False),
-             f"batched patches ({fast_precision}, channels-last)":
-                 make_step(mprnet.create_model(args.preset), True, fast_precision, channels_last=True)}
+    steps = {
+        "reference-style (fp32, per patch, contiguous)": make_step(
+            mprnet.create_model(args.preset), False, "fp32", channels_last=False
+        ),
+        f"batched patches ({fast_precision}, contiguous)": make_step(
+            mprnet.create_model(args.preset), True, fast_precision, channels_last=False
+        ),
+        f"batched patches ({fast_precision}, channels-last)": make_step(
+            mprnet.create_model(args.preset), True, fast_precision, channels_last=True
+        ),
+    }
     times = {name: [] for name in steps}
     clean = torch.rand(args.batch, 3, args.patch, args.patch)
     degraded = (clean + 0.1 * torch.randn_like(clean)).clamp(0, 1)
-    for name, step in steps.items():
+    for step in steps.values():
         step(degraded, clean)  # warm-up
     for _ in range(args.steps):
         for name, step in steps.items():
             start = time.perf_counter()
             step(degraded, clean)
             times[name].append(time.perf_counter() - start)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, native bf16: {cpu_has_fast_bf16()}; "
-          f"MPRNet {args.preset}, batch {args.batch} x {args.patch}x{args.patch}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, native bf16: {cpu_has_fast_bf16()}; "
+        f"MPRNet {args.preset}, batch {args.batch} x {args.patch}x{args.patch}"
+    )
     reference = None
     for name, measured in times.items():
         rate = args.batch / float(np.median(measured))

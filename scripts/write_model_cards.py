@@ -1,9 +1,11 @@
 """Write the bundled models' cards (src/mprnet/weights/<name>.md) from what was measured: each file's metadata
 (architecture, training recipe, hardware), its training log (docs/training/<name>_log.jsonl), the study's scores
-(docs/study/results.csv, written by `mprnet study --out docs/study`) and a note per model (docs/results/card_notes.json).
+(docs/study/results.csv, written by `mprnet study --out docs/study`) and a note per model
+(docs/results/card_notes.json).
 
     python scripts/write_model_cards.py
 """
+
 from __future__ import annotations
 
 import json
@@ -15,7 +17,6 @@ from mprnet.models.registry import create_model, get_architecture
 from mprnet.study.experiments import NETWORK_LABELS, passthrough_conditions, synthetic_conditions
 from mprnet.study.report import mean_scores, read_scores_csv
 from mprnet.train.config import load_config, recipe
-from mprnet.train.losses import LOSSES
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "docs" / "study"
@@ -23,12 +24,18 @@ LOGS = ROOT / "docs" / "training"
 NOTES = ROOT / "docs" / "results" / "card_notes.json"
 
 TRAINING_DATA = {
-    "denoise": "blind Gaussian noise, sigma uniform in 0-50 (0-255 scale), with 20% Poisson-Gaussian sensor noise "
-               "(variance a*x + b); validation at sigma 25",
-    "deblur": "camera-shake kernels (random trajectories in the manner of Boracchi and Foi, 2012), 7-31 px, then "
-              "Gaussian noise of 1% (sigma 2.55); validation on the same kind of blur",
-    "derain": "synthetic rain-streak layers, light (Rain100L-like) or heavy (Rain100H-like, several layers) with "
-              "equal probability; validation on the same mixture, Y-channel PSNR",
+    "denoise": (
+        "blind Gaussian noise, sigma uniform in 0-50 (0-255 scale), with 20% Poisson-Gaussian sensor noise "
+        "(variance a*x + b); validation at sigma 25"
+    ),
+    "deblur": (
+        "camera-shake kernels (random trajectories in the manner of Boracchi and Foi, 2012), 7-31 px, then "
+        "Gaussian noise of 1% (sigma 2.55); validation on the same kind of blur"
+    ),
+    "derain": (
+        "synthetic rain-streak layers, light (Rain100L-like) or heavy (Rain100H-like, several layers) with "
+        "equal probability; validation on the same mixture, Y-channel PSNR"
+    ),
 }
 
 
@@ -56,16 +63,21 @@ def architecture_line(model) -> str:
 def recipe_line(name: str, architecture: str, task: str, metadata: dict) -> str:
     """The loss (from the trainer's own description of it), optimizer and schedule the model was trained with."""
     settings = json.loads(metadata["recipe"]) if "recipe" in metadata else recipe(load_config(f"bundled-{name}"))
-    loss = " ".join(LOSSES[architecture].__doc__.split(":", 1)[-1].split()).rstrip(".")
-    parts = [loss[0].upper() + loss[1:],
-             f"{settings['optimizer'].capitalize()} (betas {'/'.join(map(str, settings['betas']))}"
-             + (f", weight decay {settings['weight_decay']:g}" if settings["weight_decay"] else "") + ")"]
+    loss = " ".join(get_architecture(architecture).loss.__doc__.split(":", 1)[-1].split()).rstrip(".")
+    parts = [
+        loss[0].upper() + loss[1:],
+        f"{settings['optimizer'].capitalize()} (betas {'/'.join(map(str, settings['betas']))}"
+        + (f", weight decay {settings['weight_decay']:g}" if settings["weight_decay"] else "")
+        + ")",
+    ]
     schedule = f"lr {settings['lr']:g}"
     if settings["warmup_steps"]:
         schedule += f" after {settings['warmup_steps']} warm-up steps"
-    schedule += {"cosine": f", cosine decay to {settings['lr_min']:g}",
-                 "poly": f", polynomial decay (power {settings['poly_power']:g}) to {settings['lr_min']:g}",
-                 "step": f", times {settings['step_gamma']:g} every {settings['step_every']} steps"}[settings["schedule"]]
+    schedule += {
+        "cosine": f", cosine decay to {settings['lr_min']:g}",
+        "poly": f", polynomial decay (power {settings['poly_power']:g}) to {settings['lr_min']:g}",
+        "step": f", times {settings['step_gamma']:g} every {settings['step_every']} steps",
+    }[settings["schedule"]]
     if settings["time_budget_s"]:
         schedule += " over a fixed time budget"
     parts.append(schedule)
@@ -74,8 +86,9 @@ def recipe_line(name: str, architecture: str, task: str, metadata: dict) -> str:
     if settings.get("clean_share"):
         parts.append(f"{settings['clean_share']:.0%} of the inputs left clean")
     patch = metadata.get("patch_size")
-    parts.append(f"{metadata.get('batch_size')} patches of {patch}x{patch} per step; {metadata.get('steps')} steps "
-                 f"in all")
+    parts.append(
+        f"{metadata.get('batch_size')} patches of {patch}x{patch} per step; {metadata.get('steps')} steps in all"
+    )
     return "; ".join(parts)
 
 
@@ -88,8 +101,10 @@ def quality_table(task: str, method: str) -> str:
         for (slug, name), score in means.items():
             if slug == condition.slug:
                 bold = "**" if name == method else ""
-                rows.append(f"| {condition.title} | {bold}{name}{bold} | {bold}{score.psnr:.2f}{bold} | "
-                            f"{score.ssim:.4f} | {score.seconds:.2f} |")
+                rows.append(
+                    f"| {condition.title} | {bold}{name}{bold} | {bold}{score.psnr:.2f}{bold} | "
+                    f"{score.ssim:.4f} | {score.seconds:.2f} |"
+                )
     return "\n".join(rows)
 
 
@@ -100,15 +115,15 @@ def card(name: str, path: Path, notes: str) -> str:
     curve = ", ".join(f"{step}: {psnr:.2f}" for step, psnr in validation_curve(name)) or "not recorded"
     return f"""# Bundled model `{name}`
 
-{metadata.get('summary', '')}
+{metadata.get("summary", "")}
 
 - Architecture: {architecture_line(model)}; {count_parameters(model) / 1e6:.2f} M parameters, stored in fp16
   ({path.stat().st_size / 1e6:.1f} MB).
 - Training data: BSDS432 (432 clean photos, `../shared/data/train/bsds432`) with on-the-fly synthetic degradation:
   {TRAINING_DATA[task]}. Never trained on the validation photos (McMaster18).
 - Recipe: {recipe_line(name, model.architecture, task, metadata)}.
-- Hardware and time: {metadata.get('hardware')}; {metadata.get('wall_time')}.
-- Reproduce: `{metadata.get('command')}`, then `python scripts/package_weights.py OUT/..._best.safetensors {name} ...`.
+- Hardware and time: {metadata.get("hardware")}; {metadata.get("wall_time")}.
+- Reproduce: `{metadata.get("command")}`, then `python scripts/package_weights.py OUT/..._best.safetensors {name} ...`.
 - Validation PSNR (6 centre crops of 256x256 of McMaster18) by step: {curve}.
 
 ## Measured by the study (McMaster18, centre crops of 256x256, 18 photos, seeded degradations)

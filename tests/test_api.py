@@ -1,12 +1,14 @@
 """mprnet.restore: numpy, Pillow and torch in, the same type out; gray through RGB, alpha untouched, engines cached."""
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 import mprnet
-from mprnet.api import get_restorer, restore_pixels
+from mprnet.api import restore_pixels
 from mprnet.errors import CheckpointError, ImageError, MprnetError
+from mprnet.restorers import get_restorer
 
 RNG = np.random.default_rng(1)
 H, W = 16, 24
@@ -85,10 +87,14 @@ def test_tensors_keep_dtype_and_layout(weights, dtype):
     image = image.to(dtype)
     restored = run(image, weights)
     assert restored.dtype == dtype and restored.shape == image.shape
-    numpy_result = run(image.permute(1, 2, 0).float().numpy() if dtype != torch.uint8
-                       else image.permute(1, 2, 0).numpy(), weights)
-    assert torch.allclose(restored.float(), torch.from_numpy(np.asarray(numpy_result, np.float32)).permute(2, 0, 1),
-                          atol=1 if dtype == torch.uint8 else 2e-3)
+    numpy_result = run(
+        image.permute(1, 2, 0).float().numpy() if dtype != torch.uint8 else image.permute(1, 2, 0).numpy(), weights
+    )
+    assert torch.allclose(
+        restored.float(),
+        torch.from_numpy(np.asarray(numpy_result, np.float32)).permute(2, 0, 1),
+        atol=1 if dtype == torch.uint8 else 2e-3,
+    )
 
 
 def test_batched_tensor_restores_each_image(weights):
@@ -122,16 +128,19 @@ def test_restore_pixels_hands_known_values_to_the_restorer():
     assert np.allclose(out[..., 0], 0.5) and np.allclose(out[..., 1], 1)
 
 
-@pytest.mark.parametrize("image,message", [
-    ([[0.5]], "expected a numpy array"),
-    (np.zeros((H, W, 5), np.float32), "C in 1..4"),
-    (np.zeros((2, H, W, 3), np.float32), "C in 1..4"),
-    (np.full((H, W, 3), 200.0), "values in \\[0, 1\\]"),
-    (np.full((H, W, 3), np.nan, np.float32), "NaN"),
-    (np.zeros((H, W, 3), np.int32), "uint8, uint16 or float"),
-    (torch.zeros(H, W), "C x H x W"),
-    (np.zeros((5, 5, 3), np.float32), "at least 8"),
-])
+@pytest.mark.parametrize(
+    "image,message",
+    [
+        ([[0.5]], "expected a numpy array"),
+        (np.zeros((H, W, 5), np.float32), "C in 1..4"),
+        (np.zeros((2, H, W, 3), np.float32), "C in 1..4"),
+        (np.full((H, W, 3), 200.0), "values in \\[0, 1\\]"),
+        (np.full((H, W, 3), np.nan, np.float32), "NaN"),
+        (np.zeros((H, W, 3), np.int32), "uint8, uint16 or float"),
+        (torch.zeros(H, W), "C x H x W"),
+        (np.zeros((5, 5, 3), np.float32), "at least 8"),
+    ],
+)
 def test_bad_images_raise_image_error(weights, image, message):
     with pytest.raises(ImageError, match=message):
         run(image, weights)

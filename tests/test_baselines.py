@@ -1,5 +1,6 @@
 """Classic and pretrained baselines: each improves PSNR on its degradation, the DCT machinery is exact, the l0 blind
 kernel estimate finds a known motion kernel, and missing inputs or packages give clear errors."""
+
 import numpy as np
 import pytest
 import skimage.data
@@ -22,8 +23,8 @@ def linear_kernel(angle: float, size: int = 9) -> np.ndarray:
     kernel = np.zeros((size, size))
     centre = (size - 1) / 2
     for step in np.linspace(-centre + 0.5, centre - 0.5, 50):
-        row = int(round(centre + step * np.sin(np.deg2rad(angle))))
-        col = int(round(centre + step * np.cos(np.deg2rad(angle))))
+        row = round(centre + step * np.sin(np.deg2rad(angle)))
+        col = round(centre + step * np.cos(np.deg2rad(angle)))
         kernel[row, col] += 1
     return kernel / kernel.sum()
 
@@ -59,7 +60,7 @@ def blurred(clean):
 def test_sliding_patch_dct_matches_the_dct_of_each_patch_and_its_adjoint_puts_patches_back():
     region = np.random.default_rng(0).random((12, 15)).astype(np.float32)
     coefficients = dct._patch_dct(region)
-    expected = [[dctn(region[r:r + 8, c:c + 8], norm="ortho").ravel() for c in range(8)] for r in range(5)]
+    expected = [[dctn(region[r : r + 8, c : c + 8], norm="ortho").ravel() for c in range(8)] for r in range(5)]
     np.testing.assert_allclose(coefficients, expected, atol=1e-5)
     probe = np.random.default_rng(1).random(coefficients.shape).astype(np.float32)
     assert np.sum(coefficients * probe) == pytest.approx(np.sum(region * dct._patch_idct_sum(probe)), rel=1e-5)
@@ -70,8 +71,11 @@ def test_sliding_patch_dct_matches_the_dct_of_each_patch_and_its_adjoint_puts_pa
 def test_dct_pyramid_recomposes_exactly_without_denoising(shape, fraction):
     image = np.random.default_rng(2).random(shape)
     pyramid = dct.dct_pyramid(image, 3)
-    assert [layer.shape[:2] for layer in pyramid] == [shape[:2], (shape[0] // 2, shape[1] // 2),
-                                                      (shape[0] // 4, shape[1] // 4)]
+    assert [layer.shape[:2] for layer in pyramid] == [
+        shape[:2],
+        (shape[0] // 2, shape[1] // 2),
+        (shape[0] // 4, shape[1] // 4),
+    ]
     np.testing.assert_allclose(dct.dct_recompose(pyramid, fraction), image, atol=1e-10)
 
 
@@ -82,8 +86,9 @@ def test_dct_pyramid_layers_keep_intensity_and_scale_noise():
     assert np.std(dct.dct_pyramid(noise, 3)[2]) == pytest.approx(0.25, rel=0.05)
 
 
-@pytest.mark.parametrize("name, gain", [("dct", 6), ("msdct", 6), ("nlmeans", 3), ("wavelet", 3), ("bm3d", 6),
-                                        ("ffdnet", 6)])
+@pytest.mark.parametrize(
+    "name, gain", [("dct", 6), ("msdct", 6), ("nlmeans", 3), ("wavelet", 3), ("bm3d", 6), ("ffdnet", 6)]
+)
 def test_denoisers_improve_psnr_at_sigma_20(name, gain, clean, noisy):
     baseline = get_baseline(name)
     if baseline.package:
@@ -128,8 +133,9 @@ def test_l0_blind_estimate_finds_a_motion_kernel_and_deblurs(angle):
     assert psnr(sharp, get_baseline("l0")(observed, kernel_size=15)) > psnr(sharp, observed) + 2
 
 
-@pytest.mark.parametrize("name, needed", [("dct", "sigma"), ("bm3d", "sigma"), ("tv", "kernel"),
-                                          ("richardson-lucy", "kernel")])
+@pytest.mark.parametrize(
+    "name, needed", [("dct", "sigma"), ("bm3d", "sigma"), ("tv", "kernel"), ("richardson-lucy", "kernel")]
+)
 def test_non_blind_method_without_what_it_needs_says_so(name, needed, noisy):
     with pytest.raises(BaselineError, match=f"{name} method needs .*{needed}"):
         get_baseline(name)(noisy)
@@ -137,13 +143,19 @@ def test_non_blind_method_without_what_it_needs_says_so(name, needed, noisy):
 
 def test_unused_known_values_are_ignored(clean, noisy):
     kernel = np.ones((3, 3)) / 9
-    np.testing.assert_array_equal(get_baseline("dct")(noisy, sigma=20, kernel=kernel),
-                                  get_baseline("dct")(noisy, sigma=20))
+    np.testing.assert_array_equal(
+        get_baseline("dct")(noisy, sigma=20, kernel=kernel), get_baseline("dct")(noisy, sigma=20)
+    )
 
 
 def test_missing_optional_package_names_the_pip_command(noisy):
-    absent = Baseline("absent", "denoise", "needs a package that is not there", lambda image: image,
-                      package="no_such_package_for_mprnet")
+    absent = Baseline(
+        "absent",
+        "denoise",
+        "needs a package that is not there",
+        lambda image: image,
+        package="no_such_package_for_mprnet",
+    )
     with pytest.raises(BaselineError, match="pip install no_such_package_for_mprnet"):
         absent(noisy)
 
@@ -161,8 +173,18 @@ def test_bad_names_inputs_and_settings_raise_mprnet_errors(noisy):
 
 
 def test_table_covers_every_command_line_method_with_metadata():
-    assert set(BASELINES) == {"dct", "msdct", "nlmeans", "wavelet", "bm3d", "ffdnet", "l0", "wiener", "tv",
-                              "richardson-lucy"}
+    assert set(BASELINES) == {
+        "dct",
+        "msdct",
+        "nlmeans",
+        "wavelet",
+        "bm3d",
+        "ffdnet",
+        "l0",
+        "wiener",
+        "tv",
+        "richardson-lucy",
+    }
     assert {name for name, b in BASELINES.items() if b.blind} == {"nlmeans", "wavelet", "l0"}
     assert {b.task for b in BASELINES.values()} == {"denoise", "deblur"}
 

@@ -6,7 +6,8 @@ import torch
 import mprnet
 from mprnet.checkpoint import model_from_state_dict, read_weights, resave_weights
 from mprnet.errors import CheckpointError
-from mprnet.models.mprnet import MPRNet, PRESETS
+from mprnet.models.mprnet import PRESETS, MPRNet
+
 from conftest import DATA
 
 
@@ -30,14 +31,22 @@ def test_loads_dataparallel_checkpoint_with_extra_entries(tmp_path):
     """Saved as a DataParallel run saves them: "module." before every key, and an "epoch" beside the weights
     (../shared/golden/tiny_checkpoint_dataparallel.pth holds the same; made here to keep the repository small)."""
     path = tmp_path / "dataparallel.pth"
-    torch.save({"epoch": 3, "state_dict": {f"module.{key}": value for key, value in _reference_state_dict().items()}},
-               path)
+    torch.save(
+        {"epoch": 3, "state_dict": {f"module.{key}": value for key, value in _reference_state_dict().items()}}, path
+    )
     model = mprnet.load_model(path)
     assert _same_weights(model, _reference_state_dict())
 
 
-@pytest.mark.parametrize("wrap", [lambda sd: sd, lambda sd: {"model": sd, "optimizer": {}, "step": 3},
-                                  lambda sd: {"params": sd}, lambda sd: {f"_orig_mod.{k}": v for k, v in sd.items()}])
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda sd: sd,
+        lambda sd: {"model": sd, "optimizer": {}, "step": 3},
+        lambda sd: {"params": sd},
+        lambda sd: {f"_orig_mod.{k}": v for k, v in sd.items()},
+    ],
+)
 def test_loads_every_pickled_layout(tmp_path, wrap):
     path = tmp_path / "weights.pt"
     torch.save(wrap(_reference_state_dict()), path)
@@ -70,12 +79,15 @@ def test_published_configurations_are_detected(task):
     assert model.hparams["num_cab"] == 8 and model.hparams["reduction"] == 4 and model.hparams["bias"] is False
 
 
-@pytest.mark.parametrize("config", [
-    dict(n_feat=20, scale_unetfeats=12, scale_orsnetfeats=6, num_cab=3, reduction=4),
-    dict(n_feat=17, scale_unetfeats=5, scale_orsnetfeats=3, num_cab=1, reduction=2, bias=True),
-    dict(n_feat=12, scale_unetfeats=4, scale_orsnetfeats=4, num_cab=2, reduction=3, kernel_size=5),
-    dict(n_feat=8, scale_unetfeats=4, scale_orsnetfeats=4, num_cab=1, in_c=1, out_c=1),
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        dict(n_feat=20, scale_unetfeats=12, scale_orsnetfeats=6, num_cab=3, reduction=4),
+        dict(n_feat=17, scale_unetfeats=5, scale_orsnetfeats=3, num_cab=1, reduction=2, bias=True),
+        dict(n_feat=12, scale_unetfeats=4, scale_orsnetfeats=4, num_cab=2, reduction=3, kernel_size=5),
+        dict(n_feat=8, scale_unetfeats=4, scale_orsnetfeats=4, num_cab=1, in_c=1, out_c=1),
+    ],
+)
 def test_odd_widths_are_detected(config):
     torch.manual_seed(0)
     original = MPRNet(**config)
@@ -90,8 +102,10 @@ def test_odd_widths_are_detected(config):
 def test_wrong_shapes_are_named(tmp_path):
     state_dict = _reference_state_dict()
     state_dict["tail.weight"] = torch.zeros(3, 5, 3, 3)
-    with pytest.raises(CheckpointError, match="tail.weight"):
-        model_from_state_dict(state_dict, architecture="mprnet", config=json.loads((DATA / "tiny_config.json").read_text()))
+    with pytest.raises(CheckpointError, match=r"tail\.weight"):
+        model_from_state_dict(
+            state_dict, architecture="mprnet", config=json.loads((DATA / "tiny_config.json").read_text())
+        )
 
 
 def test_missing_and_unexpected_keys_are_named():
@@ -99,14 +113,18 @@ def test_missing_and_unexpected_keys_are_named():
     del state_dict["sam12.conv1.weight"]
     state_dict["extra.weight"] = torch.zeros(1)
     with pytest.raises(CheckpointError, match=r"missing keys: sam12.conv1.weight.*unexpected keys: extra.weight"):
-        model_from_state_dict(state_dict, architecture="mprnet",
-                              config=json.loads((DATA / "tiny_config.json").read_text()))
+        model_from_state_dict(
+            state_dict, architecture="mprnet", config=json.loads((DATA / "tiny_config.json").read_text())
+        )
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"", "empty"),
-    (b"this is not a checkpoint at all", "not a readable PyTorch checkpoint"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"", "empty"),
+        (b"this is not a checkpoint at all", "not a readable PyTorch checkpoint"),
+    ],
+)
 def test_damaged_files_get_one_clear_sentence(tmp_path, content, message):
     path = tmp_path / "bad.pth"
     path.write_bytes(content)
@@ -161,15 +179,18 @@ def _crafted(tmp_path, tensors, **metadata):
     return path
 
 
-@pytest.mark.parametrize("metadata, message", [
-    ({"config": "{not json"}, "metadata config is not JSON"),
-    ({"config": "[1, 2]"}, "must be a mapping of hyper-parameters, found a list"),
-    ({"config": '{"colour": 3}'}, "names 'colour', which is not a hyper-parameter of mprnet"),
-    ({"config": '{"n_feat": -4}'}, "describes another network"),
-    ({"config": '{"n_feat": 400}'}, "n_feat=400"),
-    ({"config": '{"num_cab": "many"}'}, "num_cab"),
-    ({"architecture": "nafnet"}, "its tensors are a mprnet network"),
-])
+@pytest.mark.parametrize(
+    "metadata, message",
+    [
+        ({"config": "{not json"}, "metadata config is not JSON"),
+        ({"config": "[1, 2]"}, "must be a mapping of hyper-parameters, found a list"),
+        ({"config": '{"colour": 3}'}, "names 'colour', which is not a hyper-parameter of mprnet"),
+        ({"config": '{"n_feat": -4}'}, "describes another network"),
+        ({"config": '{"n_feat": 400}'}, "n_feat=400"),
+        ({"config": '{"num_cab": "many"}'}, "num_cab"),
+        ({"architecture": "nafnet"}, "its tensors are a mprnet network"),
+    ],
+)
 def test_crafted_metadata_is_refused_in_one_sentence(tmp_path, metadata, message):
     path = _crafted(tmp_path, _reference_state_dict(), **metadata)
     with pytest.raises(CheckpointError, match=message):
@@ -205,12 +226,14 @@ def test_metadata_may_describe_what_the_tensors_cannot_tell(tmp_path):
 @pytest.mark.parametrize("command", [["info"], ["restore", "IMAGE", "-o", "OUT", "--weights"]])
 def test_crafted_metadata_is_one_line_on_the_command_line(tmp_path, capsys, command):
     from PIL import Image
+
     from mprnet.cli import main
 
     path = _crafted(tmp_path, _reference_state_dict(), config='{"n_feat": 400}')
     Image.new("RGB", (16, 16)).save(tmp_path / "a.png")
-    arguments = [str(tmp_path / "a.png") if a == "IMAGE" else str(tmp_path / "out") if a == "OUT" else a
-                 for a in command]
+    arguments = [
+        str(tmp_path / "a.png") if a == "IMAGE" else str(tmp_path / "out") if a == "OUT" else a for a in command
+    ]
     assert main([*arguments, str(path)]) == 1
     err = capsys.readouterr().err
     assert "describes another network" in err and "Traceback" not in err

@@ -6,8 +6,7 @@ import torch
 from torch import nn
 
 import mprnet
-from mprnet.complexity import (count_macs, count_parameters, measure_latency, peak_cpu_memory,
-                               peak_cuda_memory)
+from mprnet.complexity import count_macs, count_parameters, measure_latency, peak_cpu_memory, peak_cuda_memory
 from mprnet.errors import MetricError
 
 TINY = dict(n_feat=8, scale_unetfeats=4, scale_orsnetfeats=4, num_cab=1)
@@ -64,18 +63,18 @@ def test_latency_statistics():
 
 
 def allocate_and_touch(megabytes: int) -> None:
-    np.ones(megabytes * 2 ** 20, dtype=np.uint8)
+    np.ones(megabytes * 2**20, dtype=np.uint8)
 
 
 def test_peak_cpu_memory_sees_a_known_allocation():
     memory = peak_cpu_memory(partial(allocate_and_touch, 150))
-    assert 145 * 2 ** 20 < memory["growth"] < 165 * 2 ** 20  # the kernel updates its counters in batches
+    assert 145 * 2**20 < memory["growth"] < 165 * 2**20  # the kernel updates its counters in batches
     assert memory["peak"] == memory["baseline"] + memory["growth"]
-    assert memory["baseline"] > 10 * 2 ** 20  # a Python process with torch imported
+    assert memory["baseline"] > 10 * 2**20  # a Python process with torch imported
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_peak_cuda_memory_sees_a_known_allocation():
     before = torch.cuda.memory_allocated()
-    peak = peak_cuda_memory(lambda: torch.empty(64 * 2 ** 20, dtype=torch.uint8, device="cuda"))
-    assert peak - before >= 64 * 2 ** 20
+    peak = peak_cuda_memory(lambda: torch.empty(64 * 2**20, dtype=torch.uint8, device="cuda"))
+    assert peak - before >= 64 * 2**20

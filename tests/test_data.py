@@ -3,8 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mprnet.data import (PairedDataset, PairedPatches, SyntheticPairs, dihedral, open_paired, random_patches,
-                         read_rgb)
+from mprnet.data import PairedDataset, PairedPatches, SyntheticPairs, dihedral, open_paired, random_patches, read_rgb
 from mprnet.degrade import Degradation, GaussianNoise, MotionBlur
 from mprnet.errors import DataError
 
@@ -31,12 +30,16 @@ class RecordingDegradation(Degradation):
     def __init__(self, margin):
         self.margin, self.shapes = margin, []
 
-    def degrade(self, clean, rng):
-        self.shapes.append(clean.shape)
-        return clean + 0.25, {}
+    def sample(self, rng, shape):
+        self.shapes.append(shape)
+        return {}
+
+    def apply(self, clean, params, rng):
+        return clean + 0.25
 
 
 # ---- crops and flips ---------------------------------------------------------------------------------------------
+
 
 def test_dihedral_gives_eight_distinct_rearrangements():
     image = np.arange(12, dtype=np.float32).reshape(3, 4, 1)
@@ -53,11 +56,12 @@ def test_random_patches_crop_and_transform_every_image_alike():
         first, second = random_patches([image, -image], 8, rng)
         assert first.shape == (8, 8, 1) and np.array_equal(second, -first)
         top, left = divmod(int(first.min()), 20)
-        window = image[top:top + 8, left:left + 8]
+        window = image[top : top + 8, left : left + 8]
         assert any(np.array_equal(dihedral(window, transform), first) for transform in range(8))
 
 
 # ---- synthetic pairs ---------------------------------------------------------------------------------------------
+
 
 def test_synthetic_pairs_give_degraded_and_clean_patches(tmp_path):
     pairs = SyntheticPairs(clean_folder(tmp_path), GaussianNoise(sigma=25), patch_size=16, seed=3)
@@ -65,7 +69,7 @@ def test_synthetic_pairs_give_degraded_and_clean_patches(tmp_path):
     degraded, clean = pairs[1]
     assert degraded.shape == clean.shape == (3, 16, 16)
     assert degraded.dtype == clean.dtype == torch.float32
-    assert 0 <= clean.min() and clean.max() <= 1
+    assert clean.min() >= 0 and clean.max() <= 1
     assert (degraded - clean).std() * 255 == pytest.approx(25, rel=0.2)
 
 
@@ -114,20 +118,21 @@ def test_synthetic_pairs_with_blur_keep_the_patch_size(tmp_path):
 def test_synthetic_pairs_name_unreadable_and_small_files(tmp_path):
     folder = clean_folder(tmp_path)
     (folder / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(DataError, match="broken.png"):
+    with pytest.raises(DataError, match=r"broken\.png"):
         SyntheticPairs(folder, GaussianNoise(sigma=5), patch_size=16)
     (folder / "broken.png").unlink()
     write_png(folder / "tiny.png", 12, 12)
     with pytest.raises(DataError, match=r"at least 16x16.*tiny.png \(12x12\)"):
         SyntheticPairs(folder, GaussianNoise(sigma=5), patch_size=16)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match="Expected clean images, found none in .*empty"):
+    with pytest.raises(DataError, match=r"Expected clean images, found none in .*empty"):
         SyntheticPairs(tmp_path / "empty", GaussianNoise(sigma=5), patch_size=16)
-    with pytest.raises(DataError, match="found no folder at .*photo0.png"):
+    with pytest.raises(DataError, match=r"found no folder at .*photo0\.png"):
         SyntheticPairs(tmp_path / "photo0.png", GaussianNoise(sigma=5), patch_size=16)
 
 
 # ---- paired layouts ----------------------------------------------------------------------------------------------
+
 
 def test_generic_input_target_folders_pair_by_stem(tmp_path):
     first = write_png(tmp_path / "input" / "a.png", seed=1)
@@ -208,11 +213,12 @@ def test_unknown_layout_and_missing_folder(tmp_path):
         open_paired(tmp_path)
     with pytest.raises(DataError, match="no folder"):
         open_paired(tmp_path / "nowhere")
-    with pytest.raises(DataError, match="found no .*target"):
+    with pytest.raises(DataError, match=r"found no .*target"):
         PairedDataset.folders(tmp_path / "photos", "input", "target")
 
 
 # ---- patches of paired data --------------------------------------------------------------------------------------
+
 
 def test_paired_patches_share_crop_and_flip(tmp_path):
     for number in range(2):

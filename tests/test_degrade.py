@@ -1,12 +1,27 @@
 import json
 import time
+import zlib
 
 import numpy as np
 import pytest
 
-from mprnet.degrade import (GaussianNoise, MixedNoise, MotionBlur, PoissonGaussianNoise, Rain, blur,
-                            camera_shake_kernel, density_label, linear_motion_kernel, make_degradation)
+from mprnet.degrade import (
+    Degradation,
+    GaussianNoise,
+    Identity,
+    MixedNoise,
+    MotionBlur,
+    PoissonGaussianNoise,
+    Rain,
+    RandomChoice,
+    blur,
+    camera_shake_kernel,
+    density_label,
+    linear_motion_kernel,
+    seeded_rng,
+)
 from mprnet.errors import DataError
+from mprnet.tasks import make_degradation
 
 
 def flat(value=0.5, size=256):
@@ -24,6 +39,7 @@ def centre_of_mass(kernel):
 
 
 # ---- noise -------------------------------------------------------------------------------------------------------
+
 
 def test_gaussian_noise_std_matches_sigma():
     noisy, params = GaussianNoise(sigma=25)(flat(), np.random.default_rng(0))
@@ -75,6 +91,7 @@ def test_mixed_noise_uses_both_kinds_in_proportion():
 
 
 # ---- blur --------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("size", [7, 15, 41])
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -176,6 +193,7 @@ def test_motion_blur_rejects_unknown_kind():
 
 # ---- rain --------------------------------------------------------------------------------------------------------
 
+
 def test_rain_coverage_grows_with_density():
     coverages = []
     for density in (0.001, 0.004, 0.016):
@@ -209,9 +227,20 @@ def test_rain_presets_record_the_density_label():
 
 # ---- factory, determinism, interface -----------------------------------------------------------------------------
 
-ALL_LEVELS = [("denoise", None), ("denoise", "15"), ("denoise", "mixed"), ("denoise", "poisson"),
-              ("deblur", None), ("deblur", "linear"), ("deblur", "mixed"), ("deblur", 21),
-              ("derain", None), ("derain", "light"), ("derain", "medium"), ("derain", "heavy")]
+ALL_LEVELS = [
+    ("denoise", None),
+    ("denoise", "15"),
+    ("denoise", "mixed"),
+    ("denoise", "poisson"),
+    ("deblur", None),
+    ("deblur", "linear"),
+    ("deblur", "mixed"),
+    ("deblur", 21),
+    ("derain", None),
+    ("derain", "light"),
+    ("derain", "medium"),
+    ("derain", "heavy"),
+]
 
 
 @pytest.mark.parametrize("task, level", ALL_LEVELS)
@@ -224,8 +253,12 @@ def test_degradations_are_deterministic_under_a_seed(task, level):
     other, _ = degradation(image, np.random.default_rng(8))
     assert first.dtype == np.float32 and first.shape == image.shape
     assert np.array_equal(first, again)
-    assert json.dumps({k: v for k, v in first_params.items() if k != "kernel"}) == \
-        json.dumps({k: v for k, v in again_params.items() if k != "kernel"})
+    arrays = ("kernel", "streaks")
+    assert json.dumps({k: v for k, v in first_params.items() if k not in arrays}) == json.dumps(
+        {k: v for k, v in again_params.items() if k not in arrays}
+    )
+    for key in set(arrays) & set(first_params):
+        assert np.array_equal(first_params[key], again_params[key])
     assert not np.array_equal(first, other)
 
 
@@ -236,12 +269,15 @@ def test_make_degradation_reads_numbers_and_names():
     assert make_degradation("deblur", "linear").kind == "linear"
 
 
-@pytest.mark.parametrize("task, level, message", [
-    ("denoise", "loud", "denoise level among blind, mixed, poisson or a sigma"),
-    ("deblur", "7.5", "deblur level among shake, linear, mixed or a maximum kernel size"),
-    ("derain", "7", "derain level among medium, light, heavy, mixed"),
-    ("dehaze", None, "task among denoise, deblur, derain"),
-])
+@pytest.mark.parametrize(
+    "task, level, message",
+    [
+        ("denoise", "loud", "denoise level among blind, mixed, poisson or a sigma"),
+        ("deblur", "7.5", "deblur level among shake, linear, mixed or a maximum kernel size"),
+        ("derain", "7", "derain level among medium, light, heavy, mixed"),
+        ("dehaze", None, "task among denoise, deblur, derain"),
+    ],
+)
 def test_make_degradation_rejects_unknown_levels(task, level, message):
     with pytest.raises(DataError, match=message):
         make_degradation(task, level)
@@ -250,6 +286,147 @@ def test_make_degradation_rejects_unknown_levels(task, level, message):
 def test_degradations_reject_images_that_are_not_h_w_c():
     with pytest.raises(DataError, match=r"H x W x C, found shape \(8, 8\)"):
         GaussianNoise(sigma=5)(np.zeros((8, 8), np.float32), np.random.default_rng(0))
+
+
+# ---- parameters drawn apart from applied -------------------------------------------------------------------------
+
+EVERY_DEGRADATION = [lambda task=task, level=level: make_degradation(task, level) for task, level in ALL_LEVELS] + [
+    lambda: make_degradation("derain", "mixed"),
+    lambda: Identity("denoise"),
+    MixedNoise,
+]
+
+
+@pytest.mark.parametrize("build", EVERY_DEGRADATION)
+def test_apply_with_sampled_params_reproduces_the_call(build):
+    degradation, image = build(), random_image(40)
+    degraded, params = degradation(image, np.random.default_rng(3))
+    rng = np.random.default_rng(3)
+    sampled = degradation.sample(rng, image.shape)
+    assert sampled["type"] == params["type"] and sorted(sampled) == sorted(params)
+    assert np.array_equal(degradation.apply(image, sampled, rng), degraded)
+
+
+def test_sample_draws_every_parameter_and_apply_only_the_noise():
+    image = random_image(40)
+    for degradation in (MotionBlur(noise_sigma=0), Rain.heavy(), Identity("derain")):
+        params = degradation.sample(np.random.default_rng(0), image.shape)
+        first = degradation.apply(image, params, np.random.default_rng(1))
+        assert np.array_equal(first, degradation.apply(image, params, np.random.default_rng(2)))
+    noise = GaussianNoise(sigma=20)
+    params = noise.sample(np.random.default_rng(0), image.shape)
+    assert not np.array_equal(
+        noise.apply(image, params, np.random.default_rng(1)), noise.apply(image, params, np.random.default_rng(2))
+    )
+
+
+def test_one_kernel_blurs_two_images_alike():
+    blurring = MotionBlur(kernel_size=(9, 15), noise_sigma=0)
+    first, second = random_image(48, seed=1), random_image(48, seed=2)
+    params = blurring.sample(np.random.default_rng(0), first.shape)
+    for image in (first, second):
+        expected = np.clip(blur(image, params["kernel"]), 0, 1)
+        assert np.allclose(blurring.apply(image, params, np.random.default_rng(5)), expected, atol=1e-6)
+
+
+def test_one_noise_level_and_field_on_two_images():
+    noise, first, second = GaussianNoise(sigma_range=(5, 50)), random_image(32, seed=1), random_image(32, seed=2)
+    params = noise.sample(np.random.default_rng(0), first.shape)
+    field = noise.apply(first, params, np.random.default_rng(9)) - first
+    assert np.allclose(noise.apply(second, params, np.random.default_rng(9)) - second, field, atol=1e-6)
+    assert np.std(field * 255) == pytest.approx(params["sigma"], rel=0.1)
+
+
+def test_one_rain_layer_set_on_two_images():
+    rain, first, second = Rain.heavy(), random_image(48, seed=1), random_image(48, seed=2)
+    params = rain.sample(np.random.default_rng(0), first.shape)
+    assert len(params["streaks"]) == len(params["layers"]) >= 2
+    assert all(layer.shape == (48, 48) and layer.dtype == np.float32 for layer in params["streaks"])
+    remaining = np.prod([1 - layer for layer in params["streaks"]], axis=0)[..., None]  # screen blend of layers
+    for image in (first, second):
+        assert np.allclose(rain.apply(image, params, np.random.default_rng(5)), 1 - (1 - image) * remaining, atol=1e-5)
+    with pytest.raises(DataError, match=r"streaks of the image's size \(40, 48\)"):
+        rain.apply(random_image(48)[:40], params, np.random.default_rng(5))
+
+
+def test_identity_params_carry_a_type_and_the_image_is_a_copy():
+    image = random_image(16)
+    degraded, params = Identity("deblur")(image, np.random.default_rng(0))
+    assert params == {"type": "identity"}
+    assert np.array_equal(degraded, image) and degraded is not image
+    degraded[0, 0, 0] = 2.0
+    assert image[0, 0, 0] != 2.0
+
+
+def test_random_choice_applies_the_option_its_params_name():
+    choice = RandomChoice([GaussianNoise(sigma=10), PoissonGaussianNoise(), Identity("denoise")])
+    image = random_image(24)
+    assert np.array_equal(choice.apply(image, {"type": "identity"}, np.random.default_rng(0)), image)
+    poisson = choice.apply(image, {"type": "poisson_gaussian", "a": 0.01, "b": 1e-4}, np.random.default_rng(0))
+    assert np.array_equal(
+        poisson,
+        PoissonGaussianNoise().apply(
+            image, {"type": "poisson_gaussian", "a": 0.01, "b": 1e-4}, np.random.default_rng(0)
+        ),
+    )
+    gaussian = choice.apply(image, {"type": "gaussian", "sigma": 30.0, "clip": False}, np.random.default_rng(0))
+    assert np.std((gaussian - image) * 255) == pytest.approx(30, rel=0.1)
+    with pytest.raises(DataError, match="found 'rain'"):
+        choice.apply(image, {"type": "rain"}, np.random.default_rng(0))
+    nested = RandomChoice([MixedNoise(), Identity("denoise"), GaussianNoise(sigma=5)])  # types may repeat in a class
+    assert set(nested.param_types()) == {"gaussian", "poisson_gaussian", "identity"}
+
+
+def test_random_choice_refuses_one_type_from_two_classes():
+    class OtherNoise(GaussianNoise):
+        def apply(self, clean, params, rng):
+            return clean
+
+    with pytest.raises(DataError, match="type 'gaussian' from both GaussianNoise and OtherNoise"):
+        RandomChoice([GaussianNoise(), OtherNoise()])
+
+
+def test_degradation_subclasses_implement_sample_and_apply():
+    class Unfinished(Degradation):
+        task = "denoise"
+
+    with pytest.raises(NotImplementedError):
+        Unfinished()(random_image(8), np.random.default_rng(0))
+    assert not hasattr(Degradation, "degrade")
+
+
+# ---- per-image generators ----------------------------------------------------------------------------------------
+
+
+def draws(rng):
+    return rng.random(6)
+
+
+def test_seeded_rng_reproduces_the_seeds_in_use():
+    study = np.random.default_rng([3, zlib.crc32(b"denoise-blind"), zlib.crc32(b"photo 1.png")])
+    assert np.array_equal(draws(seeded_rng(3, "denoise-blind", "photo 1.png")), draws(study))
+    assert np.array_equal(draws(seeded_rng(0, 5)), draws(np.random.default_rng([0, 5])))  # demo, validation
+    assert np.array_equal(draws(seeded_rng(7)), draws(np.random.default_rng([7])))
+    assert np.array_equal(draws(seeded_rng(1, "é")), draws(np.random.default_rng([1, zlib.crc32("é".encode())])))
+    assert not np.array_equal(draws(seeded_rng(0, "a.png")), draws(seeded_rng(0, "b.png")))
+    assert not np.array_equal(draws(seeded_rng(0, 1, 2)), draws(seeded_rng(0, 2, 1)))
+
+
+@pytest.mark.parametrize(
+    "seed, keys, message",
+    [
+        (-1, (), "non-negative integer seed, found -1"),
+        (1.5, (), "non-negative integer seed, found 1.5"),
+        ("0", (), "non-negative integer seed, found '0'"),
+        (0, (2.0,), "strings or non-negative integers, found 2.0"),
+        (0, (b"a.png",), "strings or non-negative integers, found b'a.png'"),
+        (0, ("a", -3), "strings or non-negative integers, found -3"),
+        (0, (None,), "strings or non-negative integers, found None"),
+    ],
+)
+def test_seeded_rng_rejects_bad_seeds_and_keys(seed, keys, message):
+    with pytest.raises(DataError, match=message):
+        seeded_rng(seed, *keys)
 
 
 def test_rain_presets_are_calibrated_to_the_benchmarks_inputs():
@@ -262,6 +439,10 @@ def test_rain_presets_are_calibrated_to_the_benchmarks_inputs():
     means = {}
     for level in ("light", "medium", "heavy"):
         rain = make_degradation("derain", level)
-        means[level] = np.mean([evaluate_pair(rain(clean, np.random.default_rng([7, index]))[0], clean,
-                                              "rain100l")["psnr"] for index, clean in enumerate(photos)])
+        means[level] = np.mean(
+            [
+                evaluate_pair(rain(clean, np.random.default_rng([7, index]))[0], clean, "rain100l")["psnr"]
+                for index, clean in enumerate(photos)
+            ]
+        )
     assert 25.5 < means["light"] < 29 and 18 < means["medium"] < 22.5 and 12.5 < means["heavy"] < 15.5

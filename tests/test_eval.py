@@ -9,8 +9,9 @@ from PIL import Image
 import mprnet
 from mprnet.cli import main
 from mprnet.complexity import count_parameters
-from mprnet.data import open_paired, read_rgb
+from mprnet.data import open_paired
 from mprnet.evaluate import default_protocol, evaluate, write_csv
+from mprnet.io import read_rgb
 from mprnet.metrics import evaluate_pair
 
 TINY = dict(n_feat=8, scale_unetfeats=4, scale_orsnetfeats=4, num_cab=1)
@@ -67,12 +68,32 @@ def test_perfect_restorer_is_written_as_inf(paired_folder, tmp_path):
 
 def test_cli_eval_figures_match_the_saved_images(paired_folder, tiny_weights, tmp_path, capsys):
     save_dir, csv_path, json_path = tmp_path / "restored", tmp_path / "scores.csv", tmp_path / "scores.json"
-    code = main(["eval", "--weights", str(tiny_weights), str(paired_folder), "--protocol", "gopro", "--device", "cpu",
-                 "--save-dir", str(save_dir), "--csv", str(csv_path), "--json", str(json_path)])
+    code = main(
+        [
+            "eval",
+            "--weights",
+            str(tiny_weights),
+            str(paired_folder),
+            "--protocol",
+            "gopro",
+            "--device",
+            "cpu",
+            "--save-dir",
+            str(save_dir),
+            "--csv",
+            str(csv_path),
+            "--json",
+            str(json_path),
+        ]
+    )
     assert code == 0
     rows = read_csv_rows(csv_path)
-    recomputed = {name: evaluate_pair(read_rgb(save_dir / f"{name}.png"),
-                                      read_rgb(paired_folder / "target" / f"{name}.png"), "gopro") for name in NAMES}
+    recomputed = {
+        name: evaluate_pair(
+            read_rgb(save_dir / f"{name}.png"), read_rgb(paired_folder / "target" / f"{name}.png"), "gopro"
+        )
+        for name in NAMES
+    }
     for name in NAMES:
         assert float(rows[name]["psnr"]) == pytest.approx(recomputed[name]["psnr"], abs=1e-9)
         assert float(rows[name]["ssim"]) == pytest.approx(recomputed[name]["ssim"], abs=1e-9)
@@ -107,8 +128,10 @@ def test_cli_info_describes_a_checkpoint(tiny_weights, capsys):
     assert "metadata task: denoise" in out and "n_feat=8" in out
 
 
-@pytest.mark.parametrize("preset, parameters", [("nafnet-gopro-w32", "17,11"), ("mimo-unet", "6,80"),
-                                                ("srn-lstm", "8,05"), ("did-mdn", "37")])
+@pytest.mark.parametrize(
+    "preset, parameters",
+    [("nafnet-gopro-w32", "17,11"), ("mimo-unet", "6,80"), ("srn-lstm", "8,05"), ("did-mdn", "37")],
+)
 def test_cli_info_prints_parameters_and_macs_of_peer_presets(preset, parameters, capsys):
     assert main(["info", preset, "--size", "32"]) == 0
     out = capsys.readouterr().out

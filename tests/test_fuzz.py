@@ -4,6 +4,7 @@ and the HTTP endpoint: every outcome is a result or one of the project's own err
 Bounded for the suite (MPRNET_FUZZ_EXAMPLES examples per target, default 40); `python benchmarks/fuzz.py` runs
 thousands.
 """
+
 import io
 import os
 import tempfile
@@ -24,9 +25,13 @@ from mprnet.errors import MprnetError  # noqa: E402
 from mprnet.io import read_image  # noqa: E402
 
 EXAMPLES = int(os.environ.get("MPRNET_FUZZ_EXAMPLES", "40"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                derandomize="MPRNET_FUZZ_EXAMPLES" not in os.environ,  # the suite's examples are the same every run
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize="MPRNET_FUZZ_EXAMPLES" not in os.environ,  # the suite's examples are the same every run
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 RNG = np.random.default_rng(5)
 
 
@@ -41,8 +46,13 @@ def _image_bytes(file_format: str, **options) -> bytes:
     return buffer.getvalue()
 
 
-IMAGES = {".png": _image_bytes("PNG"), ".jpg": _image_bytes("JPEG", quality=90), ".tif": _image_bytes("TIFF"),
-          ".webp": _image_bytes("WEBP"), ".gif": _image_bytes("GIF")}
+IMAGES = {
+    ".png": _image_bytes("PNG"),
+    ".jpg": _image_bytes("JPEG", quality=90),
+    ".tif": _image_bytes("TIFF"),
+    ".webp": _image_bytes("WEBP"),
+    ".gif": _image_bytes("GIF"),
+}
 
 
 def _tiny_network():
@@ -74,7 +84,7 @@ def mutated(draw, seeds: dict[str, bytes]):
         if kind == "flip" and data:
             data[where] ^= draw(st.integers(1, 255))
         elif kind == "cut":
-            del data[where:where + draw(st.integers(1, 64))]
+            del data[where : where + draw(st.integers(1, 64))]
         elif kind == "insert":
             data[where:where] = draw(st.binary(min_size=1, max_size=32))
         else:
@@ -143,8 +153,9 @@ def client(weights):
 @given(image=mutated(IMAGES))
 def test_the_http_endpoint_answers_a_result_or_a_client_error(client, image):
     suffix, data = image
-    answer = client.post("/api/restore", files={"image": (f"fuzz{suffix}", data, "application/octet-stream")},
-                         data={"task": "denoise"})
+    answer = client.post(
+        "/api/restore", files={"image": (f"fuzz{suffix}", data, "application/octet-stream")}, data={"task": "denoise"}
+    )
     assert answer.status_code in (200, 400, 413, 422), answer.text
     if answer.status_code != 200:
         assert answer.headers["content-type"] == "application/json" and answer.json()["error"]

@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -7,9 +9,15 @@ from mprnet.errors import ImageError, MprnetError
 from mprnet.infer import Engine, blend_ramp, pad_to_multiple, pick_precision, tile_starts
 from mprnet.models.registry import Architecture, build, register
 
-LOCAL = register(Architecture(
-    name="test-local-conv", build=lambda: nn.Conv2d(3, 3, 3, padding=1, padding_mode="reflect"),
-    detect=lambda state_dict: None, restore=lambda model, image: model(image), size_multiple=8))
+LOCAL = register(
+    Architecture(
+        name="test-local-conv",
+        build=lambda: nn.Conv2d(3, 3, 3, padding=1, padding_mode="reflect"),
+        detect=lambda state_dict: None,
+        restore=lambda model, image: model(image),
+        size_multiple=8,
+    )
+)
 
 
 def _local_model():
@@ -42,7 +50,7 @@ def test_reflect_padding_mirrors_the_border():
 def test_tile_starts_cover_the_image_with_the_overlap():
     starts = tile_starts(1000, 256, 32)
     assert starts[0] == 0 and starts[-1] == 1000 - 256
-    assert all(b - a <= 256 - 32 for a, b in zip(starts, starts[1:]))
+    assert all(b - a <= 256 - 32 for a, b in itertools.pairwise(starts))
     assert tile_starts(100, 256, 32) == [0]
 
 
@@ -66,7 +74,9 @@ def test_tiled_mprnet_agrees_with_whole_and_shows_no_seam(tiny_model):
         for parameter in tiny_model.parameters():
             parameter.mul_(0.3)
     rng = np.random.default_rng(2)
-    image = np.clip(np.linspace(0, 1, 160)[None, :, None] + 0.05 * rng.standard_normal((128, 160, 3)), 0, 1).astype(np.float32)
+    image = np.clip(np.linspace(0, 1, 160)[None, :, None] + 0.05 * rng.standard_normal((128, 160, 3)), 0, 1).astype(
+        np.float32
+    )
     whole = Engine(tiny_model, device="cpu", tile=0)(image)
     engine = Engine(tiny_model, device="cpu", tile=64, overlap=24)
     calls = []
@@ -123,9 +133,12 @@ def test_missing_cuda_is_a_clear_error(tiny_model):
 
 def _layout_and_mode(model):
     weights = [p for p in model.parameters() if p.ndim == 4]
-    return (model.training, {p.device.type for p in model.parameters()},
-            all(p.is_contiguous() for p in weights), any(p.is_contiguous(memory_format=torch.channels_last)
-                                                         and not p.is_contiguous() for p in weights))
+    return (
+        model.training,
+        {p.device.type for p in model.parameters()},
+        all(p.is_contiguous() for p in weights),
+        any(p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous() for p in weights),
+    )
 
 
 def test_the_engine_leaves_the_callers_module_as_it_found_it(tiny_model):

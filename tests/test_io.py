@@ -1,4 +1,5 @@
 """Image files as people have them: every kind read faithfully and written back the same way; bad files refused."""
+
 import io
 import struct
 import zlib
@@ -35,8 +36,10 @@ def as_u8(pixels):
 
 def png_16_bit_unfiltered(values: np.ndarray) -> bytes:
     """A 16-bit RGB PNG made by hand (filter 0), independent of the package's own encoder."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     height, width, _ = values.shape
     rows = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in values)
     header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
@@ -83,8 +86,10 @@ def test_16_bit_colour_png_round_trip_is_exact_and_readable_by_pillow(tmp_path, 
     assert np.array_equal(as_u16(read_image(tmp_path / "c16.png").pixels), values)
 
 
-@pytest.mark.parametrize("channels,options", [
-    (3, {}), (3, {"compression": "zlib"}), (4, {"extrasamples": ["unassalpha"]}), (3, {"tile": (16, 16)})])
+@pytest.mark.parametrize(
+    "channels,options",
+    [(3, {}), (3, {"compression": "zlib"}), (4, {"extrasamples": ["unassalpha"]}), (3, {"tile": (16, 16)})],
+)
 def test_16_bit_tiff_round_trip_is_exact(tmp_path, channels, options):
     values = random_u16(20, 24, channels)
     tifffile.imwrite(tmp_path / "in.tif", values, photometric="rgb", **options)
@@ -193,12 +198,15 @@ def _png_bytes():
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("content,expected", [
-    (b"", "empty"),
-    (b"hello, I am a text file\n", "not a readable image"),
-    (b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 20, "not a readable image"),
-    (_png_bytes()[:400], "not a readable image"),  # truncated
-])
+@pytest.mark.parametrize(
+    "content,expected",
+    [
+        (b"", "empty"),
+        (b"hello, I am a text file\n", "not a readable image"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 20, "not a readable image"),
+        (_png_bytes()[:400], "not a readable image"),  # truncated
+    ],
+)
 def test_bad_files_raise_image_error_naming_the_file(tmp_path, content, expected):
     path = tmp_path / "bad.png"
     path.write_bytes(content)
@@ -282,8 +290,9 @@ def animation(path, frames=3, size=(20, 12), alpha=False, **options):
             values[..., 3] = 255
             values[: 3 + index, :, 3] = 0
         pictures.append(Image.fromarray(values, mode))
-    pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=[40 + 30 * i for i in range(frames)],
-                     **options)
+    pictures[0].save(
+        path, save_all=True, append_images=pictures[1:], duration=[40 + 30 * i for i in range(frames)], **options
+    )
     return pictures
 
 

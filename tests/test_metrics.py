@@ -17,8 +17,9 @@ def pair():
 
 
 def skimage_ssim(restored, target, **kwargs):
-    return structural_similarity(restored, target, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-                                 data_range=1.0, **kwargs)
+    return structural_similarity(
+        restored, target, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0, **kwargs
+    )
 
 
 def test_psnr_matches_skimage(pair):
@@ -41,8 +42,9 @@ def test_identical_images_give_inf_psnr_and_unit_ssim(pair):
 def test_ssim_matches_skimage_colour_and_gray(pair):
     restored, target = pair
     assert ssim(restored, target) == pytest.approx(skimage_ssim(restored, target, channel_axis=-1), abs=1e-6)
-    assert ssim(restored[..., 1], target[..., 1]) == pytest.approx(skimage_ssim(restored[..., 1], target[..., 1]),
-                                                                   abs=1e-6)
+    assert ssim(restored[..., 1], target[..., 1]) == pytest.approx(
+        skimage_ssim(restored[..., 1], target[..., 1]), abs=1e-6
+    )
 
 
 def test_colour_ssim_is_the_mean_of_channel_ssims(pair):
@@ -59,12 +61,12 @@ def test_ssim_is_scale_invariant_with_data_range(pair):
 def test_ssim_of_an_11x11_image_is_its_single_valid_window():
     rng = np.random.default_rng(1)
     x, y = rng.random((11, 11)), rng.random((11, 11))
-    g = np.exp(-((np.arange(11) - 5) ** 2) / (2 * 1.5 ** 2))
+    g = np.exp(-((np.arange(11) - 5) ** 2) / (2 * 1.5**2))
     w = np.outer(g, g) / np.outer(g, g).sum()
     mx, my = (w * x).sum(), (w * y).sum()
-    vx, vy, cxy = (w * x * x).sum() - mx ** 2, (w * y * y).sum() - my ** 2, (w * x * y).sum() - mx * my
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    expected = (2 * mx * my + c1) * (2 * cxy + c2) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
+    vx, vy, cxy = (w * x * x).sum() - mx**2, (w * y * y).sum() - my**2, (w * x * y).sum() - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    expected = (2 * mx * my + c1) * (2 * cxy + c2) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
     assert ssim(x, y) == pytest.approx(expected, abs=1e-12)
 
 
@@ -112,8 +114,10 @@ def test_deblur_protocol_rounds_to_8_bits_first(pair):
     restored, target = pair
     target = quantize_8bit(target)
     result = evaluate_pair(restored, target, "gopro")
-    assert result["psnr"] == pytest.approx(peak_signal_noise_ratio(
-        (target * 255).round().astype(np.uint8), (restored * 255).round().astype(np.uint8)), abs=1e-9)
+    assert result["psnr"] == pytest.approx(
+        peak_signal_noise_ratio((target * 255).round().astype(np.uint8), (restored * 255).round().astype(np.uint8)),
+        abs=1e-9,
+    )
     assert result["psnr"] != pytest.approx(psnr(restored, target), abs=1e-4)
     assert evaluate_pair(restored, target, PROTOCOLS["hide"]) == result
 

@@ -3,7 +3,8 @@ import json
 import pytest
 import torch
 
-from mprnet.models.mprnet import MPRNet, PRESETS
+from mprnet.models.mprnet import PRESETS, MPRNet
+
 from conftest import DATA
 
 

@@ -1,4 +1,5 @@
 """Training the peers with their published recipes, and restoring with them through the engine and the CLI."""
+
 from __future__ import annotations
 
 import math
@@ -17,24 +18,42 @@ from mprnet.data import SyntheticPairs
 from mprnet.degrade import GaussianNoise, Rain
 from mprnet.errors import DataError, MprnetError
 from mprnet.infer import Engine
+from mprnet.losses import fft_l1, psnr_loss
+from mprnet.models.did_mdn import training_loss as did_mdn_loss
+from mprnet.models.mimo_unet import training_loss as mimo_unet_loss
 from mprnet.models.registry import create_model
+from mprnet.models.srn import training_loss as srn_loss
 from mprnet.train import Trainer, learning_rate, load_config
-from mprnet.train.losses import did_mdn_loss, fft_l1, mimo_unet_loss, psnr_loss, srn_loss
 from mprnet.train.loop import build_model, training_patches
 
 #: name -> (tiny network, task, degradation level, recipe settings)
 PEERS = {
-    "nafnet": ({"name": "nafnet", "width": 8, "middle_blk_num": 1, "enc_blk_nums": [1, 1], "dec_blk_nums": [1, 1]},
-               "denoise", 25, {"optimizer": "adamw", "betas": [0.9, 0.9], "lr": 1e-3, "lr_min": 1e-7}),
-    "mimo-unet": ({"name": "mimo-unet", "num_res": 1, "base_channel": 8}, "deblur", 5,
-                  {"lr": 1e-3, "schedule": "step", "step_every": 4}),
-    "srn": ({"name": "srn", "channels": 1, "lstm": True, "width": 8, "num_res": 1}, "deblur", 5,
-            {"lr": 1e-3, "lr_min": 0.0, "schedule": "poly", "poly_power": 0.3}),
-    "did-mdn": ({"name": "did-mdn", "classifier_size": 32, "classifier_hidden": 8}, "derain", "heavy",
-                {"lr": 1e-3, "lr_min": 0.0, "schedule": "poly", "betas": [0.5, 0.999], "weight_decay": 5e-5}),
+    "nafnet": (
+        {"name": "nafnet", "width": 8, "middle_blk_num": 1, "enc_blk_nums": [1, 1], "dec_blk_nums": [1, 1]},
+        "denoise",
+        25,
+        {"optimizer": "adamw", "betas": [0.9, 0.9], "lr": 1e-3, "lr_min": 1e-7},
+    ),
+    "mimo-unet": (
+        {"name": "mimo-unet", "num_res": 1, "base_channel": 8},
+        "deblur",
+        5,
+        {"lr": 1e-3, "schedule": "step", "step_every": 4},
+    ),
+    "srn": (
+        {"name": "srn", "channels": 1, "lstm": True, "width": 8, "num_res": 1},
+        "deblur",
+        5,
+        {"lr": 1e-3, "lr_min": 0.0, "schedule": "poly", "poly_power": 0.3},
+    ),
+    "did-mdn": (
+        {"name": "did-mdn", "classifier_size": 32, "classifier_hidden": 8},
+        "derain",
+        "heavy",
+        {"lr": 1e-3, "lr_min": 0.0, "schedule": "poly", "betas": [0.5, 0.999], "weight_decay": 5e-5},
+    ),
 }
 PATCH = 32
-
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +77,20 @@ def write_config(folder: Path, values: dict) -> Path:
 
 def peer_config(name: str, photos: Path, out: Path, **settings):
     model, task, level, recipe = PEERS[name]
-    values = {"task": task, "model": model, "data": {"clean_dir": str(photos), "level": level, "workers": 0},
-              "steps": 12, "batch_size": 2, "patch_size": PATCH, "precision": "fp32", "checkpoint_every": 100,
-              "log_every": 1, "out_dir": str(out / "run"), **recipe, **settings}
+    values = {
+        "task": task,
+        "model": model,
+        "data": {"clean_dir": str(photos), "level": level, "workers": 0},
+        "steps": 12,
+        "batch_size": 2,
+        "patch_size": PATCH,
+        "precision": "fp32",
+        "checkpoint_every": 100,
+        "log_every": 1,
+        "out_dir": str(out / "run"),
+        **recipe,
+        **settings,
+    }
     return load_config(write_config(out, values))
 
 
@@ -70,6 +100,7 @@ def schedule(tmp_path: Path, **settings):
 
 
 # --- schedules and optimizers -----------------------------------------------------------------------------
+
 
 def test_step_schedule_multiplies_by_gamma_every_step_every_steps(tmp_path):
     config = schedule(tmp_path, schedule="step", step_every=30, step_gamma=0.5)
@@ -82,7 +113,7 @@ def test_poly_schedule_follows_the_power_to_lr_min(tmp_path):
     config = schedule(tmp_path, schedule="poly", poly_power=0.3, lr_min=0.1, warmup_steps=10)
     assert learning_rate(config, 4) == pytest.approx(0.5)  # warm-up first
     assert learning_rate(config, 10) == pytest.approx(1.0)
-    assert learning_rate(config, 55) == pytest.approx(0.1 + 0.9 * 0.5 ** 0.3)
+    assert learning_rate(config, 55) == pytest.approx(0.1 + 0.9 * 0.5**0.3)
     assert learning_rate(config, 100) == pytest.approx(0.1)
 
 
@@ -92,11 +123,14 @@ def test_cosine_stays_the_default(tmp_path):
     assert learning_rate(config, 50) == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("settings,message", [
-    ({"optimizer": "sgd"}, "optimizer must be one of adam, adamw"),
-    ({"schedule": "linear"}, "schedule must be one of cosine, poly, step"),
-    ({"schedule": "step"}, "step_every >= 1"),
-])
+@pytest.mark.parametrize(
+    "settings,message",
+    [
+        ({"optimizer": "sgd"}, "optimizer must be one of adam, adamw"),
+        ({"schedule": "linear"}, "schedule must be one of cosine, poly, step"),
+        ({"schedule": "step"}, "step_every >= 1"),
+    ],
+)
 def test_unknown_recipe_settings_get_clear_messages(tmp_path, settings, message):
     with pytest.raises(MprnetError, match=message):
         schedule(tmp_path, **settings)
@@ -109,12 +143,20 @@ def test_the_config_picks_the_optimizer(tmp_path, photos):
     assert group["betas"] == (0.9, 0.9) and group["weight_decay"] == 1e-3
 
 
-@pytest.mark.parametrize("name,architecture,millions", [
-    ("nafnet-denoise", "nafnet", 29.16), ("nafnet-deblur", "nafnet", 17.11), ("mimo-unet-deblur", "mimo-unet", 6.81),
-    ("srn-deblur", "srn", 8.06), ("did-mdn-derain", "did-mdn", 0.373 + 65.501),
-    ("nafnet-denoise-cpu", "nafnet", 4.09), ("mimo-unet-deblur-cpu", "mimo-unet", 3.83),
-    ("srn-deblur-cpu", "srn", 3.81), ("did-mdn-derain-cpu", "did-mdn", 0.887),
-])
+@pytest.mark.parametrize(
+    "name,architecture,millions",
+    [
+        ("nafnet-denoise", "nafnet", 29.16),
+        ("nafnet-deblur", "nafnet", 17.11),
+        ("mimo-unet-deblur", "mimo-unet", 6.81),
+        ("srn-deblur", "srn", 8.06),
+        ("did-mdn-derain", "did-mdn", 0.373 + 65.501),
+        ("nafnet-denoise-cpu", "nafnet", 4.09),
+        ("mimo-unet-deblur-cpu", "mimo-unet", 3.83),
+        ("srn-deblur-cpu", "srn", 3.81),
+        ("did-mdn-derain-cpu", "did-mdn", 0.887),
+    ],
+)
 def test_peer_configs_build_the_published_and_the_cpu_sized_networks(name, architecture, millions):
     config = load_config(name)
     with torch.device("meta"):
@@ -124,6 +166,7 @@ def test_peer_configs_build_the_published_and_the_cpu_sized_networks(name, archi
 
 
 # --- losses on hand-made tensors --------------------------------------------------------------------------
+
 
 def test_psnr_loss_is_minus_the_mean_psnr_of_the_images():
     target = torch.rand(2, 3, 8, 8)
@@ -145,7 +188,7 @@ def scales(target: torch.Tensor) -> list[torch.Tensor]:
 def test_mimo_unet_loss_is_l1_at_three_scales_plus_a_tenth_of_the_spectral_l1():
     target = torch.rand(2, 3, 16, 16)
     assert float(mimo_unet_loss("deblur")(scales(target), target)) == pytest.approx(0, abs=1e-6)
-    shifted = scales(target)[:2] + [target + 0.2]
+    shifted = [*scales(target)[:2], target + 0.2]
     assert float(mimo_unet_loss("deblur")(shifted, target)) == pytest.approx(0.2 + 0.1 * 0.1, rel=1e-4)
 
 
@@ -171,6 +214,7 @@ def test_did_mdn_loss_is_l1_in_minus_one_to_one_plus_the_classifier_cross_entrop
 
 # --- data with density labels -----------------------------------------------------------------------------
 
+
 def test_synthetic_rain_pairs_carry_the_density_label_when_asked(photos):
     plain = SyntheticPairs(photos, Rain.heavy(), PATCH, length=4, seed=3)
     labelled = SyntheticPairs(photos, Rain.mixed(), PATCH, length=4, seed=3, with_labels=True)
@@ -188,11 +232,12 @@ def test_labels_from_a_degradation_that_records_none_are_refused(photos):
 
 def test_did_mdn_refuses_data_without_density_labels(tmp_path, photos):
     config = peer_config("did-mdn", photos, tmp_path, task="denoise")
-    with pytest.raises(MprnetError, match="set task: derain and data.clean_dir"):
+    with pytest.raises(MprnetError, match=r"set task: derain and data\.clean_dir"):
         training_patches(config, 4, with_labels=True)
 
 
 # --- a few steps of the real trainer lower each peer's loss --------------------------------------------
+
 
 def loss_on(trainer: Trainer, batch: tuple) -> float:
     degraded, clean, *labels = batch
@@ -231,6 +276,7 @@ def test_did_mdn_training_teaches_the_classifier_and_the_deraining_network(tmp_p
 
 # --- restoring: the density label is chosen once per image, then the CLI -------------------------------
 
+
 def test_did_mdn_chooses_the_density_once_on_the_whole_image_for_every_tile():
     torch.manual_seed(0)
     model = create_model("did-mdn", classifier_size=32, classifier_hidden=8).eval()
@@ -266,8 +312,22 @@ def test_each_peer_restores_through_the_cli_tiled_in_bf16(name, peer_weights, tm
     pixels = np.random.default_rng(2).integers(0, 256, (48, 72, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "photo.png")
     options = ["--tile", "32", "--overlap", "8", "--precision", "bf16", "--device", "cpu"]
-    assert main(["restore", str(tmp_path / "photo.png"), "-o", str(tmp_path / "out"), "--weights",
-                 peer_weights[name], "--arch", name, *options]) == 0
+    assert (
+        main(
+            [
+                "restore",
+                str(tmp_path / "photo.png"),
+                "-o",
+                str(tmp_path / "out"),
+                "--weights",
+                peer_weights[name],
+                "--arch",
+                name,
+                *options,
+            ]
+        )
+        == 0
+    )
     restored = np.asarray(Image.open(tmp_path / "out" / "photo.png"))
     engine = Engine(mprnet.load_model(peer_weights[name]), device="cpu", precision="bf16", tile=32, overlap=8)
     expected = np.rint(engine(pixels.astype(np.float32) / 255) * 255)

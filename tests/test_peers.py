@@ -1,4 +1,5 @@
 """The peer architectures of the study: NAFNet, MIMO-UNet(+), DID-MDN and SRN against the published networks."""
+
 from __future__ import annotations
 
 import json
@@ -32,9 +33,12 @@ PUBLISHED = {
     "didmdn_dense_rain": ("did-mdn", 0.373),
 }
 #: golden file -> architecture; each holds {"config", "state_dict", "inputs", "outputs"} of a tiny network.
-TINY = {"nafnet_tiny": "nafnet", "mimounet_tiny": "mimo-unet", "mimounet_plus_tiny": "mimo-unet",
-        "didmdn_dense_rain": "did-mdn"}
-
+TINY = {
+    "nafnet_tiny": "nafnet",
+    "mimounet_tiny": "mimo-unet",
+    "mimounet_plus_tiny": "mimo-unet",
+    "didmdn_dense_rain": "did-mdn",
+}
 
 
 def manifest(name: str) -> dict:
@@ -66,6 +70,7 @@ def golden_cases(name: str):
 
 
 # --- published configurations: keys, shapes, order, parameter counts, detection ---------------------------
+
 
 @pytest.mark.parametrize("name", PUBLISHED)
 def test_published_configuration_has_the_exact_keys_shapes_and_parameter_count(name):
@@ -102,7 +107,7 @@ def test_detection_knows_the_release_habits():
 def test_a_truncated_published_checkpoint_is_refused_with_a_clear_error():
     state_dict = meta_state_dict("mimounet")
     state_dict.pop("SCM2.conv.main.0.bias")
-    with torch.device("meta"), pytest.raises(CheckpointError, match="missing keys: SCM2.conv.main.0.bias"):
+    with torch.device("meta"), pytest.raises(CheckpointError, match=r"missing keys: SCM2\.conv\.main\.0\.bias"):
         model_from_state_dict(state_dict)
 
 
@@ -113,9 +118,18 @@ def test_srn_parameter_counts_match_the_authors_layers(preset, millions):
     assert round(sum(p.numel() for p in model.parameters()) / 1e6, 2) == millions
 
 
-@pytest.mark.parametrize("preset, millions", [("nafnet-sidd-w32", 29.16), ("nafnet-sidd-w64", 115.98),
-                                              ("nafnet-gopro-w32", 17.11), ("nafnet-gopro-w64", 67.89),
-                                              ("mimo-unet", 6.81), ("mimo-unet-plus", 16.11), ("did-mdn", 0.373)])
+@pytest.mark.parametrize(
+    "preset, millions",
+    [
+        ("nafnet-sidd-w32", 29.16),
+        ("nafnet-sidd-w64", 115.98),
+        ("nafnet-gopro-w32", 17.11),
+        ("nafnet-gopro-w64", 67.89),
+        ("mimo-unet", 6.81),
+        ("mimo-unet-plus", 16.11),
+        ("did-mdn", 0.373),
+    ],
+)
 def test_presets_are_the_published_networks(preset, millions):
     with torch.device("meta"):
         model = create_model(preset)
@@ -123,6 +137,7 @@ def test_presets_are_the_published_networks(preset, millions):
 
 
 # --- tiny configurations: reference outputs --------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", TINY)
 def test_tiny_network_reproduces_the_reference_outputs(name):
@@ -145,12 +160,14 @@ def test_tiny_checkpoint_is_detected_and_loaded_by_model_from_state_dict(name):
     assert model.architecture == TINY[name]
     image, label, expected = cases[0]
     output = forward(model, image, label)
-    torch.testing.assert_close(output if isinstance(output, torch.Tensor) else output[-1], expected[-1],
-                               rtol=0, atol=TOLERANCE)
+    torch.testing.assert_close(
+        output if isinstance(output, torch.Tensor) else output[-1], expected[-1], rtol=0, atol=TOLERANCE
+    )
 
 
-@pytest.mark.parametrize("name, wrapper", [("nafnet_tiny", "params"), ("mimounet_tiny", "model"),
-                                           ("didmdn_dense_rain", None)])
+@pytest.mark.parametrize(
+    "name, wrapper", [("nafnet_tiny", "params"), ("mimounet_tiny", "model"), ("didmdn_dense_rain", None)]
+)
 def test_release_style_file_loads_with_load_model(name, wrapper, tmp_path):
     """NAFNet releases wrap the weights in "params", MIMO-UNet in "model", DID-MDN stores them bare."""
     data, cases = golden_cases(name)
@@ -159,8 +176,9 @@ def test_release_style_file_loads_with_load_model(name, wrapper, tmp_path):
     model = load_model(path)
     image, label, expected = cases[-1]
     output = forward(model, image, label)
-    torch.testing.assert_close(output if isinstance(output, torch.Tensor) else output[-1], expected[-1],
-                               rtol=0, atol=TOLERANCE)
+    torch.testing.assert_close(
+        output if isinstance(output, torch.Tensor) else output[-1], expected[-1], rtol=0, atol=TOLERANCE
+    )
 
 
 def test_the_plus_layout_with_its_dropout_reproduces_the_reference_in_eval_mode():
@@ -182,8 +200,9 @@ def test_saved_tiny_peer_round_trips_through_safetensors(name, tmp_path):
     assert loaded.metadata["task"] == "test"
     image, label, expected = cases[0]
     output = forward(loaded, image, label)
-    torch.testing.assert_close(output if isinstance(output, torch.Tensor) else output[-1], expected[-1],
-                               rtol=0, atol=TOLERANCE)
+    torch.testing.assert_close(
+        output if isinstance(output, torch.Tensor) else output[-1], expected[-1], rtol=0, atol=TOLERANCE
+    )
 
 
 def tiny_models() -> dict[str, torch.nn.Module]:
@@ -214,6 +233,7 @@ def test_detection_recovers_every_hyper_parameter_of_a_tiny_peer(name):
 
 # --- restore semantics and sizes -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["nafnet", "mimo-unet", "srn", "did-mdn"])
 def test_restore_maps_an_image_to_an_image_of_the_same_shape(name):
     model = tiny_models()[name].eval()
@@ -226,8 +246,9 @@ def test_restore_maps_an_image_to_an_image_of_the_same_shape(name):
     assert torch.isfinite(restored).all()
 
 
-@pytest.mark.parametrize("name, size", [("mimo-unet", (30, 32)), ("srn", (40, 32)), ("did-mdn", (36, 40)),
-                                        ("did-mdn", (24, 24))])
+@pytest.mark.parametrize(
+    "name, size", [("mimo-unet", (30, 32)), ("srn", (40, 32)), ("did-mdn", (36, 40)), ("did-mdn", (24, 24))]
+)
 def test_sizes_the_network_cannot_take_are_refused(name, size):
     model = tiny_models()[name].eval()
     with pytest.raises(ValueError, match="multiples of"):
@@ -245,6 +266,7 @@ def test_nafnet_takes_any_size_by_padding_itself():
 
 
 # --- NAFNet TLC ------------------------------------------------------------------------------------------
+
 
 def test_tlc_windows_are_one_and_a_half_training_crops_at_every_level():
     assert [_tlc_window(256, level) for level in range(5)] == [384, 192, 96, 48, 24]
@@ -284,6 +306,7 @@ def test_tlc_changes_nafnet_only_on_images_larger_than_the_training_crops():
 
 # --- DID-MDN ---------------------------------------------------------------------------------------------
 
+
 def test_did_mdn_takes_one_density_label_per_image():
     data, cases = golden_cases("didmdn_dense_rain")
     model = create_model("did-mdn").eval()
@@ -291,7 +314,7 @@ def test_did_mdn_takes_one_density_label_per_image():
     image = cases[0][0]
     batch = image.repeat(2, 1, 1, 1)
     with torch.no_grad():
-        residual, clean = model(batch, torch.tensor([0, 2]))
+        _residual, clean = model(batch, torch.tensor([0, 2]))
         assert not torch.allclose(clean[0], clean[1])
         torch.testing.assert_close(clean[:1], cases[0][2][1], rtol=0, atol=TOLERANCE)
         torch.testing.assert_close(clean[1:], model(image, 2)[1], rtol=0, atol=TOLERANCE)
@@ -337,6 +360,7 @@ def test_did_mdn_refuses_unknown_density_labels():
 
 # --- SRN -------------------------------------------------------------------------------------------------
 
+
 def test_srn_returns_three_scales_and_runs_colour_through_the_one_channel_model_per_channel():
     torch.manual_seed(0)
     model = SRNDeblurNet(channels=1, lstm=True, width=8, num_res=1).eval()
@@ -354,7 +378,7 @@ def test_srn_lstm_hidden_state_reaches_the_finer_scales():
     image = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         with_memory = model(image)[-1]
-        model.lstm.conv.weight[:, model.lstm.conv.weight.shape[1] // 2:] = 0  # ignore the hidden state
+        model.lstm.conv.weight[:, model.lstm.conv.weight.shape[1] // 2 :] = 0  # ignore the hidden state
         without_memory = model(image)[-1]
     assert (with_memory - without_memory).abs().max() > 1e-6
 
@@ -367,10 +391,11 @@ def test_srn_refuses_images_whose_channels_it_cannot_split():
 
 # --- trainability ----------------------------------------------------------------------------------------
 
+
 def training_loss(name: str, model: torch.nn.Module, blurry: torch.Tensor, sharp: torch.Tensor) -> torch.Tensor:
     """Each peer's raw output against the target: multi-scale where the network predicts several scales."""
     if name == "did-mdn":
-        residual, clean = model(blurry * 2 - 1, 1)
+        _residual, clean = model(blurry * 2 - 1, 1)
         return F.l1_loss(clean, sharp * 2 - 1)
     outputs = model(blurry)
     outputs = [outputs] if isinstance(outputs, torch.Tensor) else outputs

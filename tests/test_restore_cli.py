@@ -1,4 +1,5 @@
 """`mprnet restore`: batches of files, folders and globs; image kinds kept; bad files reported, the rest restored."""
+
 import os
 
 import numpy as np
@@ -85,8 +86,15 @@ def test_image_kinds_survive_the_command(tmp_path, weights):
     exif = Image.Exif()
     exif[0x0112] = 8
     photo(tmp_path / "turned.jpg", size=(24, 16), exif=exif.tobytes())
-    assert restore(*(tmp_path / n for n in ("g16.png", "gray.png", "alpha.png", "icc.jpg", "turned.jpg")),
-                   "-o", tmp_path / "out", weights=weights) == 0
+    assert (
+        restore(
+            *(tmp_path / n for n in ("g16.png", "gray.png", "alpha.png", "icc.jpg", "turned.jpg")),
+            "-o",
+            tmp_path / "out",
+            weights=weights,
+        )
+        == 0
+    )
     out = tmp_path / "out"
     assert Image.open(out / "g16.png").mode.startswith("I")
     assert Image.open(out / "gray.png").mode == "L"
@@ -107,8 +115,9 @@ def test_bad_files_are_reported_and_the_batch_goes_on(tmp_path, weights, capsys)
     (folder / "truncated.png").write_bytes(photo(tmp_path / "whole.png", size=(64, 64)).read_bytes()[:300])
     photo(folder / "huge.png", size=(40, 40))
     photo(folder / "tiny.png", size=(5, 5))
-    code = restore(folder, tmp_path / "absent.png", "-o", tmp_path / "out", "--max-megapixels", "0.001",
-                   weights=weights)
+    code = restore(
+        folder, tmp_path / "absent.png", "-o", tmp_path / "out", "--max-megapixels", "0.001", weights=weights
+    )
     captured = capsys.readouterr()
     assert code == 1
     assert files_in(tmp_path / "out") == ["good.png"]
@@ -140,8 +149,7 @@ def test_two_inputs_with_one_output_name_do_not_clobber(tmp_path, weights, capsy
     (tmp_path / "two").mkdir()
     photo(tmp_path / "one" / "a.png")
     photo(tmp_path / "two" / "a.png")
-    assert restore(tmp_path / "one" / "a.png", tmp_path / "two" / "a.png", "-o", tmp_path / "out",
-                   weights=weights) == 1
+    assert restore(tmp_path / "one" / "a.png", tmp_path / "two" / "a.png", "-o", tmp_path / "out", weights=weights) == 1
     assert "already the output of" in capsys.readouterr().err
 
 
@@ -196,15 +204,24 @@ def test_missing_bundled_model_is_a_clear_error(tmp_path, capsys):
     assert "--weights" in capsys.readouterr().err
 
 
-CLASSIC = {"dct": ["--sigma", "20"], "msdct": ["--sigma", "20"], "nlmeans": [], "wavelet": [],
-           "bm3d": ["--sigma", "20"], "ffdnet": ["--sigma", "20"], "l0": [], "wiener": ["KERNEL"],
-           "tv": ["KERNEL"], "richardson-lucy": ["KERNEL"]}
+CLASSIC = {
+    "dct": ["--sigma", "20"],
+    "msdct": ["--sigma", "20"],
+    "nlmeans": [],
+    "wavelet": [],
+    "bm3d": ["--sigma", "20"],
+    "ffdnet": ["--sigma", "20"],
+    "l0": [],
+    "wiener": ["KERNEL"],
+    "tv": ["KERNEL"],
+    "richardson-lucy": ["KERNEL"],
+}
 
 
-def test_every_method_of_the_command_is_listed_here():
-    from mprnet.cli.restore import METHODS
+def test_every_classic_method_of_the_command_is_listed_here():
+    from mprnet.baselines import BASELINES
 
-    assert set(METHODS) == {"mprnet", *CLASSIC}
+    assert set(BASELINES) == set(CLASSIC)
 
 
 @pytest.mark.parametrize("method", sorted(CLASSIC))
@@ -255,10 +272,15 @@ def test_a_folder_without_images_is_an_error(tmp_path, weights, capsys):
         assert "no image found" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("option, message", [(["--threads", "-2"], "--threads must be 1 or more"),
-                                             (["--threads", "0"], "--threads must be 1 or more"),
-                                             (["--device", "bogus"], "unknown device 'bogus'"),
-                                             (["--device", "meta"], "unsupported device 'meta'")])
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--threads", "-2"], "--threads must be 1 or more"),
+        (["--threads", "0"], "--threads must be 1 or more"),
+        (["--device", "bogus"], "unknown device 'bogus'"),
+        (["--device", "meta"], "unsupported device 'meta'"),
+    ],
+)
 def test_bad_threads_and_devices_are_one_line(tmp_path, weights, capsys, option, message):
     source = photo(tmp_path / "a.png")
     code = main(["restore", str(source), "--weights", weights, *option, "-o", str(tmp_path / "out")])

@@ -1,4 +1,5 @@
 """The HTTP API, through a real HTTP client against uvicorn on loopback, with tiny random networks."""
+
 import io
 import tempfile
 import threading
@@ -15,7 +16,6 @@ httpx = pytest.importorskip("httpx")
 import mprnet  # noqa: E402
 from mprnet.io import ImageData, read_image, write_image  # noqa: E402
 from mprnet.serve import Settings, create_app  # noqa: E402
-from mprnet.serve.catalogue import Method  # noqa: E402
 from mprnet.serve.jobs import can_isolate  # noqa: E402
 from mprnet.serve.server import serving  # noqa: E402
 
@@ -28,8 +28,9 @@ def tiny_settings(folder: Path, **overrides) -> Settings:
     models = {}
     for task in TASKS:
         network = mprnet.create_model("mprnet", n_feat=8, scale_unetfeats=4, scale_orsnetfeats=4, num_cab=1)
-        models[task] = mprnet.save_weights(network, folder / f"{task}.safetensors", task=task,
-                                           summary=f"tiny random {task} network")
+        models[task] = mprnet.save_weights(
+            network, folder / f"{task}.safetensors", task=task, summary=f"tiny random {task} network"
+        )
     return Settings(**{"models": models, "tile": 0, "example_size": SIDE, **overrides})
 
 
@@ -87,13 +88,25 @@ def assert_error(answer, status: int, words: str) -> None:
 
 
 def test_health_models_page_and_openapi(client):
-    assert client.get("/healthz").json() == {"status": "ok", "tasks": list(TASKS), "running": 0, "waiting": 0,
-                                              "workers": 1, "queue_size": 8}
+    assert client.get("/healthz").json() == {
+        "status": "ok",
+        "tasks": list(TASKS),
+        "running": 0,
+        "waiting": 0,
+        "workers": 1,
+        "queue_size": 8,
+    }
     models = client.get("/api/models").json()
     by_task = {task["name"]: task for task in models["tasks"]}
     assert list(by_task) == list(TASKS)
-    assert by_task["denoise"]["methods"][0] == {"name": "mprnet", "summary": "tiny random denoise network",
-                                                 "needs": [], "uses": []}
+    assert by_task["denoise"]["methods"][0] == {
+        "name": "mprnet",
+        "title": "MPRNet",
+        "kind": "network",
+        "summary": "tiny random denoise network",
+        "needs": [],
+        "uses": [],
+    }
     assert "dct" in [method["name"] for method in by_task["denoise"]["methods"]]
     assert models["limits"]["max_pixels"] == 16_000_000
     page = client.get("/")
@@ -117,12 +130,22 @@ def test_each_task_restores(client, task):
     assert decode(answer.content, ".png").pixels.shape == (SIDE, SIDE, 3)
 
 
-@pytest.mark.parametrize("channels, suffix, bit_depth, media_type", [
-    (3, ".png", 8, "image/png"), (3, ".png", 16, "image/png"), (1, ".png", 8, "image/png"),
-    (1, ".png", 16, "image/png"), (4, ".png", 8, "image/png"), (2, ".png", 8, "image/png"),
-    (4, ".png", 16, "image/png"), (3, ".jpg", 8, "image/jpeg"), (3, ".tif", 16, "image/tiff"),
-    (3, ".webp", 8, "image/webp"),
-], ids=["rgb8", "rgb16", "gray8", "gray16", "rgba8", "gray-alpha8", "rgba16", "jpeg", "tiff16", "webp"])
+@pytest.mark.parametrize(
+    "channels, suffix, bit_depth, media_type",
+    [
+        (3, ".png", 8, "image/png"),
+        (3, ".png", 16, "image/png"),
+        (1, ".png", 8, "image/png"),
+        (1, ".png", 16, "image/png"),
+        (4, ".png", 8, "image/png"),
+        (2, ".png", 8, "image/png"),
+        (4, ".png", 16, "image/png"),
+        (3, ".jpg", 8, "image/jpeg"),
+        (3, ".tif", 16, "image/tiff"),
+        (3, ".webp", 8, "image/webp"),
+    ],
+    ids=["rgb8", "rgb16", "gray8", "gray16", "rgba8", "gray-alpha8", "rgba16", "jpeg", "tiff16", "webp"],
+)
 def test_each_image_kind_comes_back_in_its_format(client, channels, suffix, bit_depth, media_type):
     sent = decode(encode(random_pixels(channels), suffix, bit_depth), suffix)
     answer = post(client, encode(random_pixels(channels), suffix, bit_depth), name=f"photo{suffix}")
@@ -152,8 +175,13 @@ def test_classic_method_with_its_noise_level(client):
 def test_kernel_upload_for_non_blind_deblurring(client):
     kernel = io.BytesIO()
     np.save(kernel, np.full((3, 3), 1 / 9))
-    answer = post(client, encode(random_pixels()), task="deblur", method="wiener",
-                  kernel=("kernel.npy", kernel.getvalue(), "application/octet-stream"))
+    answer = post(
+        client,
+        encode(random_pixels()),
+        task="deblur",
+        method="wiener",
+        kernel=("kernel.npy", kernel.getvalue(), "application/octet-stream"),
+    )
     assert answer.status_code == 200, answer.text
 
 
@@ -189,25 +217,41 @@ BAD_REQUESTS = {
     "corrupt": (lambda: {"data": encode(random_pixels())[:200]}, 422, "image: not a readable image"),
     "not an image": (lambda: {"data": b"%PDF-1.4 not a picture at all"}, 422, "image: not a readable image"),
     "too large": (lambda: {"data": b"\0" * 3_000_000}, 413, "more than the limit of 2.0 MiB"),
-    "too many pixels": (lambda: {"data": _png_header_of(5000, 4000)}, 422,
-                        "5000x4000 = 20,000,000 pixels, more than the limit of 16,000,000; the server's operator "
-                        "sets this limit"),
+    "too many pixels": (
+        lambda: {"data": _png_header_of(5000, 4000)},
+        422,
+        "5000x4000 = 20,000,000 pixels, more than the limit of 16,000,000; the server's operator sets this limit",
+    ),
     "too small": (lambda: {"data": encode(random_pixels(side=4))}, 422, "at least 8 per side"),
-    "unknown task": (lambda: {"data": encode(random_pixels()), "task": "sharpen"}, 400,
-                     "unknown task 'sharpen'; this server offers deblur, denoise, derain"),
-    "unknown method": (lambda: {"data": encode(random_pixels()), "method": "magic"}, 400,
-                       "unknown method 'magic' for denoise; choose one of mprnet, dct"),
-    "bad sigma": (lambda: {"data": encode(random_pixels()), "method": "dct", "sigma": "loud"}, 400,
-                  "form field 'sigma'"),
-    "bad format": (lambda: {"data": encode(random_pixels()), "output_format": "xcf"}, 400,
-                   "unknown output_format 'xcf'"),
+    "unknown task": (
+        lambda: {"data": encode(random_pixels()), "task": "sharpen"},
+        400,
+        "unknown task 'sharpen'; this server offers deblur, denoise, derain",
+    ),
+    "unknown method": (
+        lambda: {"data": encode(random_pixels()), "method": "magic"},
+        400,
+        "unknown method 'magic' for denoise; choose one of mprnet, dct",
+    ),
+    "bad sigma": (
+        lambda: {"data": encode(random_pixels()), "method": "dct", "sigma": "loud"},
+        400,
+        "form field 'sigma'",
+    ),
+    "bad format": (
+        lambda: {"data": encode(random_pixels()), "output_format": "xcf"},
+        400,
+        "unknown output_format 'xcf'",
+    ),
 }
 
 
 @pytest.fixture(scope="module")
 def small_upload_client(settings):
-    with serving(create_app(Settings(**{**vars(settings), "max_upload_bytes": 2 * 2**20}))) as url, \
-            httpx.Client(base_url=url, timeout=30) as client:
+    with (
+        serving(create_app(Settings(**{**vars(settings), "max_upload_bytes": 2 * 2**20}))) as url,
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
         yield client
 
 
@@ -244,8 +288,9 @@ def test_every_frame_of_an_animated_gif_is_restored(client):
 
 
 def test_chunked_upload_without_length_is_refused(client):
-    answer = client.post("/api/restore", content=iter([b"--x\r\n"]),
-                         headers={"content-type": "multipart/form-data; boundary=x"})
+    answer = client.post(
+        "/api/restore", content=iter([b"--x\r\n"]), headers={"content-type": "multipart/form-data; boundary=x"}
+    )
     assert_error(answer, 411, "Content-Length")
     assert_healthy(client)
 
@@ -255,12 +300,15 @@ def test_unknown_path_is_json_404(client):
 
 
 def test_internal_failure_is_a_500_without_trace(app, client):
-    def broken(image, **known):
-        raise RuntimeError("secret internal detail")
+    class Broken:
+        name, title, task, kind, summary, needs, uses = "mprnet", "MPRNet", "denoise", "network", "broken", (), ()
+
+        def __call__(self, image, progress=None, **known):
+            raise RuntimeError("secret internal detail")
 
     methods = app.state.catalogue.tasks["denoise"]
     original = methods["mprnet"]
-    methods["mprnet"] = Method("denoise", "mprnet", "broken", broken)
+    methods["mprnet"] = Broken()
     try:
         answer = post(client, encode(random_pixels()))
     finally:
@@ -279,8 +327,9 @@ def _blocked_queue(app):
 
 
 def test_full_queue_answers_503_with_retry_after(settings):
-    app = create_app(Settings(**{**vars(settings), "workers": 1, "queue_size": 0, "retry_after_s": 7,
-                                 "isolate_jobs": False}))  # the blocking jobs wait on an event of this process
+    app = create_app(
+        Settings(**{**vars(settings), "workers": 1, "queue_size": 0, "retry_after_s": 7, "isolate_jobs": False})
+    )  # the blocking jobs wait on an event of this process
     with serving(app) as url, httpx.Client(base_url=url, timeout=30) as client:
         release = _blocked_queue(app)
         busy = post(client, encode(random_pixels()))
@@ -292,8 +341,9 @@ def test_full_queue_answers_503_with_retry_after(settings):
 
 
 def test_job_past_its_time_limit_answers_504_and_frees_its_slot(settings):
-    app = create_app(Settings(**{**vars(settings), "workers": 1, "queue_size": 1, "job_timeout_s": 0.3,
-                                 "isolate_jobs": False}))
+    app = create_app(
+        Settings(**{**vars(settings), "workers": 1, "queue_size": 1, "job_timeout_s": 0.3, "isolate_jobs": False})
+    )
     with serving(app) as url, httpx.Client(base_url=url, timeout=30) as client:
         release = _blocked_queue(app)
         assert_error(post(client, encode(random_pixels())), 504, "longer than the limit of 0.3 s")
@@ -311,8 +361,9 @@ def test_a_slow_job_is_stopped_at_its_limit_and_its_worker_comes_free(settings, 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     wide = mprnet.create_model("mprnet", n_feat=40, scale_unetfeats=20, scale_orsnetfeats=16)
     models = {"denoise": mprnet.save_weights(wide, tmp_path / "wide.safetensors", task="denoise")}
-    app = create_app(Settings(**{**vars(settings), "models": models, "workers": 1, "queue_size": 0,
-                                 "job_timeout_s": 1.0}))
+    app = create_app(
+        Settings(**{**vars(settings), "models": models, "workers": 1, "queue_size": 0, "job_timeout_s": 1.0})
+    )
     with serving(app) as url, httpx.Client(base_url=url, timeout=30) as client:
         fields = {"method": "bm3d", "sigma": "25"} if method == "bm3d" else {}
         started = time.monotonic()
@@ -328,8 +379,10 @@ def test_a_slow_job_is_stopped_at_its_limit_and_its_worker_comes_free(settings, 
 
 def test_temporary_files_are_removed(client, tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    assert post(client, encode(random_pixels()), reference=("c.png", encode(random_pixels()), "image/png")
-                ).status_code == 200
+    assert (
+        post(client, encode(random_pixels()), reference=("c.png", encode(random_pixels()), "image/png")).status_code
+        == 200
+    )
     assert post(client, b"not an image").status_code == 422
     assert list(tmp_path.iterdir()) == []
 
@@ -346,9 +399,19 @@ def test_examples_are_degraded_samples_with_their_originals(client):
     assert_error(client.get("/api/examples/denoise/nobody/clean.png"), 400, "no example denoise/nobody/clean.png")
 
 
-@pytest.mark.parametrize("host, status", [("127.0.0.1:8000", 200), ("localhost", 200), ("[::1]:80", 200),
-                                          ("LOCALHOST:1", 200), ("evil.example:8000", 421), ("evil.example", 421),
-                                          ("127.0.0.1.evil.example", 421), ("", 421)])
+@pytest.mark.parametrize(
+    "host, status",
+    [
+        ("127.0.0.1:8000", 200),
+        ("localhost", 200),
+        ("[::1]:80", 200),
+        ("LOCALHOST:1", 200),
+        ("evil.example:8000", 421),
+        ("evil.example", 421),
+        ("127.0.0.1.evil.example", 421),
+        ("", 421),
+    ],
+)
 def test_only_the_hosts_it_serves_are_answered(client, host, status):
     """A page on another site that rebinds its name to 127.0.0.1 still sends its own name as Host."""
     answer = client.get("/healthz", headers={"host": host})
@@ -372,3 +435,15 @@ def test_jobs_are_isolated_only_where_the_networks_run_on_the_cpu(app, settings,
 
     monkeypatch.setattr(catalogue.Catalogue, "devices", lambda self: {"cpu", "cuda"})
     assert create_app(settings).state.queue.isolate is False
+
+
+def test_a_peer_network_is_offered_under_its_own_architecture(tmp_path):
+    nafnet = mprnet.create_model("nafnet", width=8, middle_blk_num=1, enc_blk_nums=[1], dec_blk_nums=[1])
+    weights = mprnet.save_weights(nafnet, tmp_path / "nafnet.safetensors")  # no summary, no task in its metadata
+    app = create_app(Settings(models={"denoise": weights}, tile=0, baselines=False))
+    with serving(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        methods = client.get("/api/models").json()["tasks"][0]["methods"]
+        assert [(m["name"], m["title"], m["summary"]) for m in methods] == [("nafnet", "NAFNet", "NAFNet (denoise)")]
+        answer = post(client, encode(random_pixels()))  # no method: the task's network
+        assert answer.status_code == 200 and answer.headers["x-method"] == "nafnet"
+        assert_error(post(client, encode(random_pixels()), method="mprnet"), 400, "choose one of nafnet")

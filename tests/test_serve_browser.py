@@ -1,8 +1,9 @@
 """The demo page in a real headless Chromium (Debian's, driven by Playwright): restore, compare, download, errors.
 Screenshots go to $MPRNET_SHOTS (default /tmp/serve-shots)."""
+
 import os
-import threading
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +19,18 @@ from mprnet.demo import sample_photos  # noqa: E402
 from mprnet.io import read_image  # noqa: E402
 from mprnet.serve import Settings, create_app  # noqa: E402
 from mprnet.serve.server import serving  # noqa: E402
+
 from test_serve_api import encode, tiny_settings  # noqa: E402
 
 SHOTS = Path(os.environ.get("MPRNET_SHOTS", "/tmp/serve-shots"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 TIMEOUT_MS = 30_000
 sync_api.expect.set_options(timeout=TIMEOUT_MS)
 
@@ -113,6 +121,7 @@ def test_unreadable_file_shows_a_plain_error(page, tmp_path):
 def test_method_needing_sigma_shows_its_field(page):
     page.check("input[name=task][value=denoise]")
     assert page.is_hidden("#sigma-row")
+    assert page.inner_text("#method option >> nth=0") == "MPRNet (blind)"  # the network, by its architecture's name
     page.select_option("#method", "dct")
     assert page.is_visible("#sigma-row") and page.is_hidden("#kernel-row")
     assert "DCT" in page.inner_text("#method-summary")

@@ -1,4 +1,5 @@
 """The bounded job queue behind `mprnet serve`, without HTTP."""
+
 import asyncio
 import threading
 import time
@@ -52,7 +53,7 @@ def test_waiting_job_is_cancelled_at_its_deadline():
     release = threading.Event()
     ran = []
     queue.submit(lambda deadline: release.wait(5))
-    with pytest.raises(JobTimeout, match="longer than the limit of 0.2 s"):
+    with pytest.raises(JobTimeout, match=r"longer than the limit of 0\.2 s"):
         asyncio.run(queue.run(lambda deadline: ran.append(True)))
     assert queue.admitted == 1  # only the blocking job still holds a slot
     release.set()
@@ -92,7 +93,7 @@ def slow_job(deadline):
 def test_an_isolated_job_is_stopped_at_its_deadline_and_its_worker_comes_free():
     queue = JobQueue(workers=1, queue_size=0, timeout_s=0.5, isolate=True)
     started = time.monotonic()
-    with pytest.raises(JobTimeout, match="0.5 s"):
+    with pytest.raises(JobTimeout, match=r"0\.5 s"):
         asyncio.run(queue.run(slow_job))
     wait_for(lambda: queue.running == 0 and queue.admitted == 0, timeout=1.5)
     assert time.monotonic() - started < 2

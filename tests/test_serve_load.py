@@ -1,4 +1,5 @@
 """A small bounded run of benchmarks/serve_load.py: a real server process under a burst of concurrent requests."""
+
 import importlib.util
 from pathlib import Path
 
@@ -18,8 +19,22 @@ def load_benchmark():
 
 
 def test_burst_is_answered_without_loss_or_leak(capsys):
-    figures = load_benchmark().main(["--tiny", "--requests", "40", "--clients", "8", "--workers", "1",
-                                     "--queue", "2", "--time-limit", "60", "--json"])
+    figures = load_benchmark().main(
+        [
+            "--tiny",
+            "--requests",
+            "40",
+            "--clients",
+            "8",
+            "--workers",
+            "1",
+            "--queue",
+            "2",
+            "--time-limit",
+            "60",
+            "--json",
+        ]
+    )
     assert figures["answered_200"] + figures["answered_503"] == 40
     assert figures["lost"] == 0 and figures["other"] == []
     assert figures["answered_200"] >= 3  # at least what one worker and a queue of 2 admit at once

@@ -1,5 +1,7 @@
 """The study in a tiny configuration: tiny random networks, two 48-px photos, cheap baselines."""
+
 import csv
+import dataclasses
 import re
 from pathlib import Path
 
@@ -9,16 +11,23 @@ import torch
 from PIL import Image
 
 import mprnet
+from mprnet import tasks
 from mprnet.cli import main
-from mprnet.data import read_rgb
+from mprnet.io import read_rgb
 from mprnet.metrics import evaluate_pair
-from mprnet.study import StudySettings, run_study
-from mprnet.study import experiments
+from mprnet.study import StudySettings, experiments, run_study
 from mprnet.study.complexity import CostSettings
 
 TASKS = ("denoise", "deblur", "derain")
-OUTPUTS = ("report.md", "results.csv", "complexity.csv", "figures/denoise-sigma20.jpg", "figures/deblur-shake.jpg",
-           "plots/derain-psnr-vs-gmacs.png", "plots/deblur-psnr-vs-seconds.png")
+OUTPUTS = (
+    "report.md",
+    "results.csv",
+    "complexity.csv",
+    "figures/denoise-sigma20.jpg",
+    "figures/deblur-shake.jpg",
+    "plots/derain-psnr-vs-gmacs.png",
+    "plots/deblur-psnr-vs-seconds.png",
+)
 
 
 def _tiny_mprnet():
@@ -40,33 +49,61 @@ def inputs(tmp_path_factory) -> tuple[Path, Path]:
         mprnet.save_weights(_tiny_mprnet(), weights / f"tiny_{task}.safetensors", task=task)
     # Two peers, found by their keys alone (their tasks are those of the architectures' releases); MIMO-UNet and
     # SRN stay missing, so their columns are skipped.
-    torch.save(mprnet.create_model("nafnet", width=8, middle_blk_num=1, enc_blk_nums=[1], dec_blk_nums=[1])
-               .state_dict(), weights / "peer_a.pth")
-    torch.save({"state_dict": mprnet.create_model("did-mdn", classifier_size=32, classifier_hidden=8).state_dict()},
-               weights / "peer_b.pth")
+    torch.save(
+        mprnet.create_model("nafnet", width=8, middle_blk_num=1, enc_blk_nums=[1], dec_blk_nums=[1]).state_dict(),
+        weights / "peer_a.pth",
+    )
+    torch.save(
+        {"state_dict": mprnet.create_model("did-mdn", classifier_size=32, classifier_hidden=8).state_dict()},
+        weights / "peer_b.pth",
+    )
     return photos, weights
 
 
 def _settings(inputs, out: Path, **changes) -> StudySettings:
     photos, weights = inputs
-    return StudySettings(out=out, data=(photos,), weights_dir=weights, crop=40, cost_models=("did-mdn",),
-                         costs=CostSettings(size=32, repeats=1, warmup=0, memory=False), **changes)
+    return StudySettings(
+        out=out,
+        data=(photos,),
+        weights_dir=weights,
+        crop=40,
+        cost_models=("did-mdn",),
+        costs=CostSettings(size=32, repeats=1, warmup=0, memory=False),
+        **changes,
+    )
+
+
+def _without_bm3d_and_ffdnet(patch: pytest.MonkeyPatch) -> None:
+    denoise = tasks.TASKS["denoise"]
+    patch.setitem(
+        tasks.TASKS,
+        "denoise",
+        dataclasses.replace(
+            denoise, study_classics=tuple(m for m in denoise.study_classics if m not in ("bm3d", "ffdnet"))
+        ),
+    )
 
 
 @pytest.fixture(scope="module")
 def study(inputs, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("study")
     with pytest.MonkeyPatch.context() as patch:  # BM3D and FFDNet take seconds even on tiny images
-        patch.setitem(experiments.TASK_METHODS, "denoise",
-                      [m for m in experiments.TASK_METHODS["denoise"] if m[1] not in ("bm3d", "ffdnet")])
+        _without_bm3d_and_ffdnet(patch)
         run_study(_settings(inputs, out))
     return out
 
 
 def test_report_has_every_section_table_and_embedded_figure(study):
     page = (study / "report.html").read_text()
-    for heading in ("Complexity", "Gaussian noise sigma 10", "sigma 40", "camera shake", "light rain", "heavy rain",
-                    "Clean photos through the deblur networks"):
+    for heading in (
+        "Complexity",
+        "Gaussian noise sigma 10",
+        "sigma 40",
+        "camera shake",
+        "light rain",
+        "heavy rain",
+        "Clean photos through the deblur networks",
+    ):
         assert heading in page
     assert page.count("<table>") == 1 + 9  # the cost table and one per condition (6 degraded, 3 clean)
     # a crop grid per condition, two plots per task
@@ -104,8 +141,7 @@ def test_rerun_reads_the_cache_and_writes_identical_files(study, inputs, monkeyp
     before = {name: (study / name).read_bytes() for name in OUTPUTS}
     calls = []
     monkeypatch.setattr(experiments, "evaluate_pair", lambda *a, **k: calls.append(a) or {"psnr": 0.0, "ssim": 0.0})
-    monkeypatch.setitem(experiments.TASK_METHODS, "denoise",
-                        [m for m in experiments.TASK_METHODS["denoise"] if m[1] not in ("bm3d", "ffdnet")])
+    _without_bm3d_and_ffdnet(monkeypatch)
     run_study(_settings(inputs, study))
     assert calls == []  # nothing was restored or scored again
     assert {name: (study / name).read_bytes() for name in OUTPUTS} == before
@@ -126,7 +162,9 @@ def _pairs(folder: Path, degraded: str, clean: str, count: int = 2) -> None:
     for index in range(count):
         pixels = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
         Image.fromarray(pixels).save(folder / clean / f"{index}.png")
-        Image.fromarray(np.clip(pixels.astype(int) + 20, 0, 255).astype(np.uint8)).save(folder / degraded / f"{index}.png")
+        Image.fromarray(np.clip(pixels.astype(int) + 20, 0, 255).astype(np.uint8)).save(
+            folder / degraded / f"{index}.png"
+        )
 
 
 def test_paired_test_sets_replace_the_synthetic_conditions_of_their_task(inputs, tmp_path):
@@ -134,8 +172,16 @@ def test_paired_test_sets_replace_the_synthetic_conditions_of_their_task(inputs,
     gopro, rain = tmp_path / "GOPRO" / "test", tmp_path / "Rain100L"
     _pairs(gopro / "seq1", "blur", "sharp")
     _pairs(rain, "rainy", "norain")
-    run_study(StudySettings(out=tmp_path / "out", data=(photos, gopro, rain), weights_dir=weights, crop=32,
-                            tasks=("deblur", "derain"), costs=None))
+    run_study(
+        StudySettings(
+            out=tmp_path / "out",
+            data=(photos, gopro, rain),
+            weights_dir=weights,
+            crop=32,
+            tasks=("deblur", "derain"),
+            costs=None,
+        )
+    )
     rows = list(csv.DictReader((tmp_path / "out" / "results.csv").open()))
     conditions = {row["condition"] for row in rows}
     assert {"deblur-test", "derain-rain100l"} <= conditions
@@ -143,8 +189,7 @@ def test_paired_test_sets_replace_the_synthetic_conditions_of_their_task(inputs,
     assert {row["image"] for row in rows if row["condition"] == "deblur-test"} == {"seq1_0", "seq1_1"}
 
 
-def test_without_a_photo_folder_the_study_uses_scikit_image_photos(monkeypatch, tmp_path):
-    monkeypatch.setattr(experiments, "DEFAULT_PHOTOS", tmp_path / "absent")
+def test_without_a_photo_folder_the_study_uses_scikit_image_photos():
     photos = experiments.study_photos(count=2, crop=64)
     assert len(photos) == 2 and all(image.shape == (64, 64, 3) for image in photos.values())
 
@@ -160,14 +205,28 @@ def test_checkpoints_are_recognised_by_their_keys(tmp_path):
 
 def test_unavailable_network_is_a_note_not_a_crash():
     methods = {m.name: m for m in experiments.methods_for("derain", networks={})}
-    assert methods["DID-MDN"].restore is None and "--weights-dir" in methods["DID-MDN"].note
-    assert methods["rainy"].restore is not None
+    assert methods["DID-MDN"].restorer is None and "--weights-dir" in methods["DID-MDN"].note
+    assert methods["rainy"].restorer is not None
 
 
 def test_study_command(inputs, tmp_path, capsys):
     photos, weights = inputs
-    code = main(["study", "--data", str(photos), "--weights-dir", str(weights), "--out", str(tmp_path),
-                 "--crop", "32", "--tasks", "derain", "--no-complexity"])
+    code = main(
+        [
+            "study",
+            "--data",
+            str(photos),
+            "--weights-dir",
+            str(weights),
+            "--out",
+            str(tmp_path),
+            "--crop",
+            "32",
+            "--tasks",
+            "derain",
+            "--no-complexity",
+        ]
+    )
     assert code == 0 and (tmp_path / "report.html").is_file()
     assert "derain-heavy" in (tmp_path / "results.csv").read_text()
     assert main(["study", "--weights-dir", str(tmp_path / "absent"), "--out", str(tmp_path)]) != 0

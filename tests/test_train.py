@@ -1,3 +1,4 @@
+import itertools
 import json
 import os
 import subprocess
@@ -12,8 +13,9 @@ from PIL import Image
 
 import mprnet
 from mprnet.errors import MprnetError
+from mprnet.losses import charbonnier, edge_loss, laplacian
+from mprnet.models.mprnet import training_loss as mprnet_loss
 from mprnet.train import Trainer, learning_rate, load_config, train
-from mprnet.train.losses import charbonnier, edge_loss, laplacian, mprnet_loss
 from mprnet.train.validation import validate, validation_pairs
 
 TINY = {"name": "mprnet", "n_feat": 8, "scale_unetfeats": 4, "scale_orsnetfeats": 4, "num_cab": 1}
@@ -32,9 +34,20 @@ def _paired_folder(root: Path, count: int = 2, size: int = 32, sigma: float = 0.
 
 
 def _config(tmp_path: Path, data: Path, **settings) -> Path:
-    values = {"task": "denoise", "model": TINY, "data": {"paired_dir": str(data), "workers": 0},
-              "steps": 6, "batch_size": 2, "patch_size": 32, "lr": 1e-3, "warmup_steps": 2, "precision": "fp32",
-              "checkpoint_every": 3, "log_every": 1, "out_dir": str(tmp_path / "run")}
+    values = {
+        "task": "denoise",
+        "model": TINY,
+        "data": {"paired_dir": str(data), "workers": 0},
+        "steps": 6,
+        "batch_size": 2,
+        "patch_size": 32,
+        "lr": 1e-3,
+        "warmup_steps": 2,
+        "precision": "fp32",
+        "checkpoint_every": 3,
+        "log_every": 1,
+        "out_dir": str(tmp_path / "run"),
+    }
     values.update(settings)
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "config.yaml"
@@ -50,7 +63,7 @@ def test_learning_rate_warms_up_then_decays_to_the_minimum(tmp_path):
     config = load_config(_config(tmp_path, tmp_path, steps=100, warmup_steps=10, lr=1e-3, lr_min=1e-6))
     rates = [learning_rate(config, step) for step in range(101)]
     assert rates[0] == pytest.approx(1e-4) and rates[9] == pytest.approx(1e-3)
-    assert all(a >= b for a, b in zip(rates[10:], rates[11:]))
+    assert all(a >= b for a, b in itertools.pairwise(rates[10:]))
     assert rates[100] == pytest.approx(1e-6)
     assert learning_rate(config, 20, time_share=1.0) == pytest.approx(1e-6)
 
@@ -62,7 +75,9 @@ def test_losses_follow_the_recipe():
     flat = torch.full((1, 3, 16, 16), 0.5)
     assert laplacian(flat)[..., 4:-4, 4:-4].abs().max() < 1e-6  # away from the padded border
     outputs = [target + 0.1, target, target]
-    assert float(mprnet_loss("denoise")(outputs, target)) == pytest.approx(float(charbonnier(target + 0.1, target)) + 2e-3, rel=1e-5)
+    assert float(mprnet_loss("denoise")(outputs, target)) == pytest.approx(
+        float(charbonnier(target + 0.1, target)) + 2e-3, rel=1e-5
+    )
     deblur = mprnet_loss("deblur")(outputs, target)
     assert deblur > mprnet_loss("denoise")(outputs, target)
     shift = edge_loss(target + 0.1, target)
@@ -71,8 +86,16 @@ def test_losses_follow_the_recipe():
 
 def test_a_tiny_network_overfits_two_pairs(tmp_path):
     data = _paired_folder(tmp_path / "pairs")
-    config = load_config(_config(tmp_path, data, steps=80, lr=2e-3, warmup_steps=5,
-                                 val={"dir": str(data), "count": 2, "crop": 32, "every": 80}))
+    config = load_config(
+        _config(
+            tmp_path,
+            data,
+            steps=80,
+            lr=2e-3,
+            warmup_steps=5,
+            val={"dir": str(data), "count": 2, "crop": 32, "every": 80},
+        )
+    )
     torch.manual_seed(0)
     trainer = Trainer(config)
     before = validate(trainer.model, trainer.val_pairs, "denoise", torch.device("cpu"), "fp32")["psnr"]
@@ -115,9 +138,24 @@ def test_two_processes_under_torchrun_equal_one_process_with_the_combined_batch(
     train(single)
     config = _config(tmp_path / "two", data, steps=4, batch_size=1)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(mprnet.__file__).parents[1])}
-    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                             "-m", "mprnet", "train", str(config)], env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "mprnet",
+            "train",
+            str(config),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     one = _weights(Path(single.out_dir) / "last.safetensors")
     two = _weights(tmp_path / "two" / "run" / "last.safetensors")
@@ -139,7 +177,9 @@ def test_non_finite_losses_skip_steps_then_stop_the_run(tmp_path, monkeypatch):
 
 def test_validation_pairs_from_clean_photos_are_seeded(tmp_path):
     data = _paired_folder(tmp_path / "pairs")
-    config = load_config(_config(tmp_path, data, val={"dir": str(data / "target"), "level": 25, "count": 2, "crop": 16}))
+    config = load_config(
+        _config(tmp_path, data, val={"dir": str(data / "target"), "level": 25, "count": 2, "crop": 16})
+    )
     first, second = validation_pairs(config), validation_pairs(config)
     assert len(first) == 2 and first[0][0].shape == (16, 16, 3)
     assert np.array_equal(first[0][0], second[0][0]) and not np.array_equal(first[0][0], first[0][1])
@@ -152,7 +192,8 @@ def test_a_share_of_synthetic_inputs_is_left_clean(tmp_path):
     photos.mkdir()
     for index in range(2):
         Image.fromarray(np.random.default_rng(index).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(
-            photos / f"{index}.png")
+            photos / f"{index}.png"
+        )
     config = load_config(_config(tmp_path, photos, patch_size=16))
     config.data = type(config.data)(clean_dir=str(photos), level=25, clean_share=0.5, workers=0)
     pairs = [training_patches(config, 40)[index] for index in range(40)]
@@ -160,13 +201,16 @@ def test_a_share_of_synthetic_inputs_is_left_clean(tmp_path):
     assert 8 <= unchanged <= 32
 
 
-@pytest.mark.parametrize("content,message", [
-    ("steps: [", "not valid YAML"),
-    ("- a\n- b\n", "expected a mapping"),
-    ("data: {clean_dir: x}\nstepz: 3\n", "unknown setting"),
-    ("steps: 3\n", "clean_dir"),
-    ("data: {clean_dir: x, clean_share: 1.0}\n", "clean_share"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("steps: [", "not valid YAML"),
+        ("- a\n- b\n", "expected a mapping"),
+        ("data: {clean_dir: x}\nstepz: 3\n", "unknown setting"),
+        ("steps: 3\n", "clean_dir"),
+        ("data: {clean_dir: x, clean_share: 1.0}\n", "clean_share"),
+    ],
+)
 def test_bad_configs_get_clear_messages(tmp_path, content, message):
     path = tmp_path / "bad.yaml"
     path.write_text(content)
@@ -187,30 +231,40 @@ def test_cli_train_and_resume_errors(tmp_path, capsys):
 
 
 def test_bundled_configs_load():
-    for name in ("bundled-denoise", "bundled-deblur", "bundled-derain", "denoise-tiny", "mprnet-deblur",
-                 "mprnet-denoise", "mprnet-derain"):
+    for name in (
+        "bundled-denoise",
+        "bundled-deblur",
+        "bundled-derain",
+        "denoise-tiny",
+        "mprnet-deblur",
+        "mprnet-denoise",
+        "mprnet-derain",
+    ):
         config = load_config(name)
         assert config.task in name or name == "denoise-tiny"
 
 
-@pytest.mark.parametrize("setting, message", [
-    ("steps=abc", "steps must be a whole number, found 'abc'"),
-    ("lr=abc", "lr must be a number, found 'abc'"),
-    ("patch_size=abc", "patch_size must be a whole number"),
-    ("steps=-1", "steps must be at least 1, found -1"),
-    ("steps=0", "steps must be at least 1"),
-    ("steps=2.5", "steps must be a whole number"),
-    ("batch_size=true", "batch_size must be a whole number, found True"),
-    ("lr=0", "lr must be above 0"),
-    ("lr=.nan", "lr must be above 0"),
-    ("betas=[0.9]", "betas must be a list of 2 numbers"),
-    ("grad_clip=-1", "grad_clip must be above 0"),
-    ("precision=fp8", "precision must be one of"),
-    ("task=sharpen", "task must be one of"),
-    ("data.workers=-1", "data.workers must be at least 0"),
-    ("val.crop=abc", "crop must be a whole number"),
-    ("device=bogus", "unknown device 'bogus'"),
-])
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("steps=abc", "steps must be a whole number, found 'abc'"),
+        ("lr=abc", "lr must be a number, found 'abc'"),
+        ("patch_size=abc", "patch_size must be a whole number"),
+        ("steps=-1", "steps must be at least 1, found -1"),
+        ("steps=0", "steps must be at least 1"),
+        ("steps=2.5", "steps must be a whole number"),
+        ("batch_size=true", "batch_size must be a whole number, found True"),
+        ("lr=0", "lr must be above 0"),
+        ("lr=.nan", "lr must be above 0"),
+        ("betas=[0.9]", "betas must be a list of 2 numbers"),
+        ("grad_clip=-1", "grad_clip must be above 0"),
+        ("precision=fp8", "precision must be one of"),
+        ("task=sharpen", "task must be one of"),
+        ("data.workers=-1", "data.workers must be at least 0"),
+        ("val.crop=abc", "crop must be a whole number"),
+        ("device=bogus", "unknown device 'bogus'"),
+    ],
+)
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path, capsys, setting, message):
     from mprnet.cli import main
 

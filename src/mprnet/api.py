@@ -1,41 +1,47 @@
 """`mprnet.restore`: one call for numpy arrays, Pillow images and torch tensors, each returned as it came.
 
-Everything (this API, the CLI, the web server) restores through `restore_pixels`: float32 H x W x C in [0, 1] with
-1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA) channels. Gray is replicated to RGB, restored and brought back to
-gray as the mean of the channels; alpha is never touched. Loaded networks are cached, so repeated calls are cheap.
+Everything (this API, the CLI, the web server) restores through `restore_pixels`, with a restorer from
+`mprnet.restorers`: float32 H x W x C in [0, 1] with 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA) channels.
+Gray is replicated to RGB, restored and brought back to gray as the mean of the channels; alpha is never touched.
+Loaded networks are cached, so repeated calls are cheap.
 """
+
 from __future__ import annotations
 
-import functools
 import os
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 
-from .checkpoint import bundled_models, load_model
-from .errors import CheckpointError, ImageError, MprnetError
-from .infer import Engine
+from .errors import ImageError
 from .io import pil_to_pixels, pixels_to_pil
+from .restorers import Restorer, get_restorer
 
-TASKS = ("deblur", "denoise", "derain")
 #: Float images above this are taken for 0-255 data passed as float by mistake (a little above 1 is just noise).
 _FLOAT_CEILING = 1.5
 _INTEGER_TOPS = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}
 
-Restorer = Callable[..., np.ndarray]
 
-
-def restore(image: Any, task: str | None = None, model: str | os.PathLike | nn.Module | None = None,
-            method: str = "mprnet", device: str = "auto", precision: str = "fp32", tile: int | None = None,
-            overlap: int = 32, **known) -> Any:
+def restore(
+    image: Any,
+    task: str | None = None,
+    model: str | os.PathLike | nn.Module | None = None,
+    method: str | None = None,
+    device: str = "auto",
+    precision: str = "fp32",
+    tile: int | None = None,
+    overlap: int = 32,
+    **known,
+) -> Any:
     """Restore a numpy array (uint8, uint16 or float in [0, 1]; H x W or H x W x C), a Pillow image or a torch tensor
     (C x H x W or N x C x H x W), returning the same type, dtype and shape.
 
     `model` is a bundled model's name, a weights file or a network; without it, the bundled model for `task`.
-    `method` picks a classic baseline instead of a network; `known` passes `sigma` or `kernel` to non-blind ones.
+    `method` picks a classic method instead of a network (or names the architecture the network must be);
+    `known` passes `sigma` or `kernel` to non-blind methods.
     """
     restorer = get_restorer(task, model, method, device, precision, tile, overlap)
     if isinstance(image, np.ndarray):
@@ -45,43 +51,6 @@ def restore(image: Any, task: str | None = None, model: str | os.PathLike | nn.M
     if isinstance(image, torch.Tensor):
         return _restore_tensor(image, restorer, known)
     raise ImageError(f"expected a numpy array, a PIL image or a torch tensor, found a {type(image).__name__}")
-
-
-def get_restorer(task: str | None = None, model: str | os.PathLike | nn.Module | None = None,
-                 method: str = "mprnet", device: str = "auto", precision: str = "fp32", tile: int | None = None,
-                 overlap: int = 32) -> Restorer:
-    """The restorer `restore` uses: a cached network `Engine`, or a classic method when `method` names one."""
-    if method != "mprnet":
-        return _baseline(method)
-    if isinstance(model, nn.Module):  # not cached: the caller may change the module between calls
-        return Engine(model, device=device, precision=precision, tile=tile, overlap=overlap)
-    return _engine(str(_model_source(task, model)), device, precision, tile, overlap)
-
-
-def _model_source(task: str | None, model: str | os.PathLike | None) -> str | os.PathLike:
-    if model is not None:
-        return model
-    if task is None:
-        raise MprnetError("say which network to use: a task (deblur, denoise, derain) or weights (model=/--weights)")
-    if task not in TASKS:
-        raise MprnetError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-    if task not in bundled_models():
-        raise CheckpointError(f"no bundled model for {task} is installed yet; pass a weights file "
-                              f"(--weights PATH, or model=PATH in Python)")
-    return task
-
-
-@functools.lru_cache(maxsize=4)
-def _engine(source: str, device: str, precision: str, tile: int | None, overlap: int) -> Engine:
-    return Engine(load_model(source), device=device, precision=precision, tile=tile, overlap=overlap)
-
-
-def _baseline(method: str) -> Restorer:
-    try:
-        from .baselines import get_baseline
-    except ImportError:
-        raise MprnetError(f"method {method!r} needs mprnet.baselines, which this installation lacks") from None
-    return get_baseline(method)
 
 
 def restore_pixels(pixels: np.ndarray, restorer: Restorer, **known) -> np.ndarray:
@@ -113,8 +82,9 @@ def array_to_pixels(array: np.ndarray) -> np.ndarray:
     if not np.isfinite(pixels).all():
         raise ImageError("the image holds NaN or infinite values")
     if pixels.size and pixels.max() > _FLOAT_CEILING:
-        raise ImageError(f"float images must hold values in [0, 1], found values up to {pixels.max():g} "
-                         f"(pass 0-255 data as uint8)")
+        raise ImageError(
+            f"float images must hold values in [0, 1], found values up to {pixels.max():g} (pass 0-255 data as uint8)"
+        )
     return np.clip(pixels, 0, 1).astype(np.float32)
 
 
@@ -149,5 +119,4 @@ def _restore_tensor(tensor: torch.Tensor, restorer: Restorer, known: dict) -> to
     if working.is_floating_point():
         working = working.float()
     restored = [_restore_array(image.permute(1, 2, 0).numpy(), restorer, known) for image in working]
-    return torch.stack([torch.from_numpy(image).permute(2, 0, 1) for image in restored]).to(tensor.device,
-                                                                                              tensor.dtype)
+    return torch.stack([torch.from_numpy(image).permute(2, 0, 1) for image in restored]).to(tensor.device, tensor.dtype)

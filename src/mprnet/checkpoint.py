@@ -5,12 +5,14 @@ Accepted: a bundled model's name; `.pth`/`.pt`/`.ckpt` files holding a bare stat
 ignored), with or without the "module." prefix of DataParallel/DDP; and `.safetensors`. Pickled files are always
 read with `weights_only=True`, so a checkpoint can never run code.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import pickle
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -20,6 +22,8 @@ from .files import atomic_path
 from .models.registry import Architecture, StateDict, build, detect, hyperparameters
 
 BUNDLED_DIR = Path(__file__).parent / "weights"
+#: The files `load_model` reads.
+WEIGHT_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")
 _WRAPPER_KEYS = ("state_dict", "params_ema", "params", "model", "net", "model_state_dict")
 _PREFIXES = ("module.", "_orig_mod.")
 
@@ -62,7 +66,8 @@ def _read_safetensors(path: Path) -> tuple[StateDict, dict[str, str]]:
 
     try:
         with safe_open(str(path), framework="pt") as handle:
-            return {key: handle.get_tensor(key) for key in handle.keys()}, dict(handle.metadata() or {})
+            keys = handle.keys()  # a safe_open handle is not iterable itself
+            return {key: handle.get_tensor(key) for key in keys}, dict(handle.metadata() or {})
     except (SafetensorError, OSError, ValueError) as error:
         raise CheckpointError(f"{path}: not a readable .safetensors file ({error})") from None
 
@@ -73,9 +78,11 @@ def _read_pickle(path: Path) -> StateDict:
     except pickle.UnpicklingError as error:
         if "weights only load failed" not in str(error).lower():
             raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({_first_line(error)})") from None
-        raise CheckpointError(f"{path}: refused: besides tensors, the checkpoint holds pickled Python objects, which "
-                              f"could run code when loaded; mprnet loads plain weights only (a state dict, or "
-                              f".safetensors)") from None
+        raise CheckpointError(
+            f"{path}: refused: besides tensors, the checkpoint holds pickled Python objects, which "
+            f"could run code when loaded; mprnet loads plain weights only (a state dict, or "
+            f".safetensors)"
+        ) from None
     except Exception as error:  # torch raises many types for damaged files
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({_first_line(error)})") from None
     return _unwrap(content, path)
@@ -93,8 +100,10 @@ def _unwrap(content, path: Path) -> StateDict:
         if _is_state_dict(content):
             return dict(content)
         found = ", ".join(f"{k!r}" for k in list(content)[:8])
-        raise CheckpointError(f"{path}: expected a state dict (tensors by name) or one under "
-                              f"{'/'.join(_WRAPPER_KEYS)}; found entries {found}")
+        raise CheckpointError(
+            f"{path}: expected a state dict (tensors by name) or one under "
+            f"{'/'.join(_WRAPPER_KEYS)}; found entries {found}"
+        )
     raise CheckpointError(f"{path}: expected a state dict, found a {type(content).__name__}")
 
 
@@ -105,12 +114,13 @@ def _is_state_dict(mapping: dict) -> bool:
 def _strip_prefixes(state_dict: StateDict) -> StateDict:
     for prefix in _PREFIXES:
         if state_dict and all(key.startswith(prefix) for key in state_dict):
-            state_dict = {key[len(prefix):]: value for key, value in state_dict.items()}
+            state_dict = {key[len(prefix) :]: value for key, value in state_dict.items()}
     return state_dict
 
 
-def model_from_state_dict(state_dict: StateDict, architecture: str | None = None,
-                          config: object = None, source: str = "weights") -> nn.Module:
+def model_from_state_dict(
+    state_dict: StateDict, architecture: str | None = None, config: object = None, source: str = "weights"
+) -> nn.Module:
     """Build the network a state dict belongs to and load it strictly.
 
     The architecture and its hyper-parameters come from the tensors' names and shapes. `architecture` and `config`
@@ -123,16 +133,19 @@ def model_from_state_dict(state_dict: StateDict, architecture: str | None = None
     except ValueError as error:
         raise CheckpointError(f"{source}: {error}") from None
     if architecture is not None and architecture != arch.name:
-        raise CheckpointError(f"{source}: its metadata says architecture {architecture!r}, but its tensors are "
-                              f"a {arch.name} network")
+        raise CheckpointError(
+            f"{source}: its metadata says architecture {architecture!r}, but its tensors are a {arch.name} network"
+        )
     _load_strict(_meta_build(arch, detected, source), state_dict, source)
     described = {**detected, **_described_config(arch, config, source)}
     if described != detected and not _fits(arch, described, state_dict):
         differing = [key for key, value in described.items() if detected.get(key) != value]
         claims = ", ".join(f"{key}={described[key]!r}" for key in differing)
         found = ", ".join(f"{key}={detected[key]!r}" for key in differing if key in detected)
-        raise CheckpointError(f"{source}: its metadata describes another network ({claims}) than its tensors hold"
-                              + (f" ({found})" if found else ""))
+        raise CheckpointError(
+            f"{source}: its metadata describes another network ({claims}) than its tensors hold"
+            + (f" ({found})" if found else "")
+        )
     model = build(arch, described)
     model.load_state_dict(state_dict)
     return model.eval()
@@ -143,13 +156,16 @@ def _described_config(arch: Architecture, config: object, source: str) -> dict:
     if config is None:
         return {}
     if not isinstance(config, dict):
-        raise CheckpointError(f"{source}: its metadata config must be a mapping of hyper-parameters, found a "
-                              f"{type(config).__name__}")
+        raise CheckpointError(
+            f"{source}: its metadata config must be a mapping of hyper-parameters, found a {type(config).__name__}"
+        )
     known = hyperparameters(arch)
     for key, value in config.items():
         if key not in known:
-            raise CheckpointError(f"{source}: its metadata config names {key!r}, which is not a hyper-parameter of "
-                                  f"{arch.name} ({', '.join(known)})")
+            raise CheckpointError(
+                f"{source}: its metadata config names {key!r}, which is not a hyper-parameter of "
+                f"{arch.name} ({', '.join(known)})"
+            )
         if not (value is None or isinstance(value, (bool, int, float, str, list))):
             raise CheckpointError(f"{source}: its metadata config gives {key} an unusable value {value!r}")
     return dict(config)
@@ -177,8 +193,11 @@ def _misfits(model: nn.Module, state_dict: StateDict) -> list[str]:
     expected = model.state_dict()
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
-    mismatched = [f"{k} (expected {list(expected[k].shape)}, found {list(state_dict[k].shape)})"
-                  for k in expected if k in state_dict and expected[k].shape != state_dict[k].shape]
+    mismatched = [
+        f"{k} (expected {list(expected[k].shape)}, found {list(state_dict[k].shape)})"
+        for k in expected
+        if k in state_dict and expected[k].shape != state_dict[k].shape
+    ]
     problems = []
     for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched)):
         if keys:
@@ -190,8 +209,9 @@ def _misfits(model: nn.Module, state_dict: StateDict) -> list[str]:
 def _load_strict(model: nn.Module, state_dict: StateDict, source: str) -> None:
     problems = _misfits(model, state_dict)
     if problems:
-        raise CheckpointError(f"{source}: the weights do not fit {model.architecture} {model.hparams}; "
-                              + "; ".join(problems))
+        raise CheckpointError(
+            f"{source}: the weights do not fit {model.architecture} {model.hparams}; " + "; ".join(problems)
+        )
 
 
 def load_model(source: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
@@ -210,9 +230,10 @@ def load_model(source: str | os.PathLike, device: str | torch.device = "cpu") ->
             available = ", ".join(bundled) or "none yet"
             raise CheckpointError(f"{name}: neither a weights file nor a bundled model (bundled: {available})")
     state_dict, metadata = read_weights(path)
-    model = model_from_state_dict(state_dict, metadata.get("architecture"), _metadata_config(metadata, path),
-                                  source=str(path))
-    model.metadata = metadata
+    model = model_from_state_dict(
+        state_dict, metadata.get("architecture"), _metadata_config(metadata, path), source=str(path)
+    )
+    model.metadata = metadata  # type: ignore[assignment]  # nn.Module.__setattr__ stores any value; typed for tensors
     return model.to(device)
 
 
@@ -232,8 +253,10 @@ def save_weights(model: nn.Module, path: str | os.PathLike, dtype: torch.dtype |
 
     path = Path(path)
     # Shared parameters (MPRNet's single PReLU) appear under several names; safetensors wants distinct tensors.
-    tensors = {key: _cast(value.detach().to("cpu").clone().contiguous(), dtype) for key, value in model.state_dict().items()}
-    info = {"architecture": model.architecture, "config": json.dumps(model.hparams)}
+    tensors = {
+        key: _cast(value.detach().to("cpu").clone().contiguous(), dtype) for key, value in model.state_dict().items()
+    }
+    info = {"architecture": cast(str, model.architecture), "config": json.dumps(model.hparams)}
     info.update({key: value if isinstance(value, str) else json.dumps(value) for key, value in metadata.items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as temporary:
@@ -241,12 +264,14 @@ def save_weights(model: nn.Module, path: str | os.PathLike, dtype: torch.dtype |
     return path
 
 
-def resave_weights(source: str | os.PathLike, path: str | os.PathLike, dtype: torch.dtype | None = torch.float16,
-                   **metadata) -> Path:
+def resave_weights(
+    source: str | os.PathLike, path: str | os.PathLike, dtype: torch.dtype | None = torch.float16, **metadata
+) -> Path:
     """A trained model's weights saved again (by default in fp16, as bundled models are), its metadata kept and
     `metadata` added."""
     model = load_model(source)
-    kept = {key: value for key, value in model.metadata.items() if key not in ("architecture", "config")}
+    stored = cast("dict[str, str]", model.metadata)  # the file's metadata, as load_model sets it
+    kept = {key: value for key, value in stored.items() if key not in ("architecture", "config")}
     return save_weights(model, path, dtype=dtype, **{**kept, **metadata})
 
 

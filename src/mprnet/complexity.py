@@ -3,14 +3,16 @@
 MACs are half the FLOPs that `torch.utils.flop_counter.FlopCounterMode` counts, which covers convolutions and
 matrix products (the bulk of the work) and leaves out element-wise operations, pooling and interpolation.
 """
+
 from __future__ import annotations
 
+import contextlib
 import copy
 import multiprocessing
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -31,9 +33,12 @@ def count_parameters(model: nn.Module) -> int:
     return sum(parameter.numel() for parameter in model.parameters())  # parameters() yields each tensor once
 
 
-def count_macs(model: nn.Module, input_shape: tuple[int, ...] = DEFAULT_INPUT_SHAPE,
-               forward: Callable[[nn.Module, torch.Tensor], object] | None = None,
-               device: str | torch.device = "meta") -> int:
+def count_macs(
+    model: nn.Module,
+    input_shape: tuple[int, ...] = DEFAULT_INPUT_SHAPE,
+    forward: Callable[[nn.Module, torch.Tensor], object] | None = None,
+    device: str | torch.device = "meta",
+) -> int:
     """Multiply-accumulates of one forward pass on an input of `input_shape`.
 
     By default the pass runs on a copy of the model on the "meta" device: shapes only, no arithmetic, no memory,
@@ -48,8 +53,9 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...] = DEFAULT_INPUT_SH
     return counter.get_total_flops() // 2
 
 
-def measure_latency(fn: Callable[[], object], repeats: int = 10, warmup: int = 2,
-                    device: str | torch.device | None = None) -> dict[str, float]:
+def measure_latency(
+    fn: Callable[[], object], repeats: int = 10, warmup: int = 2, device: str | torch.device | None = None
+) -> dict[str, float]:
     """Seconds per call of `fn()`: median, min, mean and max over `repeats` timed calls after `warmup` untimed ones.
 
     For a CUDA `device` every call is synchronised, so the times cover the GPU work and not only its launch.
@@ -66,8 +72,13 @@ def measure_latency(fn: Callable[[], object], repeats: int = 10, warmup: int = 2
         fn()
         synchronize()
         times.append(time.perf_counter() - start)
-    return {"median": statistics.median(times), "min": min(times), "mean": statistics.fmean(times),
-            "max": max(times), "repeats": repeats}
+    return {
+        "median": statistics.median(times),
+        "min": min(times),
+        "mean": statistics.fmean(times),
+        "max": max(times),
+        "repeats": repeats,
+    }
 
 
 def _synchronizer(device: str | torch.device | None) -> Callable[[], None]:
@@ -103,19 +114,18 @@ def peak_cpu_memory(fn: Callable[[], object]) -> dict[str, int]:
 def forward_once(model_name: str, input_shape: tuple[int, ...] = DEFAULT_INPUT_SHAPE, **overrides) -> None:
     """Build `model_name` (an architecture or preset) and run it once without gradients: a picklable job for
     `peak_cpu_memory`, e.g. `peak_cpu_memory(partial(forward_once, "mprnet-deblur", (1, 3, 256, 256)))`."""
-    from .models.registry import create_model
+    from .models.registry import create_model, restoring_forward
 
     model = create_model(model_name, **overrides).eval()
     with torch.no_grad():
-        model(torch.rand(input_shape))
+        restoring_forward(model, torch.rand(input_shape))
 
 
 def _resident_memory_around(fn: Callable[[], object]) -> tuple[int, int]:
     """(resident bytes before `fn()`, most resident bytes during it), in the calling process."""
-    try:
+    # Where the reset fails, the mark also covers the imports before the call, so `peak` may read high.
+    with contextlib.suppress(OSError):
         Path(_CLEAR_REFS).write_text("5")  # resets the high-water mark to the current size (Linux >= 4.0)
-    except OSError:
-        pass  # the mark then also covers the imports before the call, so `peak` may read high
     before = _proc_status_bytes("VmRSS")
     fn()
     return before, max(before, _proc_status_bytes("VmHWM"))

@@ -5,12 +5,14 @@ Paired layouts (`open_paired` detects them): generic or Rain13K/Rain100 `input/`
 Training patches (`SyntheticPairs`, `PairedPatches`) are random crops under one of the 8 dihedral transforms,
 drawn from a generator seeded by (seed, epoch, index): the same item is the same whatever the worker count.
 """
+
 from __future__ import annotations
 
 import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -19,9 +21,8 @@ from torch.utils.data import Dataset
 
 from .degrade import Degradation
 from .errors import DataError, ImageError
-from .io import read_image
+from .io import image_files, read_rgb
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 _PROBLEMS_SHOWN = 10
 _RAIN_FOLDERS = (("input", "target"), ("rainy", "norain"), ("rain", "norain"))
 _RAIN_PREFIX = re.compile(r"^(no)?rain(y)?[-_]?", re.IGNORECASE)
@@ -32,20 +33,6 @@ Pairs = list[tuple[Path, Path]]
 
 # ---- images ------------------------------------------------------------------------------------------------------
 
-def read_rgb(path: PathLike) -> np.ndarray:
-    """An image file as float32 H x W x 3 in [0, 1]: gray is repeated, alpha dropped; ImageError if unreadable."""
-    pixels = read_image(path).pixels
-    colour = pixels[..., :3] if pixels.shape[2] >= 3 else pixels[..., :1]
-    return np.ascontiguousarray(np.broadcast_to(colour, colour.shape[:2] + (3,)), dtype=np.float32)
-
-
-def image_files(folder: PathLike) -> list[Path]:
-    """The image files directly inside a folder, sorted by name; DataError if there is no such folder."""
-    if not Path(folder).is_dir():
-        raise DataError(f"Expected a folder of images, found {'a file' if Path(folder).exists() else 'nothing'} "
-                        f"at {folder}.")
-    return sorted(path for path in Path(folder).iterdir() if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
-
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """A float32 H x W x C array as a C x H x W tensor."""
@@ -53,6 +40,7 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
 
 
 # ---- crops and flips ---------------------------------------------------------------------------------------------
+
 
 def dihedral(image: np.ndarray, transform: int) -> np.ndarray:
     """One of the 8 symmetries of the square: transform % 4 quarter turns, then a left-right flip if >= 4."""
@@ -65,12 +53,12 @@ def random_patches(images: Sequence[np.ndarray], size: int, rng: np.random.Gener
     height, width = images[0].shape[:2]
     top, left = int(rng.integers(0, height - size + 1)), int(rng.integers(0, width - size + 1))
     transform = int(rng.integers(0, 8))
-    return [np.ascontiguousarray(dihedral(image[top:top + size, left:left + size], transform)) for image in images]
+    return [np.ascontiguousarray(dihedral(image[top : top + size, left : left + size], transform)) for image in images]
 
 
 def trim_border(image: np.ndarray, margin: int) -> np.ndarray:
     """The image without `margin` pixels on each side."""
-    return image[margin:image.shape[0] - margin, margin:image.shape[1] - margin] if margin else image
+    return image[margin : image.shape[0] - margin, margin : image.shape[1] - margin] if margin else image
 
 
 def centre_crop(image: np.ndarray, size: int | None) -> np.ndarray:
@@ -78,7 +66,7 @@ def centre_crop(image: np.ndarray, size: int | None) -> np.ndarray:
     if not size:
         return image
     top, left = max(0, (image.shape[0] - size) // 2), max(0, (image.shape[1] - size) // 2)
-    return np.ascontiguousarray(image[top:top + size, left:left + size])
+    return np.ascontiguousarray(image[top : top + size, left : left + size])
 
 
 class _PatchDataset(Dataset):
@@ -115,6 +103,7 @@ def _check_sizes(sizes: dict[str, tuple[int, int]], least: int) -> None:
 
 # ---- synthetic pairs ---------------------------------------------------------------------------------------------
 
+
 class SyntheticPairs(_PatchDataset):
     """(degraded, clean) float32 C x H x W patches made from clean photos: photo `index % count`, a random crop
     and dihedral transform, then the degradation.
@@ -127,17 +116,26 @@ class SyntheticPairs(_PatchDataset):
     that the degradation records, which DID-MDN trains on.
     """
 
-    def __init__(self, clean_dir_or_paths: PathLike | Sequence[PathLike], degradation: Degradation,
-                 patch_size: int, length: int | None = None, seed: int = 0, cache_images: bool = True,
-                 with_labels: bool = False):
+    def __init__(
+        self,
+        clean_dir_or_paths: PathLike | Sequence[PathLike],
+        degradation: Degradation,
+        patch_size: int,
+        length: int | None = None,
+        seed: int = 0,
+        cache_images: bool = True,
+        with_labels: bool = False,
+    ):
         self.paths = _clean_paths(clean_dir_or_paths)
         super().__init__(patch_size, seed, length, len(self.paths))
         self.degradation = degradation
         self.with_labels = with_labels
         self.images = _decode_all(self.paths) if cache_images else None
         if self.images is not None:
-            _check_sizes({str(path): (image.shape[1], image.shape[0]) for path, image in zip(self.paths, self.images)},
-                         self.patch_size)
+            _check_sizes(
+                {str(path): (image.shape[1], image.shape[0]) for path, image in zip(self.paths, self.images)},
+                self.patch_size,
+            )
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         rng = self._generator(index)
@@ -159,8 +157,10 @@ class SyntheticPairs(_PatchDataset):
 
 def _density_label(params: dict) -> torch.Tensor:
     if "density_label" not in params:
-        raise DataError(f"Expected a degradation that records a rain-density label (rain), found one of type "
-                        f"{params.get('type', 'unknown')!r}.")
+        raise DataError(
+            f"Expected a degradation that records a rain-density label (rain), found one of type "
+            f"{params.get('type', 'unknown')!r}."
+        )
     return torch.tensor(params["density_label"], dtype=torch.long)
 
 
@@ -197,6 +197,7 @@ def _compact(image: np.ndarray) -> np.ndarray:
 
 # ---- paired folders ----------------------------------------------------------------------------------------------
 
+
 class PairedDataset(Dataset):
     """Pairs of (input, target) image files of equal size; items are (input, target) float32 C x H x W tensors.
 
@@ -204,8 +205,9 @@ class PairedDataset(Dataset):
     holds each pair's (width, height), and `layout` says which layout it came from.
     """
 
-    def __init__(self, pairs: Sequence[tuple[PathLike, PathLike]], names: Sequence[str] | None = None,
-                 layout: str = "custom"):
+    def __init__(
+        self, pairs: Sequence[tuple[PathLike, PathLike]], names: Sequence[str] | None = None, layout: str = "custom"
+    ):
         self.pairs: Pairs = [(Path(source), Path(target)) for source, target in pairs]
         if not self.pairs:
             raise DataError(f"Expected at least one pair of images in the {layout} data set, found none.")
@@ -214,15 +216,22 @@ class PairedDataset(Dataset):
         self.sizes = _pair_sizes(self.pairs, layout)
 
     @classmethod
-    def folders(cls, root: PathLike, input_dir: str = "input", target_dir: str = "target",
-                layout: str = "folders", key: Callable[[Path], str] = lambda path: path.stem) -> PairedDataset:
+    def folders(
+        cls,
+        root: PathLike,
+        input_dir: str = "input",
+        target_dir: str = "target",
+        layout: str = "folders",
+        key: Callable[[Path], str] = lambda path: path.stem,
+    ) -> PairedDataset:
         """Files of `root/input_dir` and `root/target_dir` paired by `key` (by default the file stem): a generic
         layout, also that of Rain13K and the Rain100L/H test sets."""
         root = Path(root)
         missing = [str(root / folder) for folder in (input_dir, target_dir) if not (root / folder).is_dir()]
         if missing:
-            raise DataError(f"Expected the folders {root / input_dir} and {root / target_dir}, found no "
-                            f"{' or '.join(missing)}.")
+            raise DataError(
+                f"Expected the folders {root / input_dir} and {root / target_dir}, found no {' or '.join(missing)}."
+            )
         pairs, problems = _match(image_files(root / input_dir), image_files(root / target_dir), key, key)
         return cls._checked(pairs, [key(source) for source, _ in pairs], layout, root, problems)
 
@@ -234,8 +243,10 @@ class PairedDataset(Dataset):
         for input_dir, target_dir in _RAIN_FOLDERS:
             if (root / input_dir).is_dir() and (root / target_dir).is_dir():
                 return cls.folders(root, input_dir, target_dir, "rain", lambda path: _RAIN_PREFIX.sub("", path.stem))
-        raise DataError(f"Expected a rain data set ({', '.join('/+'.join(f) + '/' for f in _RAIN_FOLDERS)}) "
-                        f"in {root}, found none of these folders.")
+        raise DataError(
+            f"Expected a rain data set ({', '.join('/+'.join(f) + '/' for f in _RAIN_FOLDERS)}) "
+            f"in {root}, found none of these folders."
+        )
 
     @classmethod
     def gopro(cls, root: PathLike) -> PairedDataset:
@@ -267,8 +278,10 @@ class PairedDataset(Dataset):
     @classmethod
     def _checked(cls, pairs: Pairs, names: list[str], layout: str, root: Path, problems: list[str]) -> PairedDataset:
         if problems:
-            raise DataError(f"Expected every file of the {layout} data set {root} to have a partner, found "
-                            f"{len(problems)} problems: {_listing(problems)}.")
+            raise DataError(
+                f"Expected every file of the {layout} data set {root} to have a partner, found "
+                f"{len(problems)} problems: {_listing(problems)}."
+            )
         if not pairs:
             raise DataError(f"Expected pairs of images in the {layout} data set {root}, found none.")
         return cls(pairs, names, layout)
@@ -301,8 +314,10 @@ def open_paired(root: PathLike) -> PairedDataset:
         return PairedDataset.gopro(root)
     if any("NOISY" in path.name for scene in _scene_folders(root) for path in image_files(scene)):
         return PairedDataset.sidd(root)
-    raise DataError(f"Expected a paired data set in {root} (input/ + target/, rainy/ + norain/, GoPro "
-                    "<sequence>/blur/ + sharp/, or SIDD scene folders of *NOISY* and *GT* images), found none.")
+    raise DataError(
+        f"Expected a paired data set in {root} (input/ + target/, rainy/ + norain/, GoPro "
+        "<sequence>/blur/ + sharp/, or SIDD scene folders of *NOISY* and *GT* images), found none."
+    )
 
 
 def _subfolders_with(root: Path, *children: str) -> list[Path]:
@@ -313,8 +328,12 @@ def _scene_folders(root: Path) -> list[Path]:
     return sorted([root] + [folder for folder in root.iterdir() if folder.is_dir()])
 
 
-def _match(sources: list[Path], targets: list[Path], source_key: Callable[[Path], str] = lambda path: path.stem,
-           target_key: Callable[[Path], str] | None = None) -> tuple[Pairs, list[str]]:
+def _match(
+    sources: list[Path],
+    targets: list[Path],
+    source_key: Callable[[Path], str] = lambda path: path.stem,
+    target_key: Callable[[Path], str] | None = None,
+) -> tuple[Pairs, list[str]]:
     """Sources and targets paired by key, and a line for every file without exactly one partner."""
     target_key = target_key or source_key
     by_key: dict[str, list[Path]] = {}
@@ -327,8 +346,10 @@ def _match(sources: list[Path], targets: list[Path], source_key: Callable[[Path]
             pairs.append((source, partners[0]))
             used.add(partners[0])
         else:
-            problems.append(f"{source} has {'no' if not partners else len(partners)} target partner"
-                            f"{'s' if len(partners) > 1 else ''}")
+            problems.append(
+                f"{source} has {'no' if not partners else len(partners)} target partner"
+                f"{'s' if len(partners) > 1 else ''}"
+            )
     problems += [f"{target} has no input partner" for target in targets if target not in used]
     return pairs, problems
 
@@ -340,14 +361,18 @@ def _pair_sizes(pairs: Pairs, layout: str) -> list[tuple[int, int]]:
     for source, target in pairs:
         size = {path: _header_size(path) for path in (source, target)}
         bad = [f"{path} is not a readable image" for path, found in size.items() if found is None]
-        if not bad and size[source] != size[target]:
-            bad = [f"{source} is {_shape(size[source])} but {target} is {_shape(size[target])}"]
+        source_size, target_size = size[source], size[target]
+        if not bad and source_size != target_size:
+            assert source_size is not None and target_size is not None  # `bad` is empty: both headers were read
+            bad = [f"{source} is {_shape(source_size)} but {target} is {_shape(target_size)}"]
         problems += bad
         sizes.append(size[source])
     if problems:
-        raise DataError(f"Expected readable pairs of equal sizes in the {layout} data set, found {len(problems)} "
-                        f"problems: {_listing(problems)}.")
-    return sizes
+        raise DataError(
+            f"Expected readable pairs of equal sizes in the {layout} data set, found {len(problems)} "
+            f"problems: {_listing(problems)}."
+        )
+    return cast("list[tuple[int, int]]", sizes)  # no problems: every header was read
 
 
 def _header_size(path: Path) -> tuple[int, int] | None:
@@ -369,6 +394,7 @@ def _listing(problems: list[str]) -> str:
 
 
 # ---- patches of paired data --------------------------------------------------------------------------------------
+
 
 class PairedPatches(_PatchDataset):
     """(input, target) float32 C x H x W patches of a PairedDataset: pair `index % count`, the same random crop

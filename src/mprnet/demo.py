@@ -1,5 +1,6 @@
 """The main job, end to end: degrade scikit-image's sample photographs (fixed seeds), restore each with the bundled
 model of its task, score before and after, and write side-by-side figures (degraded | restored | clean)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,18 +9,14 @@ import numpy as np
 
 from .checkpoint import bundled_models
 from .data import centre_crop
-from .degrade import GaussianNoise, MotionBlur, Rain
+from .degrade import seeded_rng
 from .errors import MprnetError
 from .figures import image_grid, save_figure
 from .metrics import evaluate_pair
+from .restorers import get_restorer
+from .tasks import TASK_NAMES, TASKS
 
 SAMPLE_PHOTOS = ("astronaut", "chelsea", "coffee")
-#: What each bundled model is shown undoing, and the protocol its benchmarks report.
-DEMO_CASES = {
-    "denoise": ("Gaussian noise, sigma 25", lambda: GaussianNoise(sigma=25), "rgb"),
-    "deblur": ("camera shake, kernels 7-31 px, 1% noise", lambda: MotionBlur(kernel_size=(7, 31)), "rgb"),
-    "derain": ("synthetic heavy rain", Rain.heavy, "y"),
-}
 
 
 def sample_photos(size: int = 256) -> dict[str, np.ndarray]:
@@ -34,16 +31,20 @@ def sample_photos(size: int = 256) -> dict[str, np.ndarray]:
 
 def degrade_sample(task: str, clean: np.ndarray, number: int, seed: int = 0) -> np.ndarray:
     """The demo's degraded version of sample photo `number` for `task` (the same for the same seed)."""
-    _, make, _ = DEMO_CASES[task]
-    degraded, _ = make()(clean, np.random.default_rng([seed, number]))
+    degraded, _ = TASKS[task].demo()(clean, seeded_rng(seed, number))
     return np.clip(degraded, 0, 1).astype(np.float32)
 
 
-def run_demo(out_dir: str | Path, device: str = "auto", precision: str = "fp32", size: int = 256,
-             tasks: tuple[str, ...] = tuple(DEMO_CASES), seed: int = 0) -> list[dict]:
-    """Restore the degraded samples of each task; return one record per image and write `<task>.png` figures."""
-    from .api import get_restorer
-
+def run_demo(
+    out_dir: str | Path,
+    device: str = "auto",
+    precision: str = "fp32",
+    size: int = 256,
+    tasks: tuple[str, ...] = TASK_NAMES,
+    seed: int = 0,
+) -> list[dict]:
+    """Restore the degraded samples of each task; return one record per image and write `<task>.png` figures.
+    Scores compare the float images with the task's in-memory protocol (RGB, or Y for deraining)."""
     missing = [task for task in tasks if task not in bundled_models()]
     if missing:
         raise MprnetError(f"no bundled model for {', '.join(missing)}; this installation lacks its weights")
@@ -51,17 +52,31 @@ def run_demo(out_dir: str | Path, device: str = "auto", precision: str = "fp32",
     photos = sample_photos(size)
     records = []
     for task in tasks:
-        description, _, protocol = DEMO_CASES[task]
+        description, protocol = TASKS[task].demo_degradation, TASKS[task].comparison_protocol
         restorer = get_restorer(task=task, device=device, precision=precision)
         rows = []
         for number, (name, clean) in enumerate(photos.items()):
             degraded = degrade_sample(task, clean, number, seed)
             restored = restorer(degraded)
             before, after = evaluate_pair(degraded, clean, protocol), evaluate_pair(restored, clean, protocol)
-            records.append({"task": task, "image": name, "degradation": description, "protocol": protocol,
-                            "psnr_before": before["psnr"], "ssim_before": before["ssim"],
-                            "psnr_after": after["psnr"], "ssim_after": after["ssim"]})
-            rows.append([(degraded, f"degraded {before['psnr']:.2f} dB"), (restored, f"restored {after['psnr']:.2f} dB"),
-                         (clean, f"clean ({name})")])
+            records.append(
+                {
+                    "task": task,
+                    "image": name,
+                    "degradation": description,
+                    "protocol": protocol,
+                    "psnr_before": before["psnr"],
+                    "ssim_before": before["ssim"],
+                    "psnr_after": after["psnr"],
+                    "ssim_after": after["ssim"],
+                }
+            )
+            rows.append(
+                [
+                    (degraded, f"degraded {before['psnr']:.2f} dB"),
+                    (restored, f"restored {after['psnr']:.2f} dB"),
+                    (clean, f"clean ({name})"),
+                ]
+            )
         save_figure(image_grid(rows, title=f"mprnet {task}: {description}"), out_dir / f"{task}.png")
     return records

@@ -1,34 +1,39 @@
 """Benchmarking a restorer on a paired data set: per-image and mean PSNR/SSIM under a benchmark's protocol."""
+
 from __future__ import annotations
 
 import csv
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from .data import PairedDataset, open_paired
 from .io import ImageData, write_image
 from .metrics import Protocol, evaluate_pair, get_protocol
+from .tasks import TASKS, task_of_layout
 
-#: The protocol of each task's main benchmark, and of each data-set layout `open_paired` detects.
-TASK_PROTOCOLS = {"deblur": "gopro", "denoise": "sidd", "derain": "rain100h"}
-LAYOUT_PROTOCOLS = {"gopro": "gopro", "sidd": "sidd", "rain": "rain100h"}
 CSV_FIELDS = ("name", "psnr", "ssim", "seconds")
 
 Restorer = Callable[..., np.ndarray]
 
 
 def default_protocol(task: str | None = None, layout: str | None = None) -> str:
-    """The protocol for a task, else for a data-set layout, else plain RGB."""
-    return TASK_PROTOCOLS.get(task or "") or LAYOUT_PROTOCOLS.get(layout or "") or "rgb"
+    """The benchmark protocol of a task, else of the task of a data-set layout, else plain RGB."""
+    task = task or task_of_layout(layout or "")
+    return TASKS[task].benchmark_protocol if task else "rgb"
 
 
-def evaluate(restorer: Restorer, dataset: PairedDataset | str | os.PathLike, protocol: str | Protocol = "rgb",
-             save_dir: str | os.PathLike | None = None, on_image: Callable[[dict], None] | None = None) -> dict:
+def evaluate(
+    restorer: Restorer,
+    dataset: PairedDataset | str | os.PathLike,
+    protocol: str | Protocol = "rgb",
+    save_dir: str | os.PathLike | None = None,
+    on_image: Callable[[dict], None] | None = None,
+) -> dict:
     """Restore every input of `dataset` (a `PairedDataset` or its folder) and score it against its target.
 
     Returns `{"protocol", "count", "psnr", "ssim", "seconds", "images": [{"name", "psnr", "ssim", "seconds"}]}`,

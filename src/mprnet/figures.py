@@ -1,4 +1,5 @@
 """Figures a person can look at: grids of labelled images (degraded | restored | clean, or one crop per method)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,7 +12,7 @@ _LABEL_HEIGHT = 22
 _GAP = 4
 
 
-def _font(size: int = 15) -> ImageFont.ImageFont:
+def _font(size: int = 15) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     for name in ("DejaVuSans.ttf", "Arial.ttf", "LiberationSans-Regular.ttf"):
         try:
             return ImageFont.truetype(name, size)
@@ -35,8 +36,11 @@ def image_grid(rows: list[list[Cell]], title: str | None = None) -> Image.Image:
     widths = [max(cell[0].shape[1] for cell in column) for column in zip(*rows)]
     heights = [max(cell[0].shape[0] for cell in row) for row in rows]
     top = _LABEL_HEIGHT + _GAP if title else 0
-    canvas = Image.new("RGB", (sum(widths) + _GAP * (len(widths) + 1),
-                               top + sum(h + _LABEL_HEIGHT + _GAP for h in heights) + _GAP), "white")
+    canvas = Image.new(
+        "RGB",
+        (sum(widths) + _GAP * (len(widths) + 1), top + sum(h + _LABEL_HEIGHT + _GAP for h in heights) + _GAP),
+        "white",
+    )
     draw = ImageDraw.Draw(canvas)
     if title:
         draw.text((_GAP, _GAP), title, fill="black", font=font)

@@ -1,12 +1,13 @@
 """Writing files atomically: a temporary file in the destination's folder, renamed over it when complete, so an
 interrupted run never leaves a half-written output (and a rerun sees only finished files)."""
+
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 
 @contextlib.contextmanager

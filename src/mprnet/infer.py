@@ -6,11 +6,13 @@ multiple the network needs (reflect, like the reference demo) and crops back. Im
 into overlapping tiles whose outputs are blended with weights that fall off linearly across the overlap, so peak
 memory is bounded by the tile, not the photograph, and no seam shows.
 """
+
 from __future__ import annotations
 
 import contextlib
 import copy
-from typing import Callable
+from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -98,7 +100,7 @@ def auto_tile(model: nn.Module, device: torch.device, multiple: int, budget_frac
     """The largest square tile (a multiple of `multiple`, at most 1024) whose forward pass fits the memory budget."""
     budget = available_memory(device) * budget_fraction
     pixels = budget / (_BYTES_PER_PIXEL_CHANNEL * widest_layer(model))
-    side = int(min(_MAX_AUTO_TILE, pixels ** 0.5)) // multiple * multiple
+    side = int(min(_MAX_AUTO_TILE, pixels**0.5)) // multiple * multiple
     return max(side, multiple * 4, 64)
 
 
@@ -108,7 +110,7 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
         return [0]
     stride = tile - overlap
     starts = list(range(0, length - tile, stride))
-    return starts + [length - tile]
+    return [*starts, length - tile]
 
 
 def blend_ramp(length: int, overlap: int, taper_start: bool, taper_end: bool) -> Tensor:
@@ -126,38 +128,62 @@ def blend_ramp(length: int, overlap: int, taper_start: bool, taper_end: bool) ->
 
 
 class Engine:
-    """A network ready to restore images of any size: the restorer for every architecture.
+    """A network ready to restore images of any size: the restorer (`mprnet.restorers`) of every architecture.
 
     The engine works on its own copy of the network (in eval mode, on its device and memory layout), so the module
     it was given stays as it was: a model being trained, or one the caller still uses, is never changed."""
 
-    blind = True
+    name: str
+    title: str
+    task: str | None
+    summary: str
+    kind = "network"
+    needs: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
 
-    def __init__(self, model: nn.Module, device: str | torch.device = "auto", precision: str = "fp32",
-                 tile: int | None = None, overlap: int = 32, threads: int | None = None, channels_last: bool = True):
+    def __init__(
+        self,
+        model: nn.Module,
+        device: str | torch.device = "auto",
+        precision: str = "fp32",
+        tile: int | None = None,
+        overlap: int = 32,
+        threads: int | None = None,
+        channels_last: bool = True,
+    ):
         if threads:
             torch.set_num_threads(threads)
         self.device = pick_device(str(device))
         self.precision = pick_precision(precision, self.device)
-        self.architecture = get_architecture(model.architecture)
+        self.architecture = get_architecture(cast(str, model.architecture))
+        hparams = cast("dict[str, Any]", model.hparams)
         self.multiple = self.architecture.size_multiple
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.model = copy.deepcopy(model).eval().to(self.device, memory_format=self.memory_format)
-        self.in_channels = self.architecture.image_channels(model.hparams)
+        # Module.to takes memory_format= (see its docstring); torch's overloads leave it out.
+        self.model: nn.Module = copy.deepcopy(model).eval().to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
+        self.in_channels = self.architecture.image_channels(hparams)
         if overlap < 0:
             raise MprnetError(f"--overlap {overlap} is negative: tiles must share 0 or more pixels")
         if tile is None:
             tile = auto_tile(self.model, self.device, self.multiple)
         if tile and tile < max(MIN_SIZE, self.multiple, 2 * overlap):
-            raise MprnetError(f"--tile {tile} is too small: tiles must be at least {max(MIN_SIZE, self.multiple)} px "
-                              f"and more than twice the overlap ({overlap} px)")
+            raise MprnetError(
+                f"--tile {tile} is too small: tiles must be at least {max(MIN_SIZE, self.multiple)} px "
+                f"and more than twice the overlap ({overlap} px)"
+            )
         self.tile = int(tile) // self.multiple * self.multiple if tile else 0
         self.overlap = overlap
+        if self.precision not in self.architecture.precisions:
+            raise MprnetError(
+                f"{self.architecture.title} does not run in {self.precision}; choose one of "
+                f"{', '.join(self.architecture.precisions)}"
+            )
         metadata = getattr(model, "metadata", {}) or {}
-        self.task = metadata.get("task")
-        self.name = metadata.get("name", model.architecture)
+        self.name, self.title = self.architecture.name, self.architecture.title
+        self.task = metadata.get("task") or self.architecture.release_task(hparams)
+        self.summary = metadata.get("summary") or (f"{self.title} ({self.task})" if self.task else self.title)
 
-    def __call__(self, image: np.ndarray, progress: Progress | None = None, **known) -> np.ndarray:
+    def __call__(self, image: np.ndarray, progress: Progress | None = None, **known: Any) -> np.ndarray:
         self._check_image(image)
         tensor = torch.from_numpy(np.array(image, dtype=np.float32)).permute(2, 0, 1)[None]
         return self.restore_tensor(tensor, progress)[0].permute(1, 2, 0).numpy()
@@ -166,7 +192,9 @@ class Engine:
         if image.ndim != 3 or image.shape[2] != self.in_channels:
             raise ImageError(f"the network takes H x W x {self.in_channels} images, got shape {tuple(image.shape)}")
         if min(image.shape[:2]) < MIN_SIZE:
-            raise ImageError(f"the image is {image.shape[1]}x{image.shape[0]} px; at least {MIN_SIZE} px per side is needed")
+            raise ImageError(
+                f"the image is {image.shape[1]}x{image.shape[0]} px; at least {MIN_SIZE} px per side is needed"
+            )
 
     def count_tiles(self, height: int, width: int) -> int:
         if not self.tile:
@@ -205,9 +233,9 @@ class Engine:
             for left in cols:
                 ramp_w = blend_ramp(tile_w, self.overlap, left > 0, left + tile_w < width)
                 weight = ramp_h[:, None] * ramp_w[None, :]
-                restored = self._forward(image[..., top:top + tile_h, left:left + tile_w], prepared)
-                output[..., top:top + tile_h, left:left + tile_w] += restored * weight
-                weights[..., top:top + tile_h, left:left + tile_w] += weight
+                restored = self._forward(image[..., top : top + tile_h, left : left + tile_w], prepared)
+                output[..., top : top + tile_h, left : left + tile_w] += restored * weight
+                weights[..., top : top + tile_h, left : left + tile_w] += weight
                 done += 1
                 if progress:
                     progress(done, total)

@@ -11,6 +11,7 @@ count; a multi-page TIFF is refused rather than cut to its first page. 16-bit PN
 holds 16-bit colour only as 8-bit, so those are decoded twice (high bytes, then low bytes) by the same Pillow
 decoder, and written by our own PNG encoder or by tifffile.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,14 +20,15 @@ import os
 import struct
 import sys
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, ImageSequence, JpegImagePlugin
+from PIL import Image, ImageCms, ImageFile, ImageOps, ImageSequence, JpegImagePlugin
 
+from .errors import DataError, ImageError
 from .files import atomic_path
-from .errors import ImageError
 
 DEFAULT_MAX_PIXELS = 100_000_000
 MIN_SIDE = 8
@@ -35,8 +37,27 @@ JPEG_QUALITY = 95
 WRITABLE_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif"}
 #: Formats whose animations are read and written frame by frame.
 ANIMATED_FORMATS = frozenset({"GIF", "PNG", "WEBP"})
-IMAGE_SUFFIXES = frozenset(".png .jpg .jpeg .jpe .jfif .tif .tiff .webp .bmp .gif .ppm .pgm .pnm .pbm .tga .qoi "
-                           ".avif".split())
+IMAGE_SUFFIXES = frozenset(
+    [
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".bmp",
+        ".gif",
+        ".ppm",
+        ".pgm",
+        ".pnm",
+        ".pbm",
+        ".tga",
+        ".qoi",
+        ".avif",
+    ]
+)
 _EIGHT_BIT_ONLY = {"JPEG", "WEBP", "BMP", "GIF"}
 _EXIF_ORIENTATION = 0x0112
 _MODES_BY_CHANNELS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
@@ -69,8 +90,9 @@ class ImageData:
 
     def map_frames(self, function: Callable[[np.ndarray], np.ndarray]) -> ImageData:
         """The same image with `function` applied to the pixels of every frame."""
-        return dataclasses.replace(self, pixels=function(self.pixels),
-                                   frames=tuple(function(frame) for frame in self.frames))
+        return dataclasses.replace(
+            self, pixels=function(self.pixels), frames=tuple(function(frame) for frame in self.frames)
+        )
 
 
 def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageData:
@@ -107,7 +129,7 @@ def _describe(error: Exception, path: Path) -> str:
 
 def _allow_pillow_up_to(max_pixels: int) -> None:
     # Pillow's own bomb check is global and fixed; ours (per call) replaces it, so Pillow's may only rise.
-    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
+    if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
         Image.MAX_IMAGE_PIXELS = max_pixels
 
 
@@ -123,13 +145,14 @@ def _check_size(size: tuple[int, int], max_pixels: int, frames: int = 1) -> None
     width, height = size
     if width * height * frames > max_pixels:
         what = f"{width}x{height}" + (f" x {frames} frames" if frames > 1 else "")
-        raise PixelLimitError(f"the image is {what} = {width * height * frames:,} pixels, more than the limit of "
-                              f"{max_pixels:,}")
+        raise PixelLimitError(
+            f"the image is {what} = {width * height * frames:,} pixels, more than the limit of {max_pixels:,}"
+        )
     if min(width, height) < MIN_SIDE:
         raise ImageError(f"the image is {width}x{height} pixels; at least {MIN_SIDE} per side is needed")
 
 
-def _decode(path: Path, image: Image.Image) -> ImageData:
+def _decode(path: Path, image: ImageFile.ImageFile) -> ImageData:
     file_format = image.format or "PNG"
     colour_16_bit = _holds_16_bit_colour(image)  # before anything that loads the image and drops its tiles
     icc_profile = image.info.get("icc_profile") or None
@@ -154,8 +177,16 @@ def _decode_animation(image: Image.Image) -> ImageData:
     if all(frame[..., 3].min() == 1 for frame in frames):
         frames = [frame[..., :3] for frame in frames]
     loop = image.info.get("loop")
-    return ImageData(frames[0], 8, image.format, image.info.get("icc_profile") or None, frames=tuple(frames[1:]),
-                     durations=tuple(durations), loop=None if loop is None else int(loop))
+    assert image.format is not None  # only an image of one of ANIMATED_FORMATS has frames counted (_frame_count)
+    return ImageData(
+        frames[0],
+        8,
+        image.format,
+        image.info.get("icc_profile") or None,
+        frames=tuple(frames[1:]),
+        durations=tuple(durations),
+        loop=None if loop is None else int(loop),
+    )
 
 
 def _exif_without_orientation(image: Image.Image) -> bytes | None:
@@ -172,7 +203,9 @@ def _cmyk_to_rgb(image: Image.Image, icc_profile: bytes | None) -> tuple[Image.I
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
             srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-            return ImageCms.profileToProfile(image, source, srgb, outputMode="RGB"), srgb.tobytes()
+            converted = ImageCms.profileToProfile(image, source, srgb, outputMode="RGB")
+            assert converted is not None  # a new image: None only comes back when converting in place
+            return converted, srgb.tobytes()
         except (ImageCms.PyCMSError, OSError):
             pass
     return image.convert("RGB"), None
@@ -200,9 +233,12 @@ def _working_mode(image: Image.Image) -> str:
     return "RGBA" if "A" in image.getbands() else "RGB"
 
 
-def _holds_16_bit_colour(image: Image.Image) -> bool:
-    return image.mode in ("RGB", "RGBA") and bool(image.tile) and _rawmode(image.tile[0]).endswith(
-        (";16B", ";16L", ";16N"))
+def _holds_16_bit_colour(image: ImageFile.ImageFile) -> bool:
+    return (
+        image.mode in ("RGB", "RGBA")
+        and bool(image.tile)
+        and _rawmode(image.tile[0]).endswith((";16B", ";16L", ";16N"))
+    )
 
 
 def _rawmode(tile) -> str:
@@ -244,14 +280,32 @@ def is_image_name(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    """An image file as float32 H x W x 3 in [0, 1]: gray is repeated, alpha dropped; ImageError if unreadable."""
+    pixels = read_image(path).pixels
+    colour = pixels[..., :3] if pixels.shape[2] >= 3 else pixels[..., :1]
+    return np.ascontiguousarray(np.broadcast_to(colour, (*colour.shape[:2], 3)), dtype=np.float32)
+
+
+def image_files(folder: str | os.PathLike) -> list[Path]:
+    """The image files directly inside a folder, sorted by name; DataError if there is no such folder."""
+    if not Path(folder).is_dir():
+        raise DataError(
+            f"Expected a folder of images, found {'a file' if Path(folder).exists() else 'nothing'} at {folder}."
+        )
+    return sorted(path for path in Path(folder).iterdir() if path.is_file() and is_image_name(path))
+
+
 def write_image(path: str | os.PathLike, image: ImageData) -> Path:
     """Write `image` atomically in the format its suffix names, keeping bit depth (where the format allows), alpha,
     ICC profile and EXIF. Returns the path."""
     path = Path(path)
     file_format = _format_for(path)
     if image.frames and file_format not in ANIMATED_FORMATS:
-        raise ImageError(f"{path}: an animation ({1 + len(image.frames)} frames) can be written as GIF, PNG or WebP, "
-                         f"not {file_format}")
+        raise ImageError(
+            f"{path}: an animation ({1 + len(image.frames)} frames) can be written as GIF, PNG or WebP, "
+            f"not {file_format}"
+        )
     bit_depth = 8 if file_format in _EIGHT_BIT_ONLY else image.bit_depth
     prepare_folder(path.parent)
     try:
@@ -296,8 +350,8 @@ def _encode(path: Path, file_format: str, image: ImageData) -> None:
         pixels_to_pil(pixels, image.bit_depth).save(path, format=file_format, **_save_options(file_format, image))
 
 
-def _save_options(file_format: str, image: ImageData) -> dict:
-    options = {}
+def _save_options(file_format: str, image: ImageData) -> dict[str, Any]:
+    options: dict[str, Any] = {}
     if image.icc_profile:
         options["icc_profile"] = image.icc_profile
     if image.exif and file_format in ("JPEG", "PNG", "TIFF", "WEBP"):
@@ -354,6 +408,14 @@ def _write_png_16(path: Path, values: np.ndarray, icc_profile: bytes | None) -> 
 def _write_tiff_16(path: Path, values: np.ndarray, icc_profile: bytes | None) -> None:
     import tifffile
 
-    options = {"extrasamples": ["unassalpha"]} if values.shape[2] == 4 else {}
-    tifffile.imwrite(path, values, photometric="rgb", compression="zlib", iccprofile=icc_profile, metadata=None,
-                     **options)
+    options: dict[str, Any] = {"extrasamples": ["unassalpha"]} if values.shape[2] == 4 else {}
+    tifffile.imwrite(
+        path, values, photometric="rgb", compression="zlib", iccprofile=icc_profile, metadata=None, **options
+    )
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """Float32 H x W x C pixels in [0, 1] encoded as an 8-bit PNG, in memory."""
+    buffer = io.BytesIO()
+    pixels_to_pil(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()

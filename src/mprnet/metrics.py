@@ -19,6 +19,7 @@ Benchmarks (`PROTOCOLS`), as MPRNet's published evaluation scripts compute them:
   `rgb2ycbcr` on uint8 returns uint8), full image, `ssim_index` SSIM.
 - `rgb`, `y`: the same measures on the unrounded floats, for training-time validation.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -82,28 +83,32 @@ def rgb_to_y(image: np.ndarray) -> np.ndarray:
     return _Y_OFFSET + np.asarray(image, dtype=np.float64) @ _Y_WEIGHTS
 
 
-def psnr(restored: np.ndarray, target: np.ndarray, data_range: float = 1.0, crop_border: int = 0,
-         y_channel: bool = False) -> float:
+def psnr(
+    restored: np.ndarray, target: np.ndarray, data_range: float = 1.0, crop_border: int = 0, y_channel: bool = False
+) -> float:
     """Peak signal-to-noise ratio in dB; inf for identical images."""
     restored, target = _prepare(restored, target, crop_border, y_channel)
     mse = float(np.mean((restored - target) ** 2))
-    return float("inf") if mse == 0 else float(10.0 * np.log10(data_range ** 2 / mse))
+    return float("inf") if mse == 0 else float(10.0 * np.log10(data_range**2 / mse))
 
 
-def ssim(restored: np.ndarray, target: np.ndarray, data_range: float = 1.0, crop_border: int = 0,
-         y_channel: bool = False) -> float:
+def ssim(
+    restored: np.ndarray, target: np.ndarray, data_range: float = 1.0, crop_border: int = 0, y_channel: bool = False
+) -> float:
     """Wang et al.'s SSIM (Gaussian window, 'valid' map); mean of the per-channel values for colour images."""
     restored, target = _prepare(restored, target, crop_border, y_channel)
     if min(restored.shape[:2]) < SSIM_WINDOW:
-        raise ImageError(f"SSIM needs images of at least {SSIM_WINDOW} x {SSIM_WINDOW} pixels after cropping, "
-                         f"found {restored.shape[0]} x {restored.shape[1]}")
+        raise ImageError(
+            f"SSIM needs images of at least {SSIM_WINDOW} x {SSIM_WINDOW} pixels after cropping, "
+            f"found {restored.shape[0]} x {restored.shape[1]}"
+        )
     c1 = (SSIM_K1 * data_range) ** 2
     c2 = (SSIM_K2 * data_range) ** 2
     mu_x, mu_y = _local_mean(restored), _local_mean(target)
-    var_x = _local_mean(restored * restored) - mu_x ** 2
-    var_y = _local_mean(target * target) - mu_y ** 2
+    var_x = _local_mean(restored * restored) - mu_x**2
+    var_y = _local_mean(target * target) - mu_y**2
     cov_xy = _local_mean(restored * target) - mu_x * mu_y
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov_xy + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov_xy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
     return float(ssim_map.mean())  # every channel's map has the same size: this is the mean of per-channel means
 
 
@@ -111,8 +116,10 @@ def evaluate_pair(restored: np.ndarray, target: np.ndarray, protocol: str | Prot
     """`{"psnr": ..., "ssim": ...}` of one restored image against its target under a benchmark's protocol."""
     protocol = get_protocol(protocol)
     restored, target = (_apply_protocol(np.asarray(image, dtype=np.float64), protocol) for image in (restored, target))
-    return {"psnr": psnr(restored, target, crop_border=protocol.crop_border),
-            "ssim": ssim(restored, target, crop_border=protocol.crop_border)}
+    return {
+        "psnr": psnr(restored, target, crop_border=protocol.crop_border),
+        "ssim": ssim(restored, target, crop_border=protocol.crop_border),
+    }
 
 
 def _apply_protocol(image: np.ndarray, protocol: Protocol) -> np.ndarray:
@@ -125,13 +132,15 @@ def _apply_protocol(image: np.ndarray, protocol: Protocol) -> np.ndarray:
     return image
 
 
-def _prepare(restored: np.ndarray, target: np.ndarray, crop_border: int,
-             y_channel: bool) -> tuple[np.ndarray, np.ndarray]:
+def _prepare(
+    restored: np.ndarray, target: np.ndarray, crop_border: int, y_channel: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Both images as float64, checked to match, converted to Y if asked, and cropped."""
     restored, target = np.asarray(restored, dtype=np.float64), np.asarray(target, dtype=np.float64)
     if restored.shape != target.shape:
-        raise ImageError(f"the restored image and its target must have the same shape, "
-                         f"found {restored.shape} and {target.shape}")
+        raise ImageError(
+            f"the restored image and its target must have the same shape, found {restored.shape} and {target.shape}"
+        )
     if restored.ndim not in (2, 3):
         raise ImageError(f"expected an H x W or H x W x C image, found shape {restored.shape}")
     if y_channel:
@@ -143,14 +152,15 @@ def _crop(image: np.ndarray, border: int) -> np.ndarray:
     if border < 0:
         raise ImageError(f"the border to crop must be zero or more pixels, found {border}")
     if 2 * border >= min(image.shape[:2]):
-        raise ImageError(f"cropping {border} pixels from each side leaves nothing of a "
-                         f"{image.shape[0]} x {image.shape[1]} image")
-    return image[border:image.shape[0] - border, border:image.shape[1] - border] if border else image
+        raise ImageError(
+            f"cropping {border} pixels from each side leaves nothing of a {image.shape[0]} x {image.shape[1]} image"
+        )
+    return image[border : image.shape[0] - border, border : image.shape[1] - border] if border else image
 
 
 def _gaussian_window() -> np.ndarray:
     offsets = np.arange(SSIM_WINDOW) - SSIM_WINDOW // 2
-    weights = np.exp(-(offsets ** 2) / (2 * SSIM_SIGMA ** 2))
+    weights = np.exp(-(offsets**2) / (2 * SSIM_SIGMA**2))
     return weights / weights.sum()
 
 

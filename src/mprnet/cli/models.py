@@ -1,4 +1,5 @@
 """`mprnet models`: the models shipped inside the package, with their cards' one-line summaries."""
+
 from __future__ import annotations
 
 import argparse

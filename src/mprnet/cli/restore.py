@@ -4,6 +4,7 @@ Outputs keep the input's name (and folder layout below a folder given as input),
 are written atomically; an existing output is left alone unless --overwrite, so a rerun continues where an
 interrupted one stopped. A file that fails is reported and counted, and the batch goes on.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,15 +16,24 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..api import TASKS, get_restorer, restore_pixels
+from ..api import restore_pixels
+from ..baselines import BASELINES
 from ..errors import CheckpointError, MprnetError
 from ..infer import PRECISIONS, pick_device
-from ..io import (DEFAULT_MAX_PIXELS, PixelLimitError, is_image_name, output_suffix, prepare_folder, read_image,
-                  write_image)
-from ..models.registry import get_architecture
+from ..io import (
+    DEFAULT_MAX_PIXELS,
+    PixelLimitError,
+    is_image_name,
+    output_suffix,
+    prepare_folder,
+    read_image,
+    write_image,
+)
+from ..models.registry import ARCHITECTURES, get_architecture
+from ..restorers import get_restorer, method_names
+from ..tasks import TASK_NAMES
 
 HELP = "restore photographs: deblur, denoise or derain image files and folders"
-METHODS = ("mprnet", "dct", "msdct", "nlmeans", "wavelet", "bm3d", "ffdnet", "l0", "wiener", "tv", "richardson-lucy")
 DEFAULT_OUTPUT = Path("restored")
 _OOM_HINT = "ran out of memory; try smaller tiles, e.g. --tile 256"
 
@@ -34,28 +44,44 @@ class UsageError(MprnetError):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
-    parser.add_argument("--task", choices=TASKS, help="what to undo (picks the bundled model)")
+    parser.add_argument("--task", choices=TASK_NAMES, help="what to undo (picks the bundled model)")
     parser.add_argument("--weights", metavar="PATH", help="a checkpoint to use instead of the bundled model")
-    parser.add_argument("--arch", metavar="NAME",
-                        help="the architecture the --weights must be (mprnet, nafnet, mimo-unet, srn, did-mdn); "
-                             "it is detected anyway, this only guards against the wrong file")
-    parser.add_argument("--method", choices=METHODS, default="mprnet", help="a network (default) or a classic method")
+    parser.add_argument(
+        "--arch",
+        metavar="NAME",
+        help=f"the architecture the --weights must be ({', '.join(ARCHITECTURES)}); "
+        "it is detected anyway, this only guards against the wrong file",
+    )
+    parser.add_argument(
+        "--method",
+        choices=method_names(),
+        metavar="METHOD",
+        help=f"a classic method ({', '.join(BASELINES)}) instead of the network, or the "
+        f"architecture the network must be (default: the network)",
+    )
     parser.add_argument("--sigma", type=float, help="noise level on the 0-255 scale, for non-blind classic methods")
     parser.add_argument("--kernel", metavar="FILE", help="blur kernel file, for non-blind classic deblurring")
-    parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT,
-                        help=f"output folder (default: ./{DEFAULT_OUTPUT})")
+    parser.add_argument(
+        "-o", "--output", type=Path, default=DEFAULT_OUTPUT, help=f"output folder (default: ./{DEFAULT_OUTPUT})"
+    )
     parser.add_argument("-r", "--recursive", action="store_true", help="also restore images in sub-folders")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace outputs that already exist (by default they are skipped)")
-    parser.add_argument("--tile", type=int, metavar="N",
-                        help="tile side in pixels (default: chosen from free memory; 0: never tile)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace outputs that already exist (by default they are skipped)"
+    )
+    parser.add_argument(
+        "--tile", type=int, metavar="N", help="tile side in pixels (default: chosen from free memory; 0: never tile)"
+    )
     parser.add_argument("--overlap", type=int, default=32, metavar="N", help="overlap between tiles (default: 32)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="arithmetic precision (default: fp32)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default: auto)")
     parser.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: PyTorch's choice)")
-    parser.add_argument("--max-megapixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6, metavar="MP",
-                        help=f"refuse larger images, a guard against decompression bombs "
-                             f"(default: {DEFAULT_MAX_PIXELS / 1e6:g})")
+    parser.add_argument(
+        "--max-megapixels",
+        type=float,
+        default=DEFAULT_MAX_PIXELS / 1e6,
+        metavar="MP",
+        help=f"refuse larger images, a guard against decompression bombs (default: {DEFAULT_MAX_PIXELS / 1e6:g})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,23 +105,26 @@ def run(args: argparse.Namespace) -> int:
             todo.append((source, target))
     if todo:
         _restore_all(todo, args, counts)
-    print(f"{counts['restored']} restored, {counts['skipped']} skipped, {counts['failed']} failed "
-          f"in {time.monotonic() - started:.1f} s; outputs in {args.output}")
+    print(
+        f"{counts['restored']} restored, {counts['skipped']} skipped, {counts['failed']} failed "
+        f"in {time.monotonic() - started:.1f} s; outputs in {args.output}"
+    )
     return 1 if counts["failed"] else 0
 
 
 def _check_options(args: argparse.Namespace) -> None:
-    if args.method == "mprnet" and (args.sigma is not None or args.kernel):
+    classic = args.method in BASELINES
+    if not classic and (args.sigma is not None or args.kernel):
         raise UsageError("--sigma and --kernel are for the classic non-blind methods; the network is blind")
-    if args.method != "mprnet" and args.weights:
-        raise UsageError(f"--weights goes with --method mprnet, not with {args.method}")
+    if classic and args.weights:
+        raise UsageError(f"--weights goes with a network, not with the classic method {args.method}")
     if args.arch:
         _check_arch_option(args)
     if args.max_megapixels <= 0:
         raise UsageError(f"--max-megapixels must be positive, found {args.max_megapixels:g}")
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be 1 or more, found {args.threads}")
-    if args.method == "mprnet":
+    if not classic:
         pick_device(args.device)  # an unknown or missing device is reported before any file is read
 
 
@@ -112,14 +141,15 @@ def _check_arch(restorer, args: argparse.Namespace) -> None:
     """CheckpointError if --arch names another architecture than the one detected in --weights."""
     if not args.arch:
         return
-    found = restorer.architecture.name
+    found = restorer.name
     if found != args.arch:
         raise CheckpointError(f"--arch {args.arch} was asked for, but {args.weights} holds a {found} network")
 
 
 def plan_outputs(inputs: list[str], output: Path, recursive: bool) -> list[tuple[Path, Path, str | None]]:
     """(input, output, problem or None) for every image the inputs name; UsageError if an output is an input."""
-    plan, claimed = [], {}
+    plan: list[tuple[Path, Path, str | None]] = []
+    claimed: dict[Path, Path] = {}  # output -> the input it restores
     for source, relative in _expand_inputs(inputs, output, recursive):
         target = output / relative.with_suffix(output_suffix(source))
         problem = None
@@ -140,8 +170,10 @@ def _expand_inputs(inputs: list[str], output: Path, recursive: bool):
     for given in inputs:
         path = Path(given)
         if path.is_dir() and path.resolve() == output.resolve():
-            raise UsageError(f"the output folder {output} is the input folder {given}: the restored images would "
-                             f"take the inputs' names; choose another -o folder")
+            raise UsageError(
+                f"the output folder {output} is the input folder {given}: the restored images would "
+                f"take the inputs' names; choose another -o folder"
+            )
         if path.is_dir():
             yield from _scan_folder(path, output, recursive)
         elif not path.exists() and glob.has_magic(given):
@@ -162,14 +194,14 @@ def _scan_folder(folder: Path, output: Path, recursive: bool):
 
 
 def _restore_all(todo: list[tuple[Path, Path]], args: argparse.Namespace, counts: dict) -> None:
-    restorer = get_restorer(args.task, args.weights, args.method, args.device, args.precision, args.tile,
-                            args.overlap)
+    restorer = get_restorer(args.task, args.weights, args.method, args.device, args.precision, args.tile, args.overlap)
     _check_arch(restorer, args)
     known = _known(args)
-    with tqdm(total=len(todo), unit="file", desc="files", disable=None) as files, \
-            tqdm(unit="tile", desc="tiles", leave=False, disable=None) as tiles:
-        if args.method == "mprnet":
-            known["progress"] = lambda done, total: _show_tiles(tiles, done, total)
+    with (
+        tqdm(total=len(todo), unit="file", desc="files", disable=None) as files,
+        tqdm(unit="tile", desc="tiles", leave=False, disable=None) as tiles,
+    ):
+        known["progress"] = lambda done, total: _show_tiles(tiles, done, total)
         for source, target in todo:
             tiles.reset()
             problem = _restore_file(source, target, restorer, known, int(args.max_megapixels * 1e6))

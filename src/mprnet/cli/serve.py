@@ -1,4 +1,5 @@
 """`mprnet serve`: the web demo and HTTP API on this machine (loopback only unless --host says otherwise)."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,34 +9,74 @@ import sys
 
 from ..errors import MprnetError
 from ..infer import PRECISIONS
+from ..serve.settings import LOOPBACK_HOSTS, Settings
 
 HELP = "serve the web demo and HTTP API (upload a picture, restore it, compare before and after)"
 _PACKAGES = {"fastapi": "fastapi", "uvicorn": "uvicorn", "python_multipart": "python-multipart"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine "
-                                                             "only; 0.0.0.0 opens it to the network)")
+    defaults = Settings()
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 opens it to the network)",
+    )
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
-    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
-                        help="also answer requests addressed to this host name (repeatable; '*' for any). By "
-                             "default only localhost, 127.0.0.1, [::1] and the --host address are answered, which "
-                             "keeps web pages from reaching the server through DNS rebinding")
-    parser.add_argument("--workers", type=int, default=1, help="restorations running at once (default: 1)")
-    parser.add_argument("--queue", type=int, default=8,
-                        help="restorations waiting beyond those; more get 503 + Retry-After (default: 8)")
-    parser.add_argument("--job-timeout", type=float, default=300.0, metavar="S",
-                        help="the longest a request waits for its result, queue included (default: 300)")
-    parser.add_argument("--max-upload-mb", type=float, default=25.0, metavar="MB",
-                        help="largest request body in MiB (default: 25)")
-    parser.add_argument("--max-megapixels", type=float, default=16.0, metavar="MP",
-                        help="largest image in megapixels (default: 16)")
-    parser.add_argument("--weights", action="append", default=[], metavar="TASK=PATH",
-                        help="use these weights for a task instead of the bundled model (repeatable)")
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests addressed to this host name (repeatable; '*' for any). By "
+        "default only localhost, 127.0.0.1, [::1] and the --host address are answered, which "
+        "keeps web pages from reaching the server through DNS rebinding",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=defaults.workers, help="restorations running at once (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--queue",
+        type=int,
+        default=defaults.queue_size,
+        help="restorations waiting beyond those; more get 503 + Retry-After (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--job-timeout",
+        type=float,
+        default=defaults.job_timeout_s,
+        metavar="S",
+        help="the longest a request waits for its result, queue included (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=defaults.max_upload_bytes / 2**20,
+        metavar="MB",
+        help="largest request body in MiB (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--max-megapixels",
+        type=float,
+        default=defaults.max_pixels / 1e6,
+        metavar="MP",
+        help="largest image in megapixels (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--weights",
+        action="append",
+        default=[],
+        metavar="TASK=PATH",
+        help="use these weights for a task instead of the bundled model (repeatable)",
+    )
     parser.add_argument("--no-baselines", action="store_true", help="offer the networks only, not classic methods")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default: auto)")
-    parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
-                        help="arithmetic precision (default: fp32)")
+    parser.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:1, mps (default: %(default)s)")
+    parser.add_argument(
+        "--precision",
+        default=defaults.precision,
+        choices=PRECISIONS,
+        help="arithmetic precision (default: %(default)s)",
+    )
     parser.add_argument("--tile", type=int, metavar="N", help="tile side in pixels (default: chosen from memory)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
@@ -49,29 +90,42 @@ def run(args: argparse.Namespace) -> int:
     with listener:
         app = create_app(settings_from(args))
         if not _is_loopback(args.host):
-            print(f"mprnet serve: note: listening on {args.host}; anyone who can reach this machine can use the "
-                  f"server (it has no authentication)", file=sys.stderr)
-        print(f"mprnet serve: open http://{_display_host(args.host)}:{listener.getsockname()[1]}/ (Ctrl+C stops)",
-              file=sys.stderr)
+            print(
+                f"mprnet serve: note: listening on {args.host}; anyone who can reach this machine can use the "
+                f"server (it has no authentication)",
+                file=sys.stderr,
+            )
+        print(
+            f"mprnet serve: open http://{_display_host(args.host)}:{listener.getsockname()[1]}/ (Ctrl+C stops)",
+            file=sys.stderr,
+        )
         serve(app, listener, args.log_level)
     return 0
 
 
 def settings_from(args: argparse.Namespace):
     """The server `Settings` the command-line options describe."""
-    from ..serve import Settings
-
-    for name, value in (("--max-upload-mb", args.max_upload_mb), ("--max-megapixels", args.max_megapixels),
-                        ("--job-timeout", args.job_timeout)):
+    for name, value in (
+        ("--max-upload-mb", args.max_upload_mb),
+        ("--max-megapixels", args.max_megapixels),
+        ("--job-timeout", args.job_timeout),
+    ):
         if value <= 0:
             raise MprnetError(f"{name} must be positive, found {value:g}")
-    from ..serve.app import LOOPBACK_HOSTS
-
     hosts = (*LOOPBACK_HOSTS, args.host, *args.allow_host)
-    return Settings(models=_models(args.weights), workers=args.workers, queue_size=args.queue, allowed_hosts=hosts,
-                    job_timeout_s=args.job_timeout, max_upload_bytes=int(args.max_upload_mb * 2**20),
-                    max_pixels=int(args.max_megapixels * 1e6), device=args.device, precision=args.precision,
-                    tile=args.tile, baselines=not args.no_baselines)
+    return Settings(
+        models=_models(args.weights),
+        workers=args.workers,
+        queue_size=args.queue,
+        allowed_hosts=hosts,
+        job_timeout_s=args.job_timeout,
+        max_upload_bytes=int(args.max_upload_mb * 2**20),
+        max_pixels=int(args.max_megapixels * 1e6),
+        device=args.device,
+        precision=args.precision,
+        tile=args.tile,
+        baselines=not args.no_baselines,
+    )
 
 
 def _models(pairs: list[str]) -> dict[str, str] | None:
@@ -91,8 +145,10 @@ def _models(pairs: list[str]) -> dict[str, str] | None:
 def _require_packages() -> None:
     missing = [package for module, package in _PACKAGES.items() if importlib.util.find_spec(module) is None]
     if missing:
-        raise MprnetError(f"mprnet serve needs the packages {', '.join(_PACKAGES.values())}; missing: "
-                          f"{', '.join(missing)} (pip install {' '.join(missing)})")
+        raise MprnetError(
+            f"mprnet serve needs the packages {', '.join(_PACKAGES.values())}; missing: "
+            f"{', '.join(missing)} (pip install {' '.join(missing)})"
+        )
 
 
 def _is_loopback(host: str) -> bool:

@@ -1,34 +1,60 @@
 """`mprnet study`: the IPOL article's tables and figures, reproduced on this machine."""
+
 from __future__ import annotations
 
 import argparse
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..study import StudySettings, run_study
 from ..study.complexity import CostSettings
+from ..tasks import TASK_NAMES
 
 HELP = "run the study: MPRNet against peers and classic methods, quality and cost, as an HTML report"
 #: --quick: three photos cropped to 128 px, latency at 64 px; 2.5 minutes on a 2-core CPU (measured).
-QUICK = dict(images=3, crop=128, costs=CostSettings(size=64, repeats=2, warmup=1, memory=True))
+QUICK: dict[str, Any] = dict(images=3, crop=128, costs=CostSettings(size=64, repeats=2, warmup=1, memory=True))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, action="append", default=[], metavar="DIR",
-                        help="clean test photos, or GoPro / Rain100L/H pairs replacing the synthetic degradations "
-                             "of their task (repeatable; default: ../shared/data/val/mcmaster18, else "
-                             "scikit-image's sample photos)")
-    parser.add_argument("--weights-dir", type=Path, metavar="DIR",
-                        help="official checkpoints (MPRNet, NAFNet, MIMO-UNet, DID-MDN), recognised by their keys")
-    parser.add_argument("--out", type=Path, default=Path("study"), metavar="DIR",
-                        help="report folder; its cache/ lets a rerun continue (default: ./study)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="clean test photos, or GoPro / Rain100L/H pairs replacing the synthetic degradations "
+        "of their task (repeatable; default: scikit-image's sample photos)",
+    )
+    parser.add_argument(
+        "--weights-dir",
+        type=Path,
+        metavar="DIR",
+        help="official checkpoints (MPRNet, NAFNet, MIMO-UNet, DID-MDN), recognised by their keys",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("study"),
+        metavar="DIR",
+        help="report folder; its cache/ lets a rerun continue (default: ./study)",
+    )
     parser.add_argument("--quick", action="store_true", help="3 photos, 128 px crops, small latency inputs")
     parser.add_argument("--images", type=_at_least(1), metavar="N", help="photos per condition (default: all)")
-    parser.add_argument("--crop", type=_crop_side, metavar="N", help="centre crop side in pixels, at least 16; 0 for "
-                                                                     "whole images (default: 256)")
-    parser.add_argument("--tasks", nargs="+", choices=("denoise", "deblur", "derain"),
-                        default=["denoise", "deblur", "derain"], help="which experiments to run (default: all)")
+    parser.add_argument(
+        "--crop",
+        type=_crop_side,
+        metavar="N",
+        help="centre crop side in pixels, at least 16; 0 for whole images (default: 256)",
+    )
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        choices=TASK_NAMES,
+        default=list(TASK_NAMES),
+        help="which experiments to run (default: all)",
+    )
     parser.add_argument("--no-complexity", action="store_true", help="leave out the cost table")
     parser.add_argument("--seed", type=int, default=0, help="seed of the degradations (default: 0)")
     parser.add_argument("--device", default="cpu", help="where the networks restore: cpu, cuda, auto (default: cpu)")
@@ -40,6 +66,7 @@ def _at_least(low: int):
         if value is None or value < low:
             raise argparse.ArgumentTypeError(f"expected a whole number of at least {low}, found {text!r}")
         return value
+
     return parse
 
 
@@ -51,9 +78,17 @@ def run(args: argparse.Namespace) -> int:
     preset = QUICK if args.quick else {}
     crop = args.crop if args.crop is not None else preset.get("crop", 256)
     costs = None if args.no_complexity else preset.get("costs", CostSettings())
-    settings = StudySettings(out=args.out, data=tuple(args.data), weights_dir=args.weights_dir,
-                             images=args.images or preset.get("images"), crop=crop or None, seed=args.seed,
-                             tasks=tuple(args.tasks), costs=costs, device=args.device,
-                             command=shlex.join(["mprnet"] + sys.argv[1:]))
+    settings = StudySettings(
+        out=args.out,
+        data=tuple(args.data),
+        weights_dir=args.weights_dir,
+        images=args.images or preset.get("images"),
+        crop=crop or None,
+        seed=args.seed,
+        tasks=tuple(args.tasks),
+        costs=costs,
+        device=args.device,
+        command=shlex.join(["mprnet", *sys.argv[1:]]),
+    )
     print(f"wrote {run_study(settings)}")
     return 0

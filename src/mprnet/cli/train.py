@@ -1,4 +1,5 @@
 """`mprnet train CONFIG.yaml`: train a network; under `torchrun` on several processes or machines."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,8 +13,13 @@ HELP = "train a restoration network from a YAML config (also under torchrun for 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="a YAML training config, or a bundled one's name (e.g. denoise-cpu)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a setting, e.g. --set steps=200 --set data.workers=4 (values are YAML)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting, e.g. --set steps=200 --set data.workers=4 (values are YAML)",
+    )
 
 
 def _overrides(pairs: list[str]) -> dict:
@@ -35,8 +41,16 @@ def run(args: argparse.Namespace) -> int:
     summary = train(config, resume=args.resume)
     if summary["history"]:
         last = summary["history"][-1]
-        print(json.dumps({"step": summary["step"], "val_psnr": round(last["psnr"], 3),
-                          "best_psnr": round(summary["best_psnr"], 3), "out_dir": summary["out_dir"]}))
+        print(
+            json.dumps(
+                {
+                    "step": summary["step"],
+                    "val_psnr": round(last["psnr"], 3),
+                    "best_psnr": round(summary["best_psnr"], 3),
+                    "out_dir": summary["out_dir"],
+                }
+            )
+        )
     else:
         print(json.dumps({"step": summary["step"], "out_dir": summary["out_dir"]}))
     return 0

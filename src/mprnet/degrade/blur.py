@@ -4,6 +4,7 @@ Kernels are non-negative, sum to 1 and have their centre of mass exactly at the 
 does not shift the image. Trajectories are drawn sub-pixel and spread onto the grid with bilinear weights, which
 keep a trajectory's mean point as the kernel's centre of mass.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,14 @@ from .noise import add_gaussian_noise
 KINDS = ("shake", "linear", "mixed")
 
 
-def camera_shake_kernel(size: int, rng: np.random.Generator, *, samples: int = 1000, anxiety: float | None = None,
-                        jerk_rate: float | None = None) -> np.ndarray:
+def camera_shake_kernel(
+    size: int,
+    rng: np.random.Generator,
+    *,
+    samples: int = 1000,
+    anxiety: float | None = None,
+    jerk_rate: float | None = None,
+) -> np.ndarray:
     """A size x size camera-shake kernel after Boracchi & Foi (2012): a random walk of the camera with inertia,
     a pull back towards its start, Gaussian tremor scaled by `anxiety` and rare impulsive jerks (`jerk_rate`
     expected per trajectory), scaled to span the grid. Unset parameters are drawn from rng."""
@@ -65,7 +72,7 @@ def _valid_convolution(padded: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     shape = [fft.next_fast_len(length, real=True) for length in padded.shape[:2]]
     spectrum = fft.rfft2(padded, shape, axes=(0, 1)) * fft.rfft2(kernel, shape, axes=(0, 1))
     full = fft.irfft2(spectrum, shape, axes=(0, 1))
-    return full[rows - 1:padded.shape[0], cols - 1:padded.shape[1]].astype(np.float32)
+    return full[rows - 1 : padded.shape[0], cols - 1 : padded.shape[1]].astype(np.float32)
 
 
 class MotionBlur(Degradation):
@@ -74,6 +81,7 @@ class MotionBlur(Degradation):
     the kernel itself (float32 array) under "kernel"."""
 
     task = "deblur"
+    param_type = "motion_blur"
 
     def __init__(self, kernel_size: int | tuple[int, int] = (7, 31), noise_sigma: float = 2.55, kind: str = "shake"):
         low, high = check_range("kernel_size", kernel_size, 3, 255)
@@ -87,7 +95,7 @@ class MotionBlur(Degradation):
         self.kind = kind
         self.margin = int(self.sizes[-1]) // 2
 
-    def degrade(self, clean: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    def sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> dict:
         size = int(rng.choice(self.sizes))
         kind = self.kind if self.kind != "mixed" else str(rng.choice(["shake", "linear"]))
         params: dict = {"type": "motion_blur", "kind": kind, "kernel_size": size}
@@ -96,10 +104,12 @@ class MotionBlur(Degradation):
         else:
             params["length"], params["angle"] = float(size - 1), float(rng.uniform(0.0, 180.0))
             kernel = linear_motion_kernel(params["length"], params["angle"], size)
-        sigma = draw(self.noise_sigma, rng)
-        blurred = add_gaussian_noise(blur(clean, kernel), sigma, rng)
-        params.update(noise_sigma=sigma, kernel=kernel)
-        return np.clip(blurred, 0.0, 1.0), params
+        params.update(noise_sigma=draw(self.noise_sigma, rng), kernel=kernel)
+        return params
+
+    def apply(self, clean: np.ndarray, params: dict, rng: np.random.Generator) -> np.ndarray:
+        blurred = add_gaussian_noise(blur(clean, params["kernel"]), params["noise_sigma"], rng)
+        return np.clip(blurred, 0.0, 1.0)
 
 
 def _check_size(size: int) -> int:

@@ -1,4 +1,5 @@
 """Additive white Gaussian noise and signal-dependent (Poisson-Gaussian) sensor noise."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,9 +12,9 @@ class GaussianNoise(Degradation):
     """Adds N(0, sigma^2) noise, sigma on the 0-255 scale, fixed or drawn uniformly per image from sigma_range."""
 
     task = "denoise"
+    param_type = "gaussian"
 
-    def __init__(self, sigma: float | None = None, sigma_range: tuple[float, float] | None = None,
-                 clip: bool = False):
+    def __init__(self, sigma: float | None = None, sigma_range: tuple[float, float] | None = None, clip: bool = False):
         if sigma is not None and sigma_range is not None:
             raise DataError(f"GaussianNoise expects sigma or sigma_range, found both ({sigma}, {sigma_range}).")
         if sigma_range is None:
@@ -22,12 +23,12 @@ class GaussianNoise(Degradation):
             self.sigma = check_range("sigma_range", sigma_range, 0.0, 255.0)
         self.clip = bool(clip)
 
-    def degrade(self, clean: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-        sigma = draw(self.sigma, rng)
-        noisy = add_gaussian_noise(clean, sigma, rng)
-        if self.clip:
-            noisy = np.clip(noisy, 0.0, 1.0)
-        return noisy, {"type": "gaussian", "sigma": sigma, "clip": self.clip}
+    def sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> dict:
+        return {"type": "gaussian", "sigma": draw(self.sigma, rng), "clip": self.clip}
+
+    def apply(self, clean: np.ndarray, params: dict, rng: np.random.Generator) -> np.ndarray:
+        noisy = add_gaussian_noise(clean, params["sigma"], rng)
+        return np.clip(noisy, 0.0, 1.0) if params["clip"] else noisy
 
 
 class PoissonGaussianNoise(Degradation):
@@ -35,28 +36,39 @@ class PoissonGaussianNoise(Degradation):
     Gaussian read noise of variance b, with a and b drawn uniformly per image; the result is clipped to [0, 1]."""
 
     task = "denoise"
+    param_type = "poisson_gaussian"
 
     def __init__(self, a_range: Range = (1e-4, 1e-2), b_range: Range = (1e-6, 1e-3)):
         self.a = check_range("a_range", a_range, 0.0, 1.0)
         self.b = check_range("b_range", b_range, 0.0, 1.0)
 
-    def degrade(self, clean: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    def sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> dict:
         a, b = draw(self.a, rng), draw(self.b, rng)
+        return {"type": "poisson_gaussian", "a": a, "b": b}
+
+    def apply(self, clean: np.ndarray, params: dict, rng: np.random.Generator) -> np.ndarray:
+        a, b = params["a"], params["b"]
         signal = np.clip(clean, 0.0, 1.0)
         if a > 0:
             signal = (rng.poisson(signal / a) * a).astype(np.float32)
         noisy = add_gaussian_noise(signal, 255.0 * np.sqrt(b), rng)
-        return np.clip(noisy, 0.0, 1.0), {"type": "poisson_gaussian", "a": a, "b": b}
+        return np.clip(noisy, 0.0, 1.0)
 
 
 class MixedNoise(RandomChoice):
     """Mostly Gaussian noise of a blind sigma, sometimes Poisson-Gaussian sensor noise."""
 
-    def __init__(self, poisson_share: float = 0.2, sigma_range: tuple[float, float] = (0.0, 50.0),
-                 a_range: Range = (1e-4, 1e-2), b_range: Range = (1e-6, 1e-3)):
+    def __init__(
+        self,
+        poisson_share: float = 0.2,
+        sigma_range: tuple[float, float] = (0.0, 50.0),
+        a_range: Range = (1e-4, 1e-2),
+        b_range: Range = (1e-6, 1e-3),
+    ):
         share = check_range("poisson_share", poisson_share, 0.0, 1.0)[0]
-        super().__init__([GaussianNoise(sigma_range=sigma_range), PoissonGaussianNoise(a_range, b_range)],
-                         [1.0 - share, share])
+        super().__init__(
+            [GaussianNoise(sigma_range=sigma_range), PoissonGaussianNoise(a_range, b_range)], [1.0 - share, share]
+        )
 
 
 def add_gaussian_noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:

@@ -1,4 +1,5 @@
 """Synthetic rain: layers of sparse drops smeared into streaks along an angle, screen-blended onto the image."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,13 +19,22 @@ class Rain(Degradation):
     """Rain streaks in 1 to 3 layers. Each range is (min, max) or a fixed value, drawn per layer:
     density (fraction of pixels seeding a drop), length (pixels), width (pixels, full width at half maximum),
     brightness (peak streak intensity in [0, 1]). The angle (degrees from vertical) is drawn once per image and
-    each layer deviates from it by at most angle_spread degrees."""
+    each layer deviates from it by at most angle_spread degrees. The parameters hold each layer's streaks
+    (float32 H x W) under "streaks", the physical rain that `apply` screen-blends onto the image."""
 
     task = "derain"
+    param_type = "rain"
 
-    def __init__(self, density: Range = (0.001, 0.003), length: Range = (10, 25), angle: Range = (-30, 30),
-                 width: Range = (1.0, 1.5), brightness: Range = (0.45, 0.75), layers: int | tuple[int, int] = 1,
-                 angle_spread: float = 10.0):
+    def __init__(
+        self,
+        density: Range = (0.001, 0.003),
+        length: Range = (10, 25),
+        angle: Range = (-30, 30),
+        width: Range = (1.0, 1.5),
+        brightness: Range = (0.45, 0.75),
+        layers: int | tuple[int, int] = 1,
+        angle_spread: float = 10.0,
+    ):
         self.density = check_range("density", density, 0.0, 1.0)
         self.length = check_range("length", length, 1.0, 512.0)
         self.angle = check_range("angle", angle, -90.0, 90.0)
@@ -35,7 +45,7 @@ class Rain(Degradation):
         self.angle_spread = check_range("angle_spread", angle_spread, 0.0, 90.0)[0]
 
     # The presets are calibrated on ordinary photos to the mean input PSNR of the benchmarks (Y channel, as derain
-    # papers report it): `python benchmarks/rain_levels.py` prints the figures.
+    # papers report it): `python benchmarks/rain_levels.py ../shared/data/val/mcmaster18` prints the figures.
 
     @classmethod
     def light(cls) -> Rain:
@@ -57,24 +67,48 @@ class Rain(Degradation):
         """Light or heavy rain, drawn per image with equal chances."""
         return RandomChoice([cls.light(), cls.heavy()])
 
-    def degrade(self, clean: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    def sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> dict:
         angle = draw(self.angle, rng)
         count = int(rng.integers(self.layers[0], self.layers[1] + 1))
-        rainy, layers = clean, []
+        layers, streaks = [], []
         for _ in range(count):
-            layer = {"density": draw(self.density, rng), "length": draw(self.length, rng),
-                     "angle": angle + float(rng.uniform(-self.angle_spread, self.angle_spread)),
-                     "width": draw(self.width, rng), "brightness": draw(self.brightness, rng)}
-            streaks = rain_streaks(clean.shape[:2], rng, **layer)
-            rainy = 1.0 - (1.0 - rainy) * (1.0 - streaks[..., None])
+            layer = {
+                "density": draw(self.density, rng),
+                "length": draw(self.length, rng),
+                "angle": angle + float(rng.uniform(-self.angle_spread, self.angle_spread)),
+                "width": draw(self.width, rng),
+                "brightness": draw(self.brightness, rng),
+            }
+            streaks.append(rain_streaks((shape[0], shape[1]), rng, **layer))
             layers.append(layer)
         total = sum(layer["density"] for layer in layers)
-        params = {"type": "rain", "density": total, "density_label": density_label(total), "layers": layers}
-        return np.clip(rainy, 0.0, 1.0).astype(np.float32), params
+        return {
+            "type": "rain",
+            "density": total,
+            "density_label": density_label(total),
+            "layers": layers,
+            "streaks": streaks,
+        }
+
+    def apply(self, clean: np.ndarray, params: dict, rng: np.random.Generator) -> np.ndarray:
+        rainy = clean
+        for streaks in params["streaks"]:
+            streaks = np.asarray(streaks, dtype=np.float32)
+            if streaks.shape != clean.shape[:2]:
+                raise DataError(f"Expected rain streaks of the image's size {clean.shape[:2]}, found {streaks.shape}.")
+            rainy = 1.0 - (1.0 - rainy) * (1.0 - streaks[..., None])
+        return np.clip(rainy, 0.0, 1.0).astype(np.float32)
 
 
-def rain_streaks(shape: tuple[int, int], rng: np.random.Generator, density: float, length: float, angle: float,
-                 width: float, brightness: float) -> np.ndarray:
+def rain_streaks(
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    density: float,
+    length: float,
+    angle: float,
+    width: float,
+    brightness: float,
+) -> np.ndarray:
     """One H x W layer of streaks in [0, 1]: drops seeded with probability `density` per pixel, of random
     strength, smeared along `angle` (degrees from vertical) so an isolated streak peaks at `brightness`."""
     if len(shape) != 2 or min(shape) < 1:

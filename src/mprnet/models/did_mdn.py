@@ -14,6 +14,7 @@ it reads the rain residual the network estimates under the heavy label, on a cop
 `classifier_size` (512 for the release, whose dense layer only fits that size), so any image is restored at
 full size with one label.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ImageError
+from .registry import Architecture, LossFn, register
 
 #: Height and width must be multiples of this (the deepest stream halves three times) and at least MIN_SIZE
 #: (the widest pooling of the refinement averages 32x32 boxes).
@@ -96,12 +98,28 @@ class DenseStream(nn.Module):
     Returns the last transition's features, five side maps and the input image, concatenated (12 channels).
     """
 
+    # Registered with setattr in __init__; declared here for the type checker.
+    dense_block1: BottleneckBlock
+    dense_block2: BottleneckBlock
+    dense_block3: BottleneckBlock
+    dense_block4: BottleneckBlock
+    dense_block5: BottleneckBlock
+    dense_block6: BottleneckBlock
+    trans_block1: TransitionBlock
+    trans_block2: TransitionBlock
+    trans_block3: TransitionBlock
+    trans_block4: TransitionBlock
+    trans_block5: TransitionBlock
+    trans_block6: TransitionBlock
+    conv11: nn.Conv2d
+
     def __init__(self, spec: StreamSpec):
         super().__init__()
         t = spec.transitions
         block_inputs = (3, t[0], t[1], t[2], t[3] + t[1], t[4] + t[0])
         for index, (width, growth, out, resample) in enumerate(
-                zip(block_inputs, spec.growths, t, spec.resampling), start=1):
+            zip(block_inputs, spec.growths, t, spec.resampling), start=1
+        ):
             setattr(self, f"dense_block{index}", BottleneckBlock(width, growth, spec.kernel_size))
             setattr(self, f"trans_block{index}", TransitionBlock(width + growth, out, resample))
         if spec.unused_head:
@@ -187,8 +205,10 @@ class DIDMDN(nn.Module):
         """The three dense streams (the bulk of the network's work), which do not depend on the label."""
         height, width = image.shape[-2:]
         if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE or min(height, width) < MIN_SIZE:
-            raise ImageError(f"DID-MDN needs height and width that are multiples of {SIZE_MULTIPLE} and at least "
-                             f"{MIN_SIZE}, got {height}x{width}; pad the image first (mprnet.infer does it for you)")
+            raise ImageError(
+                f"DID-MDN needs height and width that are multiples of {SIZE_MULTIPLE} and at least "
+                f"{MIN_SIZE}, got {height}x{width}; pad the image first (mprnet.infer does it for you)"
+            )
         return [self.dense0(image), self.dense1(image), self.dense2(image)]
 
     def _head(self, image: Tensor, streams: list[Tensor], label: int | Tensor) -> list[Tensor]:
@@ -209,7 +229,7 @@ class DIDMDN(nn.Module):
         """Density labels (N,) of images in [-1, 1], from a copy resized to the classifier's input size."""
         if self.classifier is None:
             raise ValueError("this DID-MDN has no density classifier (build it with classifier_size)")
-        return self.density_logits(image)[:, :len(DENSITY_LABELS)].argmax(1)
+        return self.density_logits(image)[:, : len(DENSITY_LABELS)].argmax(1)
 
     def density_logits(self, image: Tensor, streams: list[Tensor] | None = None) -> Tensor:
         """The classifier's logits (N x 4) for images in [-1, 1] of any size, on any device (only the copy resized
@@ -219,11 +239,13 @@ class DIDMDN(nn.Module):
         No gradient flows into the residual it reads: the release trains the classifier on the residuals of a
         fixed deraining network, and the deraining loss alone shapes that network.
         """
+        assert self.classifier is not None  # callers check that the network carries its classifier
         with torch.no_grad():
             if streams is None:
                 size = self.classifier.input_size
-                image = F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False,
-                                      antialias=True).to(self.conv_refin.weight.device)
+                image = F.interpolate(
+                    image, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+                ).to(self.conv_refin.weight.device)
                 streams = self._streams(image)
             residual, _ = self._head(image, streams, HEAVY)
         return self.classifier(residual)
@@ -279,19 +301,43 @@ def detect_config(state_dict: dict[str, Tensor]) -> dict | None:
     return dict(classifier_size=size, classifier_hidden=dense.shape[0])
 
 
-def _register() -> None:
-    from .registry import Architecture, register
+def training_loss(task: str) -> LossFn:
+    """L1 between the clean estimate and the target in [-1, 1], plus cross-entropy of the density classifier's
+    logits against the labels when the network carries the classifier.
 
-    register(Architecture(
+    The release adds 1.8 x L1 between VGG-16 features of both images; those weights cannot be fetched here, so
+    this recipe leaves the perceptual term out.
+    """
+
+    def loss(outputs: list[Tensor], target: Tensor, labels: Tensor) -> Tensor:
+        _, clean, *logits = outputs
+        total = F.l1_loss(clean, target * 2 - 1)
+        if logits:
+            total = total + F.cross_entropy(logits[0], labels)
+        return total
+
+    return loss
+
+
+def training_forward(network: DIDMDN, degraded: Tensor, labels: Tensor) -> list[Tensor]:
+    """In training: conditioned on the true labels, on images in [-1, 1], with the classifier's logits."""
+    return network(degraded * 2 - 1, labels, with_density_logits=True)
+
+
+register(
+    Architecture(
         name="did-mdn",
+        display_name="DID-MDN",
         build=DIDMDN,
         detect=detect_config,
         restore=restore,
+        loss=training_loss,
+        training_forward=training_forward,
+        needs_density_labels=True,
         prepare=choose_density,
         presets=PRESETS,
+        release_tasks=("derain",),
         size_multiple=SIZE_MULTIPLE,
         description="DID-MDN (Zhang and Patel, CVPR 2018), density-aware multi-stream dense deraining",
-    ))
-
-
-_register()
+    )
+)

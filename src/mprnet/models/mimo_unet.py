@@ -5,13 +5,18 @@ of the three scales. MIMO-UNet+ is the same network with 20 residual blocks per 
 on its fused skip connections. Parameter names follow the published network, so the released checkpoints
 (stored under "model") load unchanged.
 """
+
 from __future__ import annotations
+
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ImageError
+from ..losses import fft_l1, resized_like
+from .registry import Architecture, LossFn, register
 
 #: Height and width must be multiples of this: two halvings, each undone exactly by a transposed convolution.
 SIZE_MULTIPLE = 4
@@ -23,9 +28,17 @@ PLUS_DROPOUT = 0.1
 class BasicConv(nn.Module):
     """A (transposed) convolution, optionally followed by ReLU, wrapped as `main` like the published layers."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 relu: bool = True, transpose: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        relu: bool = True,
+        transpose: bool = False,
+    ):
         super().__init__()
+        layer: nn.Module
         if transpose:
             layer = nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2 - 1)
         else:
@@ -61,8 +74,9 @@ class AFF(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
-        self.conv = nn.Sequential(BasicConv(in_channels, out_channels, 1),
-                                  BasicConv(out_channels, out_channels, 3, relu=False))
+        self.conv = nn.Sequential(
+            BasicConv(in_channels, out_channels, 1), BasicConv(out_channels, out_channels, 3, relu=False)
+        )
 
     def forward(self, *features: Tensor) -> Tensor:
         return self.conv(torch.cat(features, dim=1))
@@ -107,14 +121,16 @@ class MIMOUNet(nn.Module):
         super().__init__()
         c = base_channel
         self.Encoder = nn.ModuleList([ResStack(c, num_res), ResStack(c * 2, num_res), ResStack(c * 4, num_res)])
-        self.feat_extract = nn.ModuleList([
-            BasicConv(3, c, 3),
-            BasicConv(c, c * 2, 3, stride=2),
-            BasicConv(c * 2, c * 4, 3, stride=2),
-            BasicConv(c * 4, c * 2, 4, stride=2, transpose=True),
-            BasicConv(c * 2, c, 4, stride=2, transpose=True),
-            BasicConv(c, 3, 3, relu=False),
-        ])
+        self.feat_extract = nn.ModuleList(
+            [
+                BasicConv(3, c, 3),
+                BasicConv(c, c * 2, 3, stride=2),
+                BasicConv(c * 2, c * 4, 3, stride=2),
+                BasicConv(c * 4, c * 2, 4, stride=2, transpose=True),
+                BasicConv(c * 2, c, 4, stride=2, transpose=True),
+                BasicConv(c, 3, 3, relu=False),
+            ]
+        )
         self.Decoder = nn.ModuleList([ResStack(c * 4, num_res), ResStack(c * 2, num_res), ResStack(c, num_res)])
         self.Convs = nn.ModuleList([BasicConv(c * 4, c * 2, 1), BasicConv(c * 2, c, 1)])
         self.ConvsOut = nn.ModuleList([BasicConv(c * 4, 3, 3, relu=False), BasicConv(c * 2, 3, 3, relu=False)])
@@ -129,8 +145,10 @@ class MIMOUNet(nn.Module):
     def forward(self, image: Tensor) -> list[Tensor]:
         height, width = image.shape[-2:]
         if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
-            raise ImageError(f"MIMO-UNet needs height and width that are multiples of {SIZE_MULTIPLE}, "
-                             f"got {height}x{width}; pad the image first (mprnet.infer does it for you)")
+            raise ImageError(
+                f"MIMO-UNet needs height and width that are multiples of {SIZE_MULTIPLE}, "
+                f"got {height}x{width}; pad the image first (mprnet.infer does it for you)"
+            )
         image_2 = _resize(image, 0.5)
         image_4 = _resize(image_2, 0.5)
 
@@ -173,18 +191,34 @@ def detect_config(state_dict: dict[str, Tensor]) -> dict | None:
     )
 
 
-def _register() -> None:
-    from .registry import Architecture, register
+#: Weight of the frequency term in the authors' loss.
+FFT_WEIGHT = 0.1
 
-    register(Architecture(
+
+def training_loss(task: str) -> LossFn:
+    """L1 at each of the three output scales, plus 0.1 x L1 between their Fourier spectra."""
+
+    def loss(outputs: list[Tensor], target: Tensor) -> Tensor:
+        targets = [resized_like(target, output) for output in outputs]
+        # sum() of tensors is a tensor (there are three outputs), not its start value 0
+        content = cast(Tensor, sum(F.l1_loss(output, scaled) for output, scaled in zip(outputs, targets)))
+        spectral = cast(Tensor, sum(fft_l1(output, scaled) for output, scaled in zip(outputs, targets)))
+        return content + FFT_WEIGHT * spectral
+
+    return loss
+
+
+register(
+    Architecture(
         name="mimo-unet",
+        display_name="MIMO-UNet",
         build=MIMOUNet,
         detect=detect_config,
         restore=lambda model, image: model(image)[-1],
+        loss=training_loss,
         presets=PRESETS,
+        release_tasks=("deblur",),
         size_multiple=SIZE_MULTIPLE,
         description="MIMO-UNet (Cho et al., ICCV 2021), multi-input multi-output U-Net; '-plus' for MIMO-UNet+",
-    ))
-
-
-_register()
+    )
+)

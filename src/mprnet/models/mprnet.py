@@ -8,10 +8,16 @@ forward calls each sub-network once per patch; here the patches of a stage go th
 which computes exactly the same thing (every operation, channel attention included, is per sample)
 in fewer, larger calls. `batch_patches=False` restores the one-call-per-patch order.
 """
+
 from __future__ import annotations
+
+from typing import cast
 
 import torch
 from torch import Tensor, nn
+
+from ..losses import charbonnier, edge_loss
+from .registry import Architecture, LossFn, register
 
 #: Height and width of an input must be multiples of this (quadrants, then two 2x downsamplings).
 SIZE_MULTIPLE = 8
@@ -44,7 +50,9 @@ class CAB(nn.Module):
     def __init__(self, channels: int, kernel_size: int, reduction: int, bias: bool, act: nn.Module):
         super().__init__()
         self.CA = CALayer(channels, reduction, bias)
-        self.body = nn.Sequential(conv(channels, channels, kernel_size, bias), act, conv(channels, channels, kernel_size, bias))
+        self.body = nn.Sequential(
+            conv(channels, channels, kernel_size, bias), act, conv(channels, channels, kernel_size, bias)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.CA(self.body(x)) + x
@@ -97,8 +105,16 @@ class UpSample(nn.Module):
 class Encoder(nn.Module):
     """Three-level U-Net encoder; with `cross_stage` it fuses the previous stage's features (CSFF)."""
 
-    def __init__(self, n_feat: int, kernel_size: int, reduction: int, act: nn.Module, bias: bool,
-                 scale_unetfeats: int, cross_stage: bool):
+    def __init__(
+        self,
+        n_feat: int,
+        kernel_size: int,
+        reduction: int,
+        act: nn.Module,
+        bias: bool,
+        scale_unetfeats: int,
+        cross_stage: bool,
+    ):
         super().__init__()
         widths = [n_feat + level * scale_unetfeats for level in range(3)]
         self.encoder_level1 = cab_stack(2, widths[0], kernel_size, reduction, bias, act)
@@ -162,8 +178,25 @@ class ORB(nn.Module):
 class ORSNet(nn.Module):
     """Stage 3: a full-resolution subnetwork fed with stage 2's multi-scale features."""
 
-    def __init__(self, n_feat: int, scale_orsnetfeats: int, kernel_size: int, reduction: int, act: nn.Module,
-                 bias: bool, scale_unetfeats: int, num_cab: int):
+    # Registered with setattr in __init__; declared here for the type checker.
+    conv_enc1: nn.Conv2d
+    conv_enc2: nn.Conv2d
+    conv_enc3: nn.Conv2d
+    conv_dec1: nn.Conv2d
+    conv_dec2: nn.Conv2d
+    conv_dec3: nn.Conv2d
+
+    def __init__(
+        self,
+        n_feat: int,
+        scale_orsnetfeats: int,
+        kernel_size: int,
+        reduction: int,
+        act: nn.Module,
+        bias: bool,
+        scale_unetfeats: int,
+        num_cab: int,
+    ):
         super().__init__()
         width = n_feat + scale_orsnetfeats
         self.orb1 = ORB(width, kernel_size, reduction, act, bias, num_cab)
@@ -171,8 +204,12 @@ class ORSNet(nn.Module):
         self.orb3 = ORB(width, kernel_size, reduction, act, bias, num_cab)
         self.up_enc1 = UpSample(n_feat, scale_unetfeats)
         self.up_dec1 = UpSample(n_feat, scale_unetfeats)
-        self.up_enc2 = nn.Sequential(UpSample(n_feat + scale_unetfeats, scale_unetfeats), UpSample(n_feat, scale_unetfeats))
-        self.up_dec2 = nn.Sequential(UpSample(n_feat + scale_unetfeats, scale_unetfeats), UpSample(n_feat, scale_unetfeats))
+        self.up_enc2 = nn.Sequential(
+            UpSample(n_feat + scale_unetfeats, scale_unetfeats), UpSample(n_feat, scale_unetfeats)
+        )
+        self.up_dec2 = nn.Sequential(
+            UpSample(n_feat + scale_unetfeats, scale_unetfeats), UpSample(n_feat, scale_unetfeats)
+        )
         for name in ("conv_enc1", "conv_enc2", "conv_enc3", "conv_dec1", "conv_dec2", "conv_dec3"):
             setattr(self, name, nn.Conv2d(n_feat, width, 1, bias=bias))
 
@@ -195,23 +232,49 @@ def _cat_features(first: list[Tensor], second: list[Tensor], dim: int) -> list[T
 class MPRNet(nn.Module):
     """The three-stage network; `forward` returns `[stage3, stage2, stage1]` images, stage3 being the result."""
 
-    def __init__(self, in_c: int = 3, out_c: int = 3, n_feat: int = 96, scale_unetfeats: int = 48,
-                 scale_orsnetfeats: int = 32, num_cab: int = 8, kernel_size: int = 3, reduction: int = 4,
-                 bias: bool = False, batch_patches: bool = True):
+    def __init__(
+        self,
+        in_c: int = 3,
+        out_c: int = 3,
+        n_feat: int = 96,
+        scale_unetfeats: int = 48,
+        scale_orsnetfeats: int = 32,
+        num_cab: int = 8,
+        kernel_size: int = 3,
+        reduction: int = 4,
+        bias: bool = False,
+        batch_patches: bool = True,
+    ):
         super().__init__()
-        self.config = dict(in_c=in_c, out_c=out_c, n_feat=n_feat, scale_unetfeats=scale_unetfeats,
-                           scale_orsnetfeats=scale_orsnetfeats, num_cab=num_cab, kernel_size=kernel_size,
-                           reduction=reduction, bias=bias)
+        self.config = dict(
+            in_c=in_c,
+            out_c=out_c,
+            n_feat=n_feat,
+            scale_unetfeats=scale_unetfeats,
+            scale_orsnetfeats=scale_orsnetfeats,
+            num_cab=num_cab,
+            kernel_size=kernel_size,
+            reduction=reduction,
+            bias=bias,
+        )
         self.batch_patches = batch_patches
         act = nn.PReLU()  # one activation shared by every block, as in the published network
-        self.shallow_feat1 = nn.Sequential(conv(in_c, n_feat, kernel_size, bias), CAB(n_feat, kernel_size, reduction, bias, act))
-        self.shallow_feat2 = nn.Sequential(conv(in_c, n_feat, kernel_size, bias), CAB(n_feat, kernel_size, reduction, bias, act))
-        self.shallow_feat3 = nn.Sequential(conv(in_c, n_feat, kernel_size, bias), CAB(n_feat, kernel_size, reduction, bias, act))
+        self.shallow_feat1 = nn.Sequential(
+            conv(in_c, n_feat, kernel_size, bias), CAB(n_feat, kernel_size, reduction, bias, act)
+        )
+        self.shallow_feat2 = nn.Sequential(
+            conv(in_c, n_feat, kernel_size, bias), CAB(n_feat, kernel_size, reduction, bias, act)
+        )
+        self.shallow_feat3 = nn.Sequential(
+            conv(in_c, n_feat, kernel_size, bias), CAB(n_feat, kernel_size, reduction, bias, act)
+        )
         self.stage1_encoder = Encoder(n_feat, kernel_size, reduction, act, bias, scale_unetfeats, cross_stage=False)
         self.stage1_decoder = Decoder(n_feat, kernel_size, reduction, act, bias, scale_unetfeats)
         self.stage2_encoder = Encoder(n_feat, kernel_size, reduction, act, bias, scale_unetfeats, cross_stage=True)
         self.stage2_decoder = Decoder(n_feat, kernel_size, reduction, act, bias, scale_unetfeats)
-        self.stage3_orsnet = ORSNet(n_feat, scale_orsnetfeats, kernel_size, reduction, act, bias, scale_unetfeats, num_cab)
+        self.stage3_orsnet = ORSNet(
+            n_feat, scale_orsnetfeats, kernel_size, reduction, act, bias, scale_unetfeats, num_cab
+        )
         self.sam12 = SAM(n_feat, 1, bias, image_channels=out_c)
         self.sam23 = SAM(n_feat, 1, bias, image_channels=out_c)
         self.concat12 = conv(n_feat * 2, n_feat, kernel_size, bias)
@@ -229,8 +292,10 @@ class MPRNet(nn.Module):
     def forward(self, image: Tensor) -> list[Tensor]:
         height, width = image.shape[-2:]
         if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
-            raise ValueError(f"MPRNet needs height and width that are multiples of {SIZE_MULTIPLE}, got {height}x{width}; "
-                             "pad the image first (mprnet.infer does it for you)")
+            raise ValueError(
+                f"MPRNet needs height and width that are multiples of {SIZE_MULTIPLE}, got {height}x{width}; "
+                "pad the image first (mprnet.infer does it for you)"
+            )
         top, bottom = _split_halves(image, 2)
         quadrants = [*_split_halves(top, 3), *_split_halves(bottom, 3)]
 
@@ -288,7 +353,9 @@ def detect_config(state_dict: dict[str, Tensor]) -> dict | None:
         return None
     first = state_dict["shallow_feat1.0.weight"]
     n_feat, in_c, kernel_size = first.shape[0], first.shape[1], first.shape[-1]
-    num_cab = len({key.split(".")[3] for key in state_dict if key.startswith("stage3_orsnet.orb1.body.") and ".CA." in key})
+    num_cab = len(
+        {key.split(".")[3] for key in state_dict if key.startswith("stage3_orsnet.orb1.body.") and ".CA." in key}
+    )
     return dict(
         in_c=in_c,
         out_c=state_dict["tail.weight"].shape[0],
@@ -312,19 +379,36 @@ def _detect_reduction(state_dict: dict[str, Tensor]) -> int:
     raise ValueError("inconsistent channel-attention widths: not an MPRNet state dict")
 
 
-def _register() -> None:
-    from .registry import Architecture, register
+def training_loss(task: str) -> LossFn:
+    """Charbonnier summed over the three stage outputs, plus 0.05 x edge loss except for denoising."""
+    edge_weight = 0.0 if task == "denoise" else 0.05
 
-    register(Architecture(
+    def loss(outputs: list[Tensor], target: Tensor) -> Tensor:
+        # sum() of tensors is a tensor (there is at least one output), not its start value 0
+        total = cast(Tensor, sum(charbonnier(output, target) for output in outputs))
+        if edge_weight:
+            total = total + edge_weight * cast(Tensor, sum(edge_loss(output, target) for output in outputs))
+        return total
+
+    return loss
+
+
+#: The official releases differ by width: model_deblurring 96, model_denoising 80, model_deraining 40.
+RELEASE_TASK_BY_WIDTH: dict[int | None, str] = {96: "deblur", 80: "denoise", 40: "derain"}  # None: no n_feat given
+
+register(
+    Architecture(
         name="mprnet",
+        display_name="MPRNet",
         build=MPRNet,
         detect=detect_config,
         restore=lambda model, image: model(image)[0],
+        loss=training_loss,
         presets=PRESETS,
+        release_tasks=("denoise", "deblur", "derain"),
+        task_of=lambda hparams: RELEASE_TASK_BY_WIDTH.get(hparams.get("n_feat")),
         size_multiple=SIZE_MULTIPLE,
         image_channels=lambda hparams: hparams.get("in_c", 3),
         description="MPRNet (Zamir et al., CVPR 2021), multi-stage progressive restoration",
-    ))
-
-
-_register()
+    )
+)

@@ -7,6 +7,7 @@ statistics over the whole crop; at test time, on a larger image, TLC averages ov
 statistics covered in training (1.5x the training crop, as the release does) instead of over the whole image.
 It changes no weights: `tlc_train_size=256` switches it on, and the published GoPro numbers need it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -14,6 +15,9 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ..losses import psnr_loss
+from .registry import Architecture, register
 
 #: Side of the training crops of the released models, and the TLC window relative to it.
 RELEASE_TRAIN_SIZE = 256
@@ -55,8 +59,12 @@ class LocalMeanPool(nn.Module):
         # Integral images lose precision in half types: accumulate in float32 at least.
         integral = x.to(torch.promote_types(x.dtype, torch.float32)).cumsum(-1).cumsum(-2)
         integral = F.pad(integral, (1, 0, 1, 0))
-        sums = (integral[..., box_h:, box_w:] - integral[..., :-box_h, box_w:]
-                - integral[..., box_h:, :-box_w] + integral[..., :-box_h, :-box_w])
+        sums = (
+            integral[..., box_h:, box_w:]
+            - integral[..., :-box_h, box_w:]
+            - integral[..., box_h:, :-box_w]
+            + integral[..., :-box_h, :-box_w]
+        )
         means = (sums / (box_h * box_w)).to(x.dtype)
         pad_h, pad_w = height - means.shape[-2], width - means.shape[-1]
         return F.pad(means, (pad_w // 2, (pad_w + 1) // 2, pad_h // 2, (pad_h + 1) // 2), mode="replicate")
@@ -105,15 +113,22 @@ class NAFNet(nn.Module):
     as in the reference. `forward` returns the restored image.
     """
 
-    def __init__(self, img_channel: int = 3, width: int = 32, middle_blk_num: int = 12,
-                 enc_blk_nums: Sequence[int] = (2, 2, 4, 8), dec_blk_nums: Sequence[int] = (2, 2, 2, 2),
-                 tlc_train_size: int | None = None):
+    def __init__(
+        self,
+        img_channel: int = 3,
+        width: int = 32,
+        middle_blk_num: int = 12,
+        enc_blk_nums: Sequence[int] = (2, 2, 4, 8),
+        dec_blk_nums: Sequence[int] = (2, 2, 2, 2),
+        tlc_train_size: int | None = None,
+    ):
         super().__init__()
         if len(enc_blk_nums) != len(dec_blk_nums):
-            raise ValueError(f"NAFNet needs as many decoder as encoder levels, got {list(enc_blk_nums)} "
-                             f"and {list(dec_blk_nums)}")
+            raise ValueError(
+                f"NAFNet needs as many decoder as encoder levels, got {list(enc_blk_nums)} and {list(dec_blk_nums)}"
+            )
         levels = len(enc_blk_nums)
-        self.padder_size = 2 ** levels
+        self.padder_size = 2**levels
 
         def blocks(count: int, channels: int, level: int) -> nn.Sequential:
             window = _tlc_window(tlc_train_size, level)
@@ -122,13 +137,17 @@ class NAFNet(nn.Module):
         self.intro = nn.Conv2d(img_channel, width, 3, padding=1)
         self.ending = nn.Conv2d(width, img_channel, 3, padding=1)
         self.encoders = nn.ModuleList(blocks(count, width << level, level) for level, count in enumerate(enc_blk_nums))
-        self.decoders = nn.ModuleList(blocks(count, width << level, level)
-                                      for level, count in zip(range(levels - 1, -1, -1), dec_blk_nums))
+        self.decoders = nn.ModuleList(
+            blocks(count, width << level, level) for level, count in zip(range(levels - 1, -1, -1), dec_blk_nums)
+        )
         self.middle_blks = blocks(middle_blk_num, width << levels, levels)
-        self.ups = nn.ModuleList(nn.Sequential(nn.Conv2d(width << level, width << level << 1, 1, bias=False),
-                                               nn.PixelShuffle(2)) for level in range(levels, 0, -1))
-        self.downs = nn.ModuleList(nn.Conv2d(width << level, width << level << 1, 2, stride=2)
-                                   for level in range(levels))
+        self.ups = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(width << level, width << level << 1, 1, bias=False), nn.PixelShuffle(2))
+            for level in range(levels, 0, -1)
+        )
+        self.downs = nn.ModuleList(
+            nn.Conv2d(width << level, width << level << 1, 2, stride=2) for level in range(levels)
+        )
 
     def forward(self, image: Tensor) -> Tensor:
         height, width = image.shape[-2:]
@@ -200,19 +219,18 @@ def detect_config(state_dict: dict[str, Tensor]) -> dict | None:
     return config
 
 
-def _register() -> None:
-    from .registry import Architecture, register
-
-    register(Architecture(
+register(
+    Architecture(
         name="nafnet",
+        display_name="NAFNet",
         build=NAFNet,
         detect=detect_config,
         restore=lambda model, image: model(image),
+        loss=lambda task: psnr_loss,  # minus the PSNR, as the authors train every task
         presets=PRESETS,
+        release_tasks=("denoise",),
         size_multiple=1,  # pads itself to a multiple of 2**levels, as the reference does
         image_channels=lambda hparams: hparams.get("img_channel", 3),
         description="NAFNet (Chen et al., ECCV 2022), nonlinear-activation-free U-Net; TLC for the GoPro presets",
-    ))
-
-
-_register()
+    )
+)

@@ -11,13 +11,18 @@ not converted here: only weights trained with this package load.
 The released ConvLSTM model works on one channel: a colour image goes through it one channel at a time
 (the channels are folded into the batch), as the authors' test script does. The colour model has no LSTM.
 """
+
 from __future__ import annotations
+
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ImageError
+from ..losses import resized_like
+from .registry import Architecture, LossFn, register
 
 LEVELS = 3
 #: Height and width must be multiples of this: the coarsest scale (1/4) is halved twice by the encoder.
@@ -63,8 +68,7 @@ class SRNDeblurNet(nn.Module):
     an input with a multiple of that many channels is processed channel group by channel group.
     """
 
-    def __init__(self, channels: int = 1, lstm: bool = True, width: int = 32, kernel_size: int = 5,
-                 num_res: int = 3):
+    def __init__(self, channels: int = 1, lstm: bool = True, width: int = 32, kernel_size: int = 5, num_res: int = 3):
         super().__init__()
         self.channels = channels
         widths = (width, width * 2, width * 4)
@@ -77,8 +81,11 @@ class SRNDeblurNet(nn.Module):
             for block in range(num_res, 0, -1):
                 setattr(self, f"dec{stage}_{block}", ResBlock(out_width, kernel_size))
             if stage > 1:
-                setattr(self, f"dec{stage - 1}_{num_res + 1}",
-                        nn.ConvTranspose2d(out_width, widths[stage - 2], 4, stride=2, padding=1))
+                setattr(
+                    self,
+                    f"dec{stage - 1}_{num_res + 1}",
+                    nn.ConvTranspose2d(out_width, widths[stage - 2], 4, stride=2, padding=1),
+                )
         self.dec1_0 = conv(width, channels, kernel_size)
         self.encoder_stages = [[f"enc{stage}_{block}" for block in range(1, num_res + 2)] for stage in (1, 2, 3)]
         self.decoder_stages = [[f"dec{stage}_{block}" for block in range(num_res, 0, -1)] for stage in (3, 2, 1)]
@@ -92,8 +99,10 @@ class SRNDeblurNet(nn.Module):
     def forward(self, image: Tensor) -> list[Tensor]:
         batch, channels, height, width = image.shape
         if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
-            raise ImageError(f"SRN needs height and width that are multiples of {SIZE_MULTIPLE}, got "
-                             f"{height}x{width}; pad the image first (mprnet.infer does it for you)")
+            raise ImageError(
+                f"SRN needs height and width that are multiples of {SIZE_MULTIPLE}, got "
+                f"{height}x{width}; pad the image first (mprnet.infer does it for you)"
+            )
         if channels % self.channels:
             raise ImageError(f"this SRN reads {self.channels}-channel images, got {channels} channels")
         folded = image.reshape(batch * channels // self.channels, self.channels, height, width)
@@ -104,7 +113,7 @@ class SRNDeblurNet(nn.Module):
         height, width = blurry.shape[-2:]
         estimate, state, estimates = blurry, None, []
         for level in range(LEVELS - 1, -1, -1):
-            size = (round(height / 2 ** level), round(width / 2 ** level))
+            size = (round(height / 2**level), round(width / 2**level))
             previous = resize_to(estimate.detach(), size)  # the authors stop gradients between scales
             estimate, state = self._encode_decode(torch.cat([resize_to(blurry, size), previous], 1), state)
             estimates.append(estimate)
@@ -127,10 +136,11 @@ class SRNDeblurNet(nn.Module):
         if state is None:
             zeros = torch.zeros_like(features)
             return zeros, zeros
-        return tuple(resize_to(part, features.shape[-2:]) for part in state)
+        hidden, cell = state
+        return resize_to(hidden, features.shape[-2:]), resize_to(cell, features.shape[-2:])
 
 
-def resize_to(x: Tensor, size: tuple[int, int]) -> Tensor:
+def resize_to(x: Tensor, size: tuple[int, ...]) -> Tensor:
     """Bilinear resize to `size` (H, W); the tensor itself when it has that size already."""
     if tuple(x.shape[-2:]) == tuple(size):
         return x
@@ -159,18 +169,27 @@ def detect_config(state_dict: dict[str, Tensor]) -> dict | None:
     )
 
 
-def _register() -> None:
-    from .registry import Architecture, register
+def training_loss(task: str) -> LossFn:
+    """The mean squared error at each of the three scales, summed (the authors' multi-scale Euclidean loss)."""
 
-    register(Architecture(
+    def loss(outputs: list[Tensor], target: Tensor) -> Tensor:
+        # sum() of tensors is a tensor (there are three outputs), not its start value 0
+        return cast(Tensor, sum(F.mse_loss(output, resized_like(target, output)) for output in outputs))
+
+    return loss
+
+
+register(
+    Architecture(
         name="srn",
+        display_name="SRN",
         build=SRNDeblurNet,
         detect=detect_config,
         restore=lambda model, image: model(image)[-1],
+        loss=training_loss,
         presets=PRESETS,
+        release_tasks=("deblur",),
         size_multiple=SIZE_MULTIPLE,
         description="SRN-DeblurNet (Tao et al., CVPR 2018), scale-recurrent network; TF checkpoints not convertible",
-    ))
-
-
-_register()
+    )
+)

@@ -7,6 +7,7 @@ scripts from a CDN, and the page must work offline). Every error is JSON `{"erro
 run on a bounded job queue (503 + Retry-After when full, 504 past the time limit), and each job works in its own
 temporary folder, removed when it ends: nothing is written anywhere else.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -18,7 +19,7 @@ import re
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Mapping
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import FastAPI, File, Form, Request, UploadFile
@@ -30,12 +31,14 @@ from starlette.exceptions import HTTPException
 
 from .. import __version__
 from ..api import restore_pixels
-from ..demo import DEMO_CASES
 from ..errors import ImageError, MprnetError
 from ..io import WRITABLE_FORMATS, ImageData, PixelLimitError, read_image, write_image
 from ..metrics import evaluate_pair
-from .catalogue import Catalogue, Examples, Method, UnknownChoice, load_catalogue
+from ..restorers import Restorer
+from ..tasks import TASKS
+from .catalogue import Catalogue, Examples, UnknownChoice, load_catalogue
 from .jobs import Deadline, JobQueue, JobTimeout, QueueFull, can_isolate
+from .settings import Settings
 
 STATIC = Path(__file__).parent / "static"
 OUTPUT_FORMATS = {name.lower(): suffix for name, suffix in WRITABLE_FORMATS.items()}
@@ -43,32 +46,6 @@ _PAGE_POLICY = "default-src 'self'; img-src 'self' blob: data:; object-src 'none
 #: A refused upload is read (and dropped) up to this size before the answer; beyond, the connection is just closed.
 _DRAIN_LIMIT = 256 * 2**20
 _log = logging.getLogger("mprnet.serve")
-LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
-
-
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    """What the server loads and how much work it accepts."""
-
-    #: task -> bundled model name or weights file; None: every bundled model.
-    models: Mapping[str, str | os.PathLike] | None = None
-    workers: int = 1  # restorations running at once
-    queue_size: int = 8  # restorations waiting beyond those; more are refused with 503
-    job_timeout_s: float = 300.0  # the longest a request waits for its result, queue included
-    max_upload_bytes: int = 25 * 2**20  # the whole request body
-    max_pixels: int = 16_000_000  # per image
-    retry_after_s: int = 5
-    device: str = "auto"
-    precision: str = "fp32"
-    tile: int | None = None  # None: chosen from free memory
-    baselines: bool = True  # also offer the classic methods of mprnet.baselines
-    example_size: int = 256
-    #: Host names requests may be addressed to (the Host header, without its port); "*" accepts any. Refusing the
-    #: others keeps web pages from reaching this unauthenticated server through DNS rebinding.
-    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
-    #: Each restoration in a forked process, ended at its time limit. None: where the system can fork and the
-    #: networks run on the CPU (a CUDA or MPS context does not survive a fork; there jobs stop between tiles).
-    isolate_jobs: bool | None = None
 
 
 class RequestProblem(MprnetError):
@@ -86,6 +63,18 @@ class Upload:
     field: str
     filename: str
     data: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class RestoreRequest:
+    """What one restoration was asked for, as a worker receives it."""
+
+    task: str
+    restorer: Restorer
+    uploads: dict[str, Upload]
+    sigma: float | None
+    output_format: str
+    max_pixels: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,13 +103,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         queue.shutdown()
 
-    app = FastAPI(title="mprnet", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="MPRNet image restoration (deblur, denoise, derain) and classic baselines.")
+    app = FastAPI(
+        title="mprnet",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        description="MPRNet image restoration (deblur, denoise, derain) and classic baselines.",
+    )
     app.state.settings, app.state.catalogue, app.state.queue, app.state.examples = settings, catalogue, queue, examples
     app.add_middleware(_UploadLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(_HostCheck, allowed=settings.allowed_hosts)  # added last, so it runs first
     _add_error_handlers(app, settings)
     _add_routes(app, settings, catalogue, queue, examples)
+    _add_restore_route(app, settings, catalogue, queue)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
@@ -132,15 +128,28 @@ def _add_routes(app: FastAPI, settings: Settings, catalogue: Catalogue, queue: J
 
     @app.get("/healthz", summary="Liveness and load")
     def healthz() -> dict:
-        return {"status": "ok", "tasks": list(catalogue.tasks), "running": queue.running,
-                "waiting": queue.admitted - queue.running, "workers": queue.workers, "queue_size": queue.queue_size}
+        return {
+            "status": "ok",
+            "tasks": list(catalogue.tasks),
+            "running": queue.running,
+            "waiting": queue.admitted - queue.running,
+            "workers": queue.workers,
+            "queue_size": queue.queue_size,
+        }
 
     @app.get("/api/models", summary="Tasks, their methods, and the server's limits")
     def models() -> dict:
-        return {"tasks": catalogue.describe(), "output_formats": ["same", *OUTPUT_FORMATS],
-                "limits": {"max_upload_bytes": settings.max_upload_bytes, "max_pixels": settings.max_pixels,
-                           "job_timeout_s": settings.job_timeout_s, "workers": settings.workers,
-                           "queue_size": settings.queue_size}}
+        return {
+            "tasks": catalogue.describe(),
+            "output_formats": ["same", *OUTPUT_FORMATS],
+            "limits": {
+                "max_upload_bytes": settings.max_upload_bytes,
+                "max_pixels": settings.max_pixels,
+                "job_timeout_s": settings.job_timeout_s,
+                "workers": settings.workers,
+                "queue_size": settings.queue_size,
+            },
+        }
 
     @app.get("/api/examples", summary="Degraded sample photographs to try, with their clean originals")
     def example_list() -> list[dict]:
@@ -148,35 +157,55 @@ def _add_routes(app: FastAPI, settings: Settings, catalogue: Catalogue, queue: J
 
     @app.get("/api/examples/{task}/{photo}/{kind}.png", summary="One example image", response_class=Response)
     def example_image(task: str, photo: str, kind: str) -> Response:
-        return Response(examples.png(task, photo, kind), media_type="image/png",
-                        headers={"Cache-Control": "max-age=86400"})
+        return Response(
+            examples.png(task, photo, kind), media_type="image/png", headers={"Cache-Control": "max-age=86400"}
+        )
 
-    @app.post("/api/restore", summary="Restore one image", response_class=Response,
-              responses={200: {"content": {"image/*": {}}, "description": "The restored image, in the input's "
-                                           "format unless output_format says otherwise"},
-                         400: {"description": "Unknown task, method or option"},
-                         413: {"description": "Upload too large"}, 422: {"description": "Not a usable image"},
-                         503: {"description": "Busy: retry after the Retry-After seconds"},
-                         504: {"description": "The job took longer than the time limit"}})
+
+def _add_restore_route(app: FastAPI, settings: Settings, catalogue: Catalogue, queue: JobQueue) -> None:
+    @app.post(
+        "/api/restore",
+        summary="Restore one image",
+        response_class=Response,
+        responses={
+            200: {
+                "content": {"image/*": {}},
+                "description": "The restored image, in the input's format unless output_format says otherwise",
+            },
+            400: {"description": "Unknown task, method or option"},
+            413: {"description": "Upload too large"},
+            422: {"description": "Not a usable image"},
+            503: {"description": "Busy: retry after the Retry-After seconds"},
+            504: {"description": "The job took longer than the time limit"},
+        },
+    )
     async def restore(
-            image: Annotated[UploadFile, File(description="the picture to restore")],
-            task: Annotated[str, Form(description="deblur, denoise or derain")],
-            method: Annotated[str, Form(description="mprnet or a classic method (GET /api/models)")] = "mprnet",
-            sigma: Annotated[float | None, Form(description="noise level, 0-255 scale (non-blind methods)")] = None,
-            kernel: Annotated[UploadFile | None, File(description="blur kernel, .npy or gray image")] = None,
-            reference: Annotated[UploadFile | None, File(description="clean image, to measure PSNR/SSIM")] = None,
-            output_format: Annotated[str, Form(description="same, png, jpeg, tiff, webp or bmp")] = "same",
+        image: Annotated[UploadFile, File(description="the picture to restore")],
+        task: Annotated[str, Form(description="deblur, denoise or derain")],
+        method: Annotated[
+            str | None, Form(description="a method of the task (GET /api/models); default: the task's network")
+        ] = None,
+        sigma: Annotated[float | None, Form(description="noise level, 0-255 scale (non-blind methods)")] = None,
+        kernel: Annotated[UploadFile | None, File(description="blur kernel, .npy or gray image")] = None,
+        reference: Annotated[UploadFile | None, File(description="clean image, to measure PSNR/SSIM")] = None,
+        output_format: Annotated[str, Form(description="same, png, jpeg, tiff, webp or bmp")] = "same",
     ) -> Response:
         chosen = catalogue.get(task, method)
         if output_format != "same" and output_format not in OUTPUT_FORMATS:
             raise UnknownChoice(f"unknown output_format {output_format!r}; choose same, {', '.join(OUTPUT_FORMATS)}")
-        uploads = [await _read(upload, field) for upload, field in
-                   ((image, "image"), (reference, "reference"), (kernel, "kernel")) if upload is not None]
-        job = functools.partial(_restore_job, chosen, {u.field: u for u in uploads}, sigma, output_format,
-                                settings.max_pixels)
+        uploads = [
+            await _read(upload, field)
+            for upload, field in ((image, "image"), (reference, "reference"), (kernel, "kernel"))
+            if upload is not None
+        ]
+        request = RestoreRequest(task, chosen, {u.field: u for u in uploads}, sigma, output_format, settings.max_pixels)
+        job = functools.partial(_restore_job, request)
         result = await queue.run(job)
-        return Response(result.data, media_type=result.media_type, headers={
-            "Content-Disposition": f'inline; filename="{result.filename}"', **result.headers})
+        return Response(
+            result.data,
+            media_type=result.media_type,
+            headers={"Content-Disposition": f'inline; filename="{result.filename}"', **result.headers},
+        )
 
 
 async def _read(upload: UploadFile, field: str) -> Upload:
@@ -186,34 +215,37 @@ async def _read(upload: UploadFile, field: str) -> Upload:
     return Upload(field, upload.filename or field, data)
 
 
-def _restore_job(method: Method, uploads: dict[str, Upload], sigma: float | None, output_format: str,
-                 max_pixels: int, deadline: Deadline) -> RestoreResult:
+def _restore_job(request: RestoreRequest, deadline: Deadline) -> RestoreResult:
     """Runs on a worker thread: decode, restore, measure, encode, all inside a temporary folder."""
     with tempfile.TemporaryDirectory(prefix="mprnet-serve-") as folder:
         try:
-            return _restore_in(Path(folder), method, uploads, sigma, output_format, max_pixels, deadline)
+            return _restore_in(Path(folder), request, deadline)
         except MprnetError as error:  # messages name files by path: show the form field instead
             raise type(error)(str(error).replace(folder + os.sep, "")) from None
 
 
-def _restore_in(folder: Path, method: Method, uploads: dict[str, Upload], sigma: float | None, output_format: str,
-                max_pixels: int, deadline: Deadline) -> RestoreResult:
-    image = _decode(folder, uploads["image"], max_pixels)
-    known = _known(folder, uploads, sigma)
-    if method.is_network:
-        known["progress"] = lambda done, total: deadline.check()  # lets a tiled restoration stop at its deadline
+def _restore_in(folder: Path, request: RestoreRequest, deadline: Deadline) -> RestoreResult:
+    uploads, task, restorer = request.uploads, request.task, request.restorer
+    image = _decode(folder, uploads["image"], request.max_pixels)
+    known = _known(folder, uploads, request.sigma)
+    # Lets a restoration stop at its deadline: a network reports every tile (a classic method runs in one piece).
+    known["progress"] = lambda done, total: deadline.check()
     started = time.perf_counter()
-    restored_image = image.map_frames(lambda pixels: restore_pixels(pixels, method.restorer, **known))
+    restored_image = image.map_frames(lambda pixels: restore_pixels(pixels, restorer, **known))
     restored = restored_image.pixels
-    headers = {"X-Task": method.task, "X-Method": method.name, "X-Seconds": f"{time.perf_counter() - started:.3f}"}
+    headers = {"X-Task": task, "X-Method": restorer.name, "X-Seconds": f"{time.perf_counter() - started:.3f}"}
     if "reference" in uploads:
-        reference = _decode(folder, uploads["reference"], max_pixels)
-        headers.update(_compare(image.pixels, restored, reference.pixels, method.task))
-    file_format = image.format.upper() if output_format == "same" else output_format.upper()
+        reference = _decode(folder, uploads["reference"], request.max_pixels)
+        headers.update(_compare(image.pixels, restored, reference.pixels, task))
+    file_format = image.format.upper() if request.output_format == "same" else request.output_format.upper()
     suffix = WRITABLE_FORMATS.get(file_format, ".png")
     target = write_image(folder / f"restored{suffix}", restored_image)
-    return RestoreResult(target.read_bytes(), Image.MIME[Image.registered_extensions()[suffix]],
-                         f"{_safe_stem(uploads['image'].filename)}-restored{suffix}", headers)
+    return RestoreResult(
+        target.read_bytes(),
+        Image.MIME[Image.registered_extensions()[suffix]],
+        f"{_safe_stem(uploads['image'].filename)}-restored{suffix}",
+        headers,
+    )
 
 
 def _decode(folder: Path, upload: Upload, max_pixels: int) -> ImageData:
@@ -225,8 +257,8 @@ def _decode(folder: Path, upload: Upload, max_pixels: int) -> ImageData:
         raise PixelLimitError(f"{error}; the server's operator sets this limit") from None
 
 
-def _known(folder: Path, uploads: dict[str, Upload], sigma: float | None) -> dict:
-    known = {} if sigma is None else {"sigma": sigma}
+def _known(folder: Path, uploads: dict[str, Upload], sigma: float | None) -> dict[str, Any]:
+    known: dict[str, Any] = {} if sigma is None else {"sigma": sigma}
     if "kernel" in uploads:
         from ..baselines import load_kernel
 
@@ -241,12 +273,18 @@ def _compare(degraded: np.ndarray, restored: np.ndarray, reference: np.ndarray, 
     """PSNR/SSIM of the input and of the result against the clean reference (colour channels; Y for derain)."""
     degraded, restored, reference = (_colour(pixels) for pixels in (degraded, restored, reference))
     if reference.shape != degraded.shape:
-        raise ImageError(f"reference: expected the image's size and channels {_shape(degraded)}, "
-                         f"found {_shape(reference)}")
-    protocol = DEMO_CASES[task][2] if degraded.shape[2] == 3 else "rgb"
+        raise ImageError(
+            f"reference: expected the image's size and channels {_shape(degraded)}, found {_shape(reference)}"
+        )
+    protocol = TASKS[task].comparison_protocol if degraded.shape[2] == 3 else "rgb"
     before, after = evaluate_pair(degraded, reference, protocol), evaluate_pair(restored, reference, protocol)
-    return {"X-Protocol": protocol, "X-PSNR-Input": f"{before['psnr']:.4f}", "X-SSIM-Input": f"{before['ssim']:.4f}",
-            "X-PSNR-Output": f"{after['psnr']:.4f}", "X-SSIM-Output": f"{after['ssim']:.4f}"}
+    return {
+        "X-Protocol": protocol,
+        "X-PSNR-Input": f"{before['psnr']:.4f}",
+        "X-SSIM-Input": f"{before['ssim']:.4f}",
+        "X-PSNR-Output": f"{after['psnr']:.4f}",
+        "X-SSIM-Output": f"{after['ssim']:.4f}",
+    }
 
 
 def _colour(pixels: np.ndarray) -> np.ndarray:
@@ -320,8 +358,9 @@ class _HostCheck:
         if host in self.allowed:
             await self.app(scope, receive, send)
             return
-        message = (f"this server does not answer to the host {host!r}" if host else
-                   "the request names no host (Host header)") + "; its operator can allow it with --allow-host"
+        message = (
+            f"this server does not answer to the host {host!r}" if host else "the request names no host (Host header)"
+        ) + "; its operator can allow it with --allow-host"
         await _refuse(RequestProblem(message, 421), scope, receive, send)
 
 
@@ -349,14 +388,15 @@ class _UploadLimit:
     def _problem(self, scope) -> RequestProblem | None:
         length = dict(scope["headers"]).get(b"content-length")
         if length is None:
-            return RequestProblem("the request must state its size (Content-Length); chunked uploads are refused",
-                                  411)
+            return RequestProblem("the request must state its size (Content-Length); chunked uploads are refused", 411)
         if not length.isdigit():
-            return RequestProblem(f"the Content-Length header must be a number, found {length.decode(errors='replace')!r}",
-                                  400)
+            return RequestProblem(
+                f"the Content-Length header must be a number, found {length.decode(errors='replace')!r}", 400
+            )
         if int(length) > self.max_bytes:
-            return RequestProblem(f"the upload is {_megabytes(int(length))}, more than the limit of "
-                                  f"{_megabytes(self.max_bytes)}", 413)
+            return RequestProblem(
+                f"the upload is {_megabytes(int(length))}, more than the limit of {_megabytes(self.max_bytes)}", 413
+            )
         return None
 
 

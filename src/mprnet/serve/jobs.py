@@ -8,6 +8,7 @@ deadline passes, so the worker is free again at once whatever the method (a BM3D
 Without it, the job runs on the worker thread and is asked to stop (`Deadline.check`, called between tiles); one
 that cannot stop keeps its slot until it ends, so the server never runs more than it was sized for.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -17,8 +18,9 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import MprnetError
 
@@ -48,8 +50,10 @@ class JobQueue:
 
     def __init__(self, workers: int, queue_size: int, timeout_s: float, isolate: bool = False):
         if workers < 1 or queue_size < 0 or timeout_s <= 0:
-            raise MprnetError(f"expected at least 1 worker, a queue of 0 or more and a positive time limit; found "
-                              f"{workers} workers, a queue of {queue_size} and {timeout_s:g} s")
+            raise MprnetError(
+                f"expected at least 1 worker, a queue of 0 or more and a positive time limit; found "
+                f"{workers} workers, a queue of {queue_size} and {timeout_s:g} s"
+            )
         if isolate and not can_isolate():
             raise MprnetError("isolated jobs need the fork start method, which this system lacks")
         self.workers, self.queue_size, self.timeout_s, self.isolate = workers, queue_size, timeout_s, isolate
@@ -148,7 +152,7 @@ def _child_main(sender, function: Callable[[Deadline], Any], deadline: Deadline,
     tempfile.tempdir = scratch
     try:
         reply = (False, function(deadline))
-    except BaseException as error:  # noqa: BLE001  (every failure goes back to the server, which decides)
+    except BaseException as error:
         reply = (True, error if _picklable(error) else MprnetError(str(error)))
     sender.send(reply)
     sender.close()
@@ -158,5 +162,5 @@ def _picklable(error: BaseException) -> bool:
     try:
         pickle.loads(pickle.dumps(error))
         return True
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False

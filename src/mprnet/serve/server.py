@@ -1,12 +1,13 @@
 """Running the application under uvicorn: on a socket bound beforehand (so a busy port is reported plainly), in the
 foreground for `mprnet serve`, or on a free loopback port in a background thread for tests and benchmarks."""
+
 from __future__ import annotations
 
 import contextlib
 import socket
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import uvicorn
 from fastapi import FastAPI

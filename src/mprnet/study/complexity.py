@@ -1,5 +1,6 @@
 """The study's cost table: parameters, MACs, latency and peak memory of every architecture and preset, and of the
 bundled models, measured with `mprnet.complexity`; rows are cached so a rerun reports the same figures."""
+
 from __future__ import annotations
 
 import json
@@ -14,12 +15,8 @@ from ..checkpoint import bundled_models, load_model, read_metadata
 from ..complexity import count_macs, count_parameters, measure_latency, peak_cpu_memory
 from ..files import atomic_path
 from ..infer import autocast, cpu_has_fast_bf16
-from ..models.registry import create_model, get_architecture
+from ..models.registry import create_model, list_models, restoring_forward
 
-#: Every preset of every architecture, and the bare architectures that differ from all their presets.
-STUDY_MODELS = ("mprnet-deblur", "mprnet-denoise", "mprnet-derain", "nafnet-sidd-w32", "nafnet-sidd-w64",
-                "nafnet-gopro-w32", "nafnet-gopro-w64", "mimo-unet", "mimo-unet-plus", "srn-lstm", "srn-gray",
-                "srn-color", "did-mdn", "did-mdn-with-classifier")
 MAC_SHAPES = {"256x256": (1, 3, 256, 256), "1280x720": (1, 3, 720, 1280)}
 
 
@@ -50,16 +47,9 @@ def bundled_configs() -> dict[str, list[str]]:
     return found
 
 
-def forward_pass(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
-    """The pass a restorer makes: the architecture's own `restore` (DID-MDN chooses its density label first)."""
-    architecture = get_architecture(model.architecture)
-    prepared = architecture.prepare(model, image) if architecture.prepare else {}
-    return architecture.restore(model, image, **prepared)
-
-
 def macs(model: nn.Module, shape: tuple[int, ...] = MAC_SHAPES["256x256"]) -> int:
     """MACs of one restoring pass at `shape`, counted on the meta device."""
-    return count_macs(model, shape, forward=forward_pass)
+    return count_macs(model, shape, forward=restoring_forward)
 
 
 def measure_row(name: str, model: nn.Module, settings: CostSettings) -> dict:
@@ -74,7 +64,7 @@ def measure_row(name: str, model: nn.Module, settings: CostSettings) -> dict:
             row[f"ms_{device}_{precision}"] = _latency(model, shape, device, precision, settings) * 1e3
     model.to("cpu")
     if settings.memory:
-        row["peak_MiB_cpu"] = peak_cpu_memory(partial(_forward_model, model, shape))["growth"] / 2 ** 20
+        row["peak_MiB_cpu"] = peak_cpu_memory(partial(_forward_model, model, shape))["growth"] / 2**20
     return row
 
 
@@ -84,28 +74,35 @@ def _latency(model: nn.Module, shape: tuple[int, ...], device: str, precision: s
 
     def run() -> None:
         with torch.no_grad(), autocast(torch.device(device), precision):
-            forward_pass(model, image)
+            restoring_forward(model, image)
+
     return measure_latency(run, settings.repeats, settings.warmup, device=device)["median"]
 
 
 def _forward_model(model: nn.Module, shape: tuple[int, ...]) -> None:
     with torch.no_grad():
-        forward_pass(model, torch.rand(shape))
+        restoring_forward(model, torch.rand(shape))
 
 
-def cost_table(cache_path: Path, settings: CostSettings, names: list[str] | None = None,
-               include_bundled: bool = True, progress=None) -> list[dict]:
-    """Rows for `names` (default: `STUDY_MODELS`) and the bundled models, measured once per settings and cached.
+def cost_table(
+    cache_path: Path,
+    settings: CostSettings,
+    names: list[str] | None = None,
+    include_bundled: bool = True,
+    progress=None,
+) -> list[dict]:
+    """Rows for `names` (default: every distinct configuration, `list_models()`) and the bundled models, measured
+    once per settings and cached.
     A bundled model shares the row of the preset it equals (its weights change none of the figures)."""
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     bundled = bundled_configs() if include_bundled else {}
     models = {}  # cache key -> (row label, builder)
-    for name in STUDY_MODELS if names is None else names:
+    for name in list_models() if names is None else names:
         with torch.device("meta"):
             config = json.dumps(create_model(name).hparams, sort_keys=True)
         same = bundled.pop(config, None)
         models[name] = (f"{name} (= bundled {'/'.join(same)})" if same else name, partial(create_model, name))
-    for config, same in bundled.items():
+    for same in bundled.values():
         label = f"bundled {'/'.join(same)}"
         models[label] = (label, partial(load_model, same[0]))
     if progress is not None:
@@ -127,5 +124,9 @@ def cost_table(cache_path: Path, settings: CostSettings, names: list[str] | None
 
 def bf16_note() -> str:
     """How to read the bf16 CPU column on this machine."""
-    return ("" if cpu_has_fast_bf16() else "bf16 is not timed on this CPU: without native bf16 arithmetic "
-            "(AVX512-BF16 or AMX) it is emulated, and measured 20-30 times slower than fp32.")
+    return (
+        ""
+        if cpu_has_fast_bf16()
+        else "bf16 is not timed on this CPU: without native bf16 arithmetic "
+        "(AVX512-BF16 or AMX) it is emulated, and measured 20-30 times slower than fp32."
+    )

@@ -4,50 +4,42 @@ score the saved results, and cache each (condition, image, method) so a rerun or
 Every score is computed from the PNG files the study saves (8-bit, as published results are), so anyone can
 recompute a table cell from the images next to the report.
 """
+
 from __future__ import annotations
 
+import functools
 import hashlib
-import importlib.util
 import json
 import time
-import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
-from PIL import Image
 
-from ..checkpoint import bundled_models, read_weights
-from ..data import PairedDataset, centre_crop, image_files, open_paired, read_rgb
-from ..degrade import Degradation, GaussianNoise, Identity, MotionBlur, Rain
+from ..baselines import Baseline
+from ..checkpoint import WEIGHT_SUFFIXES, bundled_models, read_weights
+from ..data import PairedDataset, centre_crop, open_paired
+from ..degrade import Degradation, Identity, seeded_rng
 from ..errors import CheckpointError, DataError, MprnetError
 from ..evaluate import default_protocol
 from ..figures import to_uint8
 from ..files import atomic_path
+from ..io import ImageData, image_files, read_image, read_rgb, write_image
 from ..metrics import evaluate_pair
-from ..models.registry import detect
+from ..models.registry import architectures, detect
+from ..restorers import Restorer, get_restorer
+from ..tasks import TASKS, task_of_layout
 
-DEFAULT_PHOTOS = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "val" / "mcmaster18"
-NOISE_LEVELS = (10, 20, 40)
-#: Display names of the networks, and the task each architecture's releases address unless told otherwise.
-NETWORK_LABELS = {"mprnet": "MPRNet", "nafnet": "NAFNet", "mimo-unet": "MIMO-UNet", "srn": "SRN", "did-mdn": "DID-MDN"}
-PEER_TASKS = {"nafnet": "denoise", "mimo-unet": "deblur", "srn": "deblur", "did-mdn": "derain"}
-#: MPRNet's official releases differ by width: model_deblurring 96, model_denoising 80, model_deraining 40.
-MPRNET_TASK_BY_WIDTH = {96: "deblur", 80: "denoise", 40: "derain"}
-_FILENAME_TASKS = (("deblur", "deblur"), ("gopro", "deblur"), ("denois", "denoise"), ("sidd", "denoise"),
-                   ("derain", "derain"), ("rain", "derain"))
-_WEIGHT_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")
-_PAIRED_TASKS = {"gopro": "deblur", "rain": "derain", "sidd": "denoise"}
-#: Methods of each task, in table order: (name, kind, what it is given). Networks and the l0 method are blind.
-TASK_METHODS = {
-    "denoise": [("noisy", "input", ()), ("MPRNet", "network", ()), ("NAFNet", "network", ()),
-                ("FFDNet", "ffdnet", ("sigma",)), ("BM3D", "bm3d", ("sigma",)), ("MS-DCT", "msdct", ("sigma",)),
-                ("DCT", "dct", ("sigma",))],
-    "deblur": [("blurry", "input", ()), ("MPRNet", "network", ()), ("MIMO-UNet", "network", ()),
-               ("SRN", "network", ()), ("l0", "l0", ()), ("Wiener", "wiener", ("kernel",)), ("TV", "tv", ("kernel",))],
-    "derain": [("rainy", "input", ()), ("MPRNet", "network", ()), ("DID-MDN", "network", ())],
-}
+#: Words in the file names of the official releases that tell their task.
+_FILENAME_TASKS = (
+    ("deblur", "deblur"),
+    ("gopro", "deblur"),
+    ("denois", "denoise"),
+    ("sidd", "denoise"),
+    ("derain", "derain"),
+    ("rain", "derain"),
+)
 
 
 @dataclass(frozen=True)
@@ -75,13 +67,19 @@ class Condition:
 
 @dataclass
 class Method:
-    """A method in a condition's table; `restore` is None when it cannot run here, and `note` says why."""
+    """A row of a condition's table: a restorer, given the `given` parameters of each degradation (the true sigma
+    or kernel); `restorer` is None when it cannot run here, and `note` says why."""
 
     name: str
     identity: str  # what the cache key records: a change of weights or method invalidates cached results
-    restore: Callable[[np.ndarray, dict], np.ndarray] | None
+    restorer: Callable[..., np.ndarray] | None
+    given: tuple[str, ...] = ()
     note: str = ""
     source: str | None = None  # the weights a network method runs
+
+    def run(self, degraded: np.ndarray, params: dict) -> np.ndarray:
+        assert self.restorer is not None  # only runnable methods run (run_condition skips the others)
+        return self.restorer(degraded, **{name: params.get(name) for name in self.given})
 
 
 @dataclass(frozen=True)
@@ -96,12 +94,15 @@ class Score:
 
 # ---- test photos and conditions ----------------------------------------------------------------------------------
 
-def study_photos(folder: Path | None = None, count: int | None = None, crop: int | None = None) -> dict[str, np.ndarray]:
-    """The clean photos: `folder`, else McMaster18 where it exists, else scikit-image's sample photographs;
-    the first `count` of them, centre-cropped to `crop` pixels."""
-    folder = folder or (DEFAULT_PHOTOS if DEFAULT_PHOTOS.is_dir() else None)
+
+def study_photos(
+    folder: Path | None = None, count: int | None = None, crop: int | None = None
+) -> dict[str, np.ndarray]:
+    """The clean photos: `folder`, else scikit-image's sample photographs; the first `count` of them,
+    centre-cropped to `crop` pixels."""
     if folder is None:
         from ..demo import sample_photos
+
         photos = sample_photos(min(crop or 256, 300))
     else:
         files = image_files(folder)
@@ -112,47 +113,60 @@ def study_photos(folder: Path | None = None, count: int | None = None, crop: int
 
 
 def synthetic_conditions() -> list[Condition]:
-    """The article's experiments on synthetic degradations of clean photos."""
-    found = [Condition(f"denoise-sigma{sigma}", f"Denoising, Gaussian noise sigma {sigma}", "denoise", "rgb",
-                       lambda sigma=sigma: GaussianNoise(sigma=sigma)) for sigma in NOISE_LEVELS]
-    found.append(Condition("deblur-shake", "Deblurring, camera shake (kernels 7-31 px, 1% noise)", "deblur", "rgb",
-                           lambda: MotionBlur(kernel_size=(7, 31))))
-    found += [Condition(f"derain-{level}", f"Deraining, synthetic {level} rain (Y channel)", "derain", "y",
-                        getattr(Rain, level)) for level in ("light", "heavy")]
-    return found
+    """The article's experiments on synthetic degradations of clean photos (the tasks' study conditions)."""
+    return [
+        Condition(study.slug, study.title, task.name, task.comparison_protocol, study.make)
+        for task in TASKS.values()
+        for study in task.study_conditions
+    ]
 
 
 def passthrough_conditions() -> list[Condition]:
     """Clean photos through each task's networks: how much a model changes a photo it should leave alone."""
-    return [Condition(f"clean-{task}", f"Clean photos through the {task} networks"
-                      + (" (Y channel)" if task == "derain" else ""), task, "y" if task == "derain" else "rgb",
-                      lambda task=task: Identity(task), passthrough=True) for task in ("denoise", "deblur", "derain")]
+    return [
+        Condition(
+            f"clean-{task.name}",
+            f"Clean photos through the {task.name} networks"
+            + (" (Y channel)" if task.comparison_protocol == "y" else ""),
+            task.name,
+            task.comparison_protocol,
+            functools.partial(Identity, task.name),
+            passthrough=True,
+        )
+        for task in TASKS.values()
+    ]
 
 
 def paired_condition(folder: Path) -> Condition:
     """A condition on the user's pairs (GoPro, Rain100L/H, SIDD), replacing the synthetic ones of its task."""
     dataset = open_paired(folder)
-    task = _PAIRED_TASKS.get(dataset.layout)
+    task = task_of_layout(dataset.layout)
     if task is None:
-        raise DataError(f"Expected GoPro, Rain100 or SIDD pairs in {folder}, found the {dataset.layout} layout, "
-                        f"whose task is unknown.")
+        raise DataError(
+            f"Expected GoPro, Rain100 or SIDD pairs in {folder}, found the {dataset.layout} layout, "
+            f"whose task is unknown."
+        )
     protocol = default_protocol(task)
-    return Condition(f"{task}-{folder.name.lower()}", f"{task.capitalize()}, {folder.name} pairs", task, protocol,
-                     pairs=dataset)
+    return Condition(
+        f"{task}-{folder.name.lower()}", f"{task.capitalize()}, {folder.name} pairs", task, protocol, pairs=dataset
+    )
 
 
-def make_samples(condition: Condition, photos: dict[str, np.ndarray], seed: int, count: int | None = None,
-                 crop: int | None = None) -> list[Sample]:
+def make_samples(
+    condition: Condition, photos: dict[str, np.ndarray], seed: int, count: int | None = None, crop: int | None = None
+) -> list[Sample]:
     """The condition's inputs, each degraded image rounded to 8 bits as a saved photo would be."""
     if condition.pairs is not None:
         pairs = condition.pairs
         loaded = [(name, *pairs.load(index)) for index, name in enumerate(pairs.names[:count])]
-        return [Sample(name.replace("/", "_"), _as_8bit(centre_crop(target, crop)),
-                       _as_8bit(centre_crop(source, crop))) for name, source, target in loaded]
+        return [
+            Sample(name.replace("/", "_"), _as_8bit(centre_crop(target, crop)), _as_8bit(centre_crop(source, crop)))
+            for name, source, target in loaded
+        ]
     samples = []
     for name, clean in photos.items():
-        rng = np.random.default_rng([seed, zlib.crc32(condition.slug.encode()), zlib.crc32(name.encode())])
-        degraded, params = condition.degradation()(clean, rng)
+        assert condition.degradation is not None  # a condition without pairs degrades photos
+        degraded, params = condition.degradation()(clean, seeded_rng(seed, condition.slug, name))
         samples.append(Sample(name, _as_8bit(clean), _as_8bit(degraded), params))
     return samples
 
@@ -163,6 +177,7 @@ def _as_8bit(image: np.ndarray) -> np.ndarray:
 
 # ---- methods -----------------------------------------------------------------------------------------------------
 
+
 def find_networks(weights_dir: Path | None = None) -> dict[tuple[str, str], str]:
     """(network label, task) -> weights: the bundled models, overridden by checkpoints in `weights_dir`
     (recognised by their keys, their task read from metadata, file name, or the architecture's releases)."""
@@ -170,8 +185,10 @@ def find_networks(weights_dir: Path | None = None) -> dict[tuple[str, str], str]
     candidates = list(bundled_models().values())
     if weights_dir is not None:
         if not Path(weights_dir).is_dir():
-            raise CheckpointError(f"Expected a folder of checkpoints for --weights-dir, found no folder at {weights_dir}.")
-        candidates += sorted(p for p in Path(weights_dir).iterdir() if p.suffix.lower() in _WEIGHT_SUFFIXES)
+            raise CheckpointError(
+                f"Expected a folder of checkpoints for --weights-dir, found no folder at {weights_dir}."
+            )
+        candidates += sorted(p for p in Path(weights_dir).iterdir() if p.suffix.lower() in WEIGHT_SUFFIXES)
     for path in candidates:
         recognised = _recognise(path)
         if recognised:
@@ -185,11 +202,8 @@ def _recognise(path: Path) -> tuple[str, str] | None:
         architecture, config = detect(state_dict)
     except (CheckpointError, ValueError):
         return None  # not a checkpoint of a known network: the study ignores it
-    task = metadata.get("task") or _task_from_name(path.name)
-    if task is None:
-        task = (MPRNET_TASK_BY_WIDTH.get(config.get("n_feat")) if architecture.name == "mprnet"
-                else PEER_TASKS.get(architecture.name))
-    return (NETWORK_LABELS.get(architecture.name, architecture.name), task) if task else None
+    task = metadata.get("task") or _task_from_name(path.name) or architecture.release_task(config)
+    return (architecture.title, task) if task else None
 
 
 def _task_from_name(filename: str) -> str | None:
@@ -198,8 +212,16 @@ def _task_from_name(filename: str) -> str | None:
 
 
 def methods_for(task: str, networks: dict[tuple[str, str], str], device: str = "auto") -> list[Method]:
-    """The methods of a task's table, each runnable or carrying the reason it is skipped."""
-    return [_method(name, kind, given, task, networks, device) for name, kind, given in TASK_METHODS[task]]
+    """The rows of a task's table, each runnable or carrying the reason it is skipped: the degraded input, the
+    networks whose releases address the task (MPRNet first), then the task's classic methods."""
+    row = TASKS[task]
+    found = [Method(row.degraded_name, "input", lambda degraded: degraded)]
+    found += [
+        _network(architecture.title, task, networks, device)
+        for architecture in architectures()
+        if task in architecture.release_tasks
+    ]
+    return found + [_classic(get_restorer(method=name)) for name in row.study_classics]
 
 
 def methods_of(condition: Condition, task_methods: list[Method]) -> list[Method]:
@@ -207,31 +229,34 @@ def methods_of(condition: Condition, task_methods: list[Method]) -> list[Method]
     return [method for method in task_methods if method.source] if condition.passthrough else task_methods
 
 
-def _method(name: str, kind: str, given: tuple[str, ...], task: str, networks: dict, device: str) -> Method:
-    if kind == "input":
-        return Method(name, "input", lambda degraded, params: degraded)
-    if kind == "network":
-        source = networks.get((name, task))
-        if source is None:
-            return Method(name, name, None, note=f"{name} skipped: no {task} weights (not bundled; put the official "
-                                                 f"release in --weights-dir)")
-        return Method(name, f"{name}:{_file_identity(source)}", _network(source, device), source=source)
-    from ..baselines import get_baseline
-
-    baseline = get_baseline(kind)
-    if baseline.package and importlib.util.find_spec(baseline.package) is None:
-        return Method(name, kind, None, note=f"{name} skipped: the optional package {baseline.package} is not "
-                                             f"installed (pip install {baseline.package})")
-    label = f"{name} (true {' and '.join(given)})" if given else name
-    return Method(label, kind, lambda degraded, params: baseline(degraded, **{k: params.get(k) for k in given}))
-
-
-def _network(source: str, device: str) -> Callable[[np.ndarray, dict], np.ndarray]:
+def _network(name: str, task: str, networks: dict, device: str) -> Method:
     """The network loaded once, here, so that no image's timing includes loading it."""
-    from ..api import get_restorer
+    source = networks.get((name, task))
+    if source is None:
+        return Method(
+            name,
+            name,
+            None,
+            note=f"{name} skipped: no {task} weights (not bundled; put the official release in --weights-dir)",
+        )
+    return Method(name, f"{name}:{_file_identity(source)}", get_restorer(model=source, device=device), source=source)
 
-    restorer = get_restorer(model=source, device=device)
-    return lambda degraded, params: restorer(degraded)
+
+def _classic(restorer: Restorer) -> Method:
+    """A classic method, given the true values it needs (sigma, kernel)."""
+    assert isinstance(restorer, Baseline)  # get_restorer returns a Baseline for a classic method's name
+    given = restorer.needs
+    label = f"{restorer.title} (true {' and '.join(given)})" if given else restorer.title
+    if not restorer.available:
+        return Method(
+            label,
+            restorer.name,
+            None,
+            note=f"{restorer.title} skipped: the optional package "
+            f"{restorer.package} is not installed "
+            f"(pip install {restorer.package})",
+        )
+    return Method(label, restorer.name, restorer, given)
 
 
 def _file_identity(path: str) -> str:
@@ -240,6 +265,7 @@ def _file_identity(path: str) -> str:
 
 
 # ---- running, with the cache -------------------------------------------------------------------------------------
+
 
 class ResultCache:
     """Restored PNGs under `root/<condition>/<image>/` and their scores in `root/scores.json`, each entry valid only
@@ -266,14 +292,15 @@ class ResultCache:
             temporary.write_text(json.dumps(self.entries, indent=1, sort_keys=True))
 
 
-def run_condition(condition: Condition, samples: list[Sample], methods: list[Method], cache: ResultCache,
-                  progress=None) -> list[Score]:
+def run_condition(
+    condition: Condition, samples: list[Sample], methods: list[Method], cache: ResultCache, progress=None
+) -> list[Score]:
     """Score every runnable method on every sample; cached results are read back instead of recomputed."""
     scores = []
     for sample in samples:
         clean_path = save_png(sample.clean, cache.image_path(condition.slug, sample.name, "clean"))
         for method in methods:
-            if method.restore is None:
+            if method.restorer is None:
                 continue
             score = _score_method(condition, sample, method, cache, clean_path)
             if score is not None:
@@ -283,8 +310,9 @@ def run_condition(condition: Condition, samples: list[Sample], methods: list[Met
     return scores
 
 
-def _score_method(condition: Condition, sample: Sample, method: Method, cache: ResultCache,
-                  clean_path: Path) -> Score | None:
+def _score_method(
+    condition: Condition, sample: Sample, method: Method, cache: ResultCache, clean_path: Path
+) -> Score | None:
     key = f"{condition.slug}/{sample.name}/{method.name}"
     fingerprint = hashlib.sha256(to_uint8(sample.degraded).tobytes() + method.identity.encode()).hexdigest()[:16]
     entry = cache.get(key, fingerprint)
@@ -292,7 +320,7 @@ def _score_method(condition: Condition, sample: Sample, method: Method, cache: R
         path = cache.image_path(condition.slug, sample.name, method.name)
         start = time.perf_counter()
         try:
-            restored = method.restore(sample.degraded, sample.params)
+            restored = method.run(sample.degraded, sample.params)
         except MprnetError as error:
             method.note = f"{method.name} failed on {sample.name}: {error}"
             return None
@@ -307,12 +335,10 @@ def _score_method(condition: Condition, sample: Sample, method: Method, cache: R
 def save_png(image: np.ndarray, path: Path) -> Path:
     """An 8-bit RGB PNG of a float image in [0, 1]; rewritten only when its pixels change."""
     pixels = to_uint8(image)
-    if path.exists() and np.array_equal(np.asarray(Image.open(path).convert("RGB")), pixels):
+    if path.exists() and np.array_equal(to_uint8(read_image(path).pixels), pixels):
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as temporary:
-        Image.fromarray(pixels).save(temporary, format="PNG")
-    return path
+    return write_image(path, ImageData(pixels.astype(np.float32) / 255))
 
 
 def _slug(name: str) -> str:

@@ -1,5 +1,6 @@
 """The study's outputs: tables (Markdown, CSV, HTML), crop grids like the article's figures, cost-versus-quality
 scatter plots drawn with Pillow, and one self-contained HTML report with every image embedded as base64 PNG."""
+
 from __future__ import annotations
 
 import base64
@@ -7,26 +8,33 @@ import csv
 import html
 import io
 import math
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from statistics import fmean
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..data import read_rgb
 from ..figures import _font, image_grid
 from ..files import atomic_path
+from ..io import read_rgb
 from .experiments import Condition, Score
 
 CROP_SIZE = (256, 144)  # width, height: the article's crops
 _PLOT_SIZE = (720, 460)
 _PLOT_MARGIN = (70, 48, 30, 50)  # left, top, right, bottom
 _PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"]
-_COST_COLUMNS = {"model": "model", "parameters_M": "params (M)", "GMACs_256x256": "GMACs 256x256",
-                 "GMACs_1280x720": "GMACs 1280x720"}
+_COST_COLUMNS = {
+    "model": "model",
+    "parameters_M": "params (M)",
+    "GMACs_256x256": "GMACs 256x256",
+    "GMACs_1280x720": "GMACs 1280x720",
+}
 
 
 # ---- tables ------------------------------------------------------------------------------------------------------
+
 
 def score_table(scores: list[Score], condition: str) -> tuple[list[str], list[list[str]]]:
     """Header and rows of a condition's table: one row per image and a mean row, one 'PSNR / SSIM' cell per method."""
@@ -36,7 +44,7 @@ def score_table(scores: list[Score], condition: str) -> tuple[list[str], list[li
     found = {(score.image, score.method): score for score in mine}
     rows = [[image] + [_cell(found.get((image, method))) for method in methods] for image in images]
     means = mean_scores(mine)
-    return ["image"] + methods, rows + [["mean"] + [_cell(means[condition, method]) for method in methods]]
+    return ["image", *methods], [*rows, ["mean"] + [_cell(means[condition, method]) for method in methods]]
 
 
 def mean_scores(scores: list[Score]) -> dict[tuple[str, str], Score]:
@@ -44,9 +52,17 @@ def mean_scores(scores: list[Score]) -> dict[tuple[str, str], Score]:
     groups: dict[tuple[str, str], list[Score]] = {}
     for score in scores:
         groups.setdefault((score.condition, score.method), []).append(score)
-    return {(condition, method): Score(condition, "mean", method, fmean(s.psnr for s in group),
-                                       fmean(s.ssim for s in group), fmean(s.seconds for s in group))
-            for (condition, method), group in groups.items()}
+    return {
+        (condition, method): Score(
+            condition,
+            "mean",
+            method,
+            fmean(s.psnr for s in group),
+            fmean(s.ssim for s in group),
+            fmean(s.seconds for s in group),
+        )
+        for (condition, method), group in groups.items()
+    }
 
 
 def _cell(score: Score | None) -> str:
@@ -56,8 +72,10 @@ def _cell(score: Score | None) -> str:
 def cost_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the cost table; latency and memory columns as measured on this machine."""
     keys = list(_COST_COLUMNS) + sorted({key for row in rows for key in row if key.startswith(("ms_", "peak_"))})
-    header = [_COST_COLUMNS.get(key, key.replace("ms_", "ms ").replace("peak_MiB_", "peak MiB ").replace("_", " "))
-              for key in keys]
+    header = [
+        _COST_COLUMNS.get(key, key.replace("ms_", "ms ").replace("peak_MiB_", "peak MiB ").replace("_", " "))
+        for key in keys
+    ]
     return header, [[_number(row.get(key)) for key in keys] for row in rows]
 
 
@@ -82,16 +100,27 @@ def html_table(header: list[str], rows: list[list[str]]) -> str:
 
 def write_scores_csv(scores: list[Score], path: Path) -> Path:
     """One line per (condition, image, method) with full-precision PSNR, SSIM and seconds."""
-    return _write_csv(path, ["condition", "image", "method", "psnr", "ssim", "seconds"],
-                      [[s.condition, s.image, s.method, repr(s.psnr), repr(s.ssim), f"{s.seconds:.4f}"]
-                       for s in scores])
+    return _write_csv(
+        path,
+        ["condition", "image", "method", "psnr", "ssim", "seconds"],
+        [[s.condition, s.image, s.method, repr(s.psnr), repr(s.ssim), f"{s.seconds:.4f}"] for s in scores],
+    )
 
 
 def read_scores_csv(path: Path) -> list[Score]:
     """The scores that `write_scores_csv` wrote."""
     with Path(path).open(newline="") as file:
-        return [Score(row["condition"], row["image"], row["method"], float(row["psnr"]), float(row["ssim"]),
-                      float(row["seconds"])) for row in csv.DictReader(file)]
+        return [
+            Score(
+                row["condition"],
+                row["image"],
+                row["method"],
+                float(row["psnr"]),
+                float(row["ssim"]),
+                float(row["seconds"]),
+            )
+            for row in csv.DictReader(file)
+        ]
 
 
 def write_cost_csv(rows: list[dict], path: Path) -> Path:
@@ -116,6 +145,7 @@ def write_text(path: Path, text: str) -> Path:
 
 # ---- figures -----------------------------------------------------------------------------------------------------
 
+
 def crop_grid(condition: Condition, rows: list[list[tuple[Path, str]]]) -> Image.Image:
     """The same crop of every image of a row side by side, labelled, enlarged (nearest) to at least 256 px wide."""
     cells = [[(_crop(read_rgb(path)), label) for path, label in row] for row in rows]
@@ -125,7 +155,7 @@ def crop_grid(condition: Condition, rows: list[list[tuple[Path, str]]]) -> Image
 def _crop(image: np.ndarray) -> np.ndarray:
     width, height = min(CROP_SIZE[0], image.shape[1]), min(CROP_SIZE[1], image.shape[0])
     top, left = (image.shape[0] - height) // 2, (image.shape[1] - width) // 2
-    crop = image[top:top + height, left:left + width]
+    crop = image[top : top + height, left : left + width]
     zoom = max(1, CROP_SIZE[0] // width)
     return np.repeat(np.repeat(crop, zoom, axis=0), zoom, axis=1)
 
@@ -147,7 +177,7 @@ def scatter_plot(points: list[tuple[float, float, str]], x_label: str, y_label: 
     for decade in range(x_low, x_high + 1):
         x = to_x(decade)
         draw.line([x, height - bottom, x, height - bottom + 5], fill="black")
-        draw.text((x - 14, height - bottom + 8), f"{10.0 ** decade:g}", fill="black", font=small)
+        draw.text((x - 14, height - bottom + 8), f"{10.0**decade:g}", fill="black", font=small)
     y_step = max(1, (y_high - y_low) // 6)
     for value in range(y_low, y_high + 1, y_step):
         y = to_y(value)
@@ -166,14 +196,19 @@ def scatter_plot(points: list[tuple[float, float, str]], x_label: str, y_label: 
 
 # ---- the report --------------------------------------------------------------------------------------------------
 
+
 def data_uri(path: Path) -> str:
     """The image file inline, as a `data:` URI of its own type (PNG plots, JPEG crop grids)."""
     media_type = Image.MIME[Image.registered_extensions()[path.suffix.lower()]]
     return f"data:{media_type};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
 
-def html_report(title: str, sections: list[tuple[str, str, list[tuple[str, str]]]], facts: dict[str, str],
-                notes: list[str]) -> str:
+def html_report(
+    title: str,
+    sections: Sequence[tuple[str, str, Sequence[tuple[str, str | os.PathLike[str]]]]],
+    facts: dict[str, str],
+    notes: list[str],
+) -> str:
     """A self-contained page: facts (command, versions, hardware, date), notes, then each section's
     (heading, HTML table, [(caption, figure path)])."""
     parts = [f"<h1>{html.escape(title)}</h1>", "<dl>"]
@@ -184,10 +219,16 @@ def html_report(title: str, sections: list[tuple[str, str, list[tuple[str, str]]
     for heading, table, figures in sections:
         parts.append(f"<h2>{html.escape(heading)}</h2>{table}")
         for caption, path in figures:
-            parts.append(f'<figure><img alt="{html.escape(caption)}" src="{data_uri(Path(path))}">'
-                         f'<figcaption>{html.escape(caption)}</figcaption></figure>')
-    style = ("body{font-family:sans-serif;margin:2em;max-width:110em}table{border-collapse:collapse;margin:1em 0}"
-             "td,th{border:1px solid #bbb;padding:.25em .6em;text-align:right}th{background:#eee}"
-             "img{max-width:100%}dt{font-weight:bold}figure{margin:1em 0}")
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+            parts.append(
+                f'<figure><img alt="{html.escape(caption)}" src="{data_uri(Path(path))}">'
+                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+            )
+    style = (
+        "body{font-family:sans-serif;margin:2em;max-width:110em}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #bbb;padding:.25em .6em;text-align:right}th{background:#eee}"
+        "img{max-width:100%}dt{font-weight:bold}figure{margin:1em 0}"
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n"
+    )

@@ -1,4 +1,5 @@
 """`run_study`: the whole study, from test photos to the report folder."""
+
 from __future__ import annotations
 
 import datetime
@@ -14,8 +15,9 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..checkpoint import load_model
-from ..data import image_files
 from ..figures import save_figure
+from ..io import image_files
+from ..tasks import TASK_NAMES
 from . import complexity, experiments, report
 from .experiments import Condition, Method, Score
 
@@ -30,9 +32,9 @@ class StudySettings:
     images: int | None = None  # photos per condition (None: all)
     crop: int | None = 256  # centre crop side (None: whole images)
     seed: int = 0
-    tasks: tuple[str, ...] = ("denoise", "deblur", "derain")
+    tasks: tuple[str, ...] = TASK_NAMES
     costs: complexity.CostSettings | None = field(default_factory=complexity.CostSettings)  # None: no cost table
-    cost_models: tuple[str, ...] | None = None  # None: complexity.STUDY_MODELS
+    cost_models: tuple[str, ...] | None = None  # None: every distinct configuration (list_models())
     figure_images: int = 2  # rows of each crop grid
     device: str = "cpu"
     command: str = "mprnet study"
@@ -46,9 +48,15 @@ def run_study(settings: StudySettings) -> Path:
     methods = {task: experiments.methods_for(task, networks, settings.device) for task in settings.tasks}
     cache = experiments.ResultCache(out / "cache")
     # (condition, its samples, the methods that run in it)
-    plan = [(condition, experiments.make_samples(condition, photos, settings.seed, settings.images, settings.crop),
-             experiments.methods_of(condition, methods[condition.task])) for condition in conditions]
-    total = sum(len(samples) * sum(m.restore is not None for m in runs) for _, samples, runs in plan)
+    plan = [
+        (
+            condition,
+            experiments.make_samples(condition, photos, settings.seed, settings.images, settings.crop),
+            experiments.methods_of(condition, methods[condition.task]),
+        )
+        for condition in conditions
+    ]
+    total = sum(len(samples) * sum(m.restorer is not None for m in runs) for _, samples, runs in plan)
     scores: list[Score] = []
     with tqdm(total=total, desc="experiments", unit="run", disable=None) as progress:
         for condition, samples, runs in plan:
@@ -64,8 +72,11 @@ def _inputs(settings: StudySettings) -> tuple[dict[str, np.ndarray], list[Condit
     photo_dirs = [folder for folder in settings.data if image_files(folder)]
     paired = [experiments.paired_condition(folder) for folder in settings.data if folder not in photo_dirs]
     replaced = {condition.task for condition in paired}
-    conditions = ([c for c in experiments.synthetic_conditions() if c.task not in replaced] + paired
-                  + experiments.passthrough_conditions())
+    conditions = (
+        [c for c in experiments.synthetic_conditions() if c.task not in replaced]
+        + paired
+        + experiments.passthrough_conditions()
+    )
     conditions = [c for c in conditions if c.task in settings.tasks]
     photos = experiments.study_photos(photo_dirs[0] if photo_dirs else None, settings.images, settings.crop)
     return photos, conditions
@@ -74,35 +85,48 @@ def _inputs(settings: StudySettings) -> tuple[dict[str, np.ndarray], list[Condit
 def _costs(settings: StudySettings, out: Path) -> list[dict]:
     if settings.costs is None:
         return []
-    names = complexity.STUDY_MODELS if settings.cost_models is None else settings.cost_models
+    names = None if settings.cost_models is None else list(settings.cost_models)
     with tqdm(desc="complexity", unit="model", disable=None) as progress:
-        return complexity.cost_table(out / "cache" / "complexity.json", settings.costs, list(names), progress=progress)
+        return complexity.cost_table(out / "cache" / "complexity.json", settings.costs, names, progress=progress)
 
 
-def _write_report(settings: StudySettings, out: Path, plan, methods: dict[str, list[Method]], scores: list[Score],
-                  cost_rows: list[dict], cache: experiments.ResultCache) -> Path:
+def _write_report(
+    settings: StudySettings,
+    out: Path,
+    plan,
+    methods: dict[str, list[Method]],
+    scores: list[Score],
+    cost_rows: list[dict],
+    cache: experiments.ResultCache,
+) -> Path:
     notes = sorted({method.note for task_methods in methods.values() for method in task_methods if method.note})
     facts = _facts(settings)
-    sections, markdown = [], [f"# {TITLE}\n", "".join(f"- {key}: `{value}`\n" for key, value in facts.items())]
+    sections: list[tuple[str, str, list[tuple[str, Path]]]] = []  # (heading, HTML table, [(caption, figure)])
+    markdown = [f"# {TITLE}\n", "".join(f"- {key}: `{value}`\n" for key, value in facts.items())]
     if cost_rows:
         header, rows = report.cost_table(cost_rows)
         notes += [note for note in [complexity.bf16_note()] if note]
         costs = settings.costs
-        heading = (f"Complexity (MACs counted; latency the median of {costs.repeats} runs on a {costs.size}x"
-                   f"{costs.size} input after {costs.warmup} warm-up, peak memory of one such pass)")
+        assert costs is not None  # there are cost rows only when costs were measured
+        heading = (
+            f"Complexity (MACs counted; latency the median of {costs.repeats} runs on a {costs.size}x"
+            f"{costs.size} input after {costs.warmup} warm-up, peak memory of one such pass)"
+        )
         sections.append((heading, report.html_table(header, rows), []))
         markdown.append(f"## {heading}\n\n{report.markdown_table(header, rows)}\n")
         report.write_cost_csv(cost_rows, out / "complexity.csv")
     for condition, samples, runs in plan:
         header, rows = report.score_table(scores, condition.slug)
-        figure = _crop_figure(condition, samples[:settings.figure_images], runs, scores, cache, out)
+        figure = _crop_figure(condition, samples[: settings.figure_images], runs, scores, cache, out)
         caption = f"{condition.title}: PSNR / SSIM ({condition.protocol.upper()} protocol), {len(samples)} images"
         sections.append((caption, report.html_table(header, rows), [(condition.title, figure)]))
-        markdown.append(f"## {caption}\n\n{report.markdown_table(header, rows)}\n\n![{condition.slug}]"
-                        f"(figures/{figure.name})\n")
+        markdown.append(
+            f"## {caption}\n\n{report.markdown_table(header, rows)}\n\n![{condition.slug}](figures/{figure.name})\n"
+        )
     for task in settings.tasks:
-        plots = _plots(task, [c for c, _, _ in plan if c.task == task and not c.passthrough], methods[task], scores,
-                       out)
+        plots = _plots(
+            task, [c for c, _, _ in plan if c.task == task and not c.passthrough], methods[task], scores, out
+        )
         if plots:
             sections.append((f"{task.capitalize()}: quality against cost", "", plots))
             markdown += [f"![{caption}](plots/{Path(path).name})\n" for caption, path in plots]
@@ -113,8 +137,9 @@ def _write_report(settings: StudySettings, out: Path, plan, methods: dict[str, l
     return report.write_text(out / "report.html", report.html_report(TITLE, sections, facts, notes))
 
 
-def _crop_figure(condition: Condition, samples, methods: list[Method], scores: list[Score],
-                 cache: experiments.ResultCache, out: Path) -> Path:
+def _crop_figure(
+    condition: Condition, samples, methods: list[Method], scores: list[Score], cache: experiments.ResultCache, out: Path
+) -> Path:
     """One row per sample: the clean crop, then each method's, labelled with the method's PSNR on the whole image."""
     found = {(s.image, s.method): s for s in scores if s.condition == condition.slug}
     rows = []
@@ -130,37 +155,61 @@ def _crop_figure(condition: Condition, samples, methods: list[Method], scores: l
     return save_figure(report.crop_grid(condition, rows), out / "figures" / f"{condition.slug}.jpg")
 
 
-def _plots(task: str, conditions: list[Condition], methods: list[Method], scores: list[Score],
-           out: Path) -> list[tuple[str, Path]]:
+def _plots(
+    task: str, conditions: list[Condition], methods: list[Method], scores: list[Score], out: Path
+) -> list[tuple[str, Path]]:
     """PSNR (mean over the task's conditions) against GMACs at 256x256 (networks) and seconds per image (all)."""
     slugs = {condition.slug for condition in conditions}
     by_method = {m.name: [s for s in scores if s.condition in slugs and s.method == m.name] for m in methods}
     restorers = [m for m in methods if m.identity != "input" and by_method[m.name]]
     plots = []
-    timed = [(fmean(s.seconds for s in by_method[m.name]), fmean(s.psnr for s in by_method[m.name]),
-              m.name.split(" (")[0]) for m in restorers]
-    networks = [m for m in restorers if m.source]
+    timed = [
+        (fmean(s.seconds for s in by_method[m.name]), fmean(s.psnr for s in by_method[m.name]), m.name.split(" (")[0])
+        for m in restorers
+    ]
+    networks = [(m, m.source) for m in restorers if m.source]
     if networks:
-        points = [(complexity.macs(load_model(m.source)) / 1e9, fmean(s.psnr for s in by_method[m.name]), m.name)
-                  for m in networks]
-        plots.append((f"{task}: PSNR vs GMACs", save_figure(
-            report.scatter_plot(points, "GMACs at 256x256 (log)", "PSNR (dB)", f"{task}: mean PSNR vs MACs"),
-            out / "plots" / f"{task}-psnr-vs-gmacs.png")))
+        points = [
+            (complexity.macs(load_model(source)) / 1e9, fmean(s.psnr for s in by_method[m.name]), m.name)
+            for m, source in networks
+        ]
+        plots.append(
+            (
+                f"{task}: PSNR vs GMACs",
+                save_figure(
+                    report.scatter_plot(points, "GMACs at 256x256 (log)", "PSNR (dB)", f"{task}: mean PSNR vs MACs"),
+                    out / "plots" / f"{task}-psnr-vs-gmacs.png",
+                ),
+            )
+        )
     if timed:
-        plots.append((f"{task}: PSNR vs seconds", save_figure(
-            report.scatter_plot(timed, "seconds per image on this machine (log)", "PSNR (dB)",
-                                f"{task}: mean PSNR vs latency"), out / "plots" / f"{task}-psnr-vs-seconds.png")))
+        plots.append(
+            (
+                f"{task}: PSNR vs seconds",
+                save_figure(
+                    report.scatter_plot(
+                        timed, "seconds per image on this machine (log)", "PSNR (dB)", f"{task}: mean PSNR vs latency"
+                    ),
+                    out / "plots" / f"{task}-psnr-vs-seconds.png",
+                ),
+            )
+        )
     return plots
 
 
 def _facts(settings: StudySettings) -> dict[str, str]:
     cuda = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
-    return {"command": settings.command, "mprnet": __version__, "python": sys.version.split()[0],
-            "torch": torch.__version__, "numpy": np.__version__,
-            "hardware": f"{_cpu_name()}, {torch.get_num_threads()} threads; "
-                        f"CUDA: {cuda}",
-            "date": datetime.date.today().isoformat(), "seed": str(settings.seed),
-            "images": f"{settings.images or 'all'} per condition, crop {settings.crop or 'none'}"}
+    return {
+        "command": settings.command,
+        "mprnet": __version__,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "hardware": f"{_cpu_name()}, {torch.get_num_threads()} threads; CUDA: {cuda}",
+        "date": datetime.date.today().isoformat(),
+        "seed": str(settings.seed),
+        "images": f"{settings.images or 'all'} per condition, crop {settings.crop or 'none'}",
+    }
 
 
 def _cpu_name() -> str:

@@ -1,4 +1,5 @@
 """Training configuration: a YAML file read into dataclasses, with defaults that follow the MPRNet recipe."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,8 +12,8 @@ from pathlib import Path
 import yaml
 
 from ..errors import MprnetError
-from ..degrade import TASKS
 from ..infer import PRECISIONS
+from ..tasks import TASKS
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 OPTIMIZERS = ("adam", "adamw")
@@ -113,13 +114,23 @@ def _is_kind(value, kind) -> bool:
     return isinstance(value, kind)
 
 
-_TYPE_NAMES = {int: "a whole number", float: "a number", str: "text", bool: "true or false", dict: "a mapping",
-               type(None): "null"}
+_TYPE_NAMES = {
+    int: "a whole number",
+    float: "a number",
+    str: "text",
+    bool: "true or false",
+    dict: "a mapping",
+    type(None): "null",
+}
 
 
 def _type_name(hint) -> str:
-    names = [f"a list of {len(typing.get_args(kind))} numbers" if typing.get_origin(kind) is tuple
-             else _TYPE_NAMES.get(kind, getattr(kind, "__name__", str(kind))) for kind in _kinds(hint)]
+    names = [
+        f"a list of {len(typing.get_args(kind))} numbers"
+        if typing.get_origin(kind) is tuple
+        else _TYPE_NAMES.get(kind, getattr(kind, "__name__", str(kind)))
+        for kind in _kinds(hint)
+    ]
     return " or ".join(names)
 
 
@@ -173,8 +184,13 @@ def check_recipe(config: TrainConfig, where: str) -> None:
     for name, value, low in _lower_bounds(config):
         if value is not None and not (math.isfinite(value) and value >= low):
             raise MprnetError(f"{where}: {name} must be at least {low:g}, found {value}")
-    for name, value in (("lr", config.lr), ("poly_power", config.poly_power), ("step_gamma", config.step_gamma),
-                        ("time_budget_s", config.time_budget_s), ("grad_clip", config.grad_clip)):
+    for name, value in (
+        ("lr", config.lr),
+        ("poly_power", config.poly_power),
+        ("step_gamma", config.step_gamma),
+        ("time_budget_s", config.time_budget_s),
+        ("grad_clip", config.grad_clip),
+    ):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise MprnetError(f"{where}: {name} must be above 0, found {value}")
     if not all(0 <= beta < 1 for beta in config.betas):
@@ -183,21 +199,47 @@ def check_recipe(config: TrainConfig, where: str) -> None:
 
 def _lower_bounds(config: TrainConfig) -> list[tuple[str, float | None, float]]:
     """(setting, value, smallest allowed value) of every bounded count and rate."""
-    return [("steps", config.steps, 1), ("batch_size", config.batch_size, 1), ("patch_size", config.patch_size, 16),
-            ("lr_min", config.lr_min, 0), ("warmup_steps", config.warmup_steps, 0),
-            ("weight_decay", config.weight_decay, 0), ("seed", config.seed, 0),
-            ("checkpoint_every", config.checkpoint_every, 1), ("log_every", config.log_every, 1),
-            ("max_bad_steps", config.max_bad_steps, 1), ("data.workers", config.data.workers, 0),
-            ("val.count", config.val.count, 1), ("val.crop", config.val.crop, 16), ("val.every", config.val.every, 1),
-            ("val.seed", config.val.seed, 0)]
+    return [
+        ("steps", config.steps, 1),
+        ("batch_size", config.batch_size, 1),
+        ("patch_size", config.patch_size, 16),
+        ("lr_min", config.lr_min, 0),
+        ("warmup_steps", config.warmup_steps, 0),
+        ("weight_decay", config.weight_decay, 0),
+        ("seed", config.seed, 0),
+        ("checkpoint_every", config.checkpoint_every, 1),
+        ("log_every", config.log_every, 1),
+        ("max_bad_steps", config.max_bad_steps, 1),
+        ("data.workers", config.data.workers, 0),
+        ("val.count", config.val.count, 1),
+        ("val.crop", config.val.crop, 16),
+        ("val.every", config.val.every, 1),
+        ("val.seed", config.val.seed, 0),
+    ]
 
 
 def recipe(config: TrainConfig) -> dict:
     """The settings that say how a model was trained, for its metadata and model card."""
-    keys = ("optimizer", "lr", "lr_min", "betas", "weight_decay", "warmup_steps", "schedule", "poly_power",
-            "step_every", "step_gamma", "grad_clip", "precision", "time_budget_s")
-    return {"model": config.model, "clean_share": config.data.clean_share,
-            **{key: getattr(config, key) for key in keys}}
+    keys = (
+        "optimizer",
+        "lr",
+        "lr_min",
+        "betas",
+        "weight_decay",
+        "warmup_steps",
+        "schedule",
+        "poly_power",
+        "step_every",
+        "step_gamma",
+        "grad_clip",
+        "precision",
+        "time_budget_s",
+    )
+    return {
+        "model": config.model,
+        "clean_share": config.data.clean_share,
+        **{key: getattr(config, key) for key in keys},
+    }
 
 
 def config_dict(config: TrainConfig) -> dict:

@@ -5,6 +5,7 @@ data set (B the per-process batch, W the number of processes), each process taki
 learning rate is a pure function of the step. So a resumed run sees exactly the data and rates an uninterrupted
 one sees, and W processes see the same combined batch as one process with batch B*W.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,6 +15,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 import torch.distributed as dist
@@ -22,15 +24,14 @@ from torch.utils.data import DataLoader, Sampler
 
 from ..checkpoint import save_weights
 from ..data import PairedPatches, SyntheticPairs, open_paired
-from ..degrade import Identity, RandomChoice, make_degradation
+from ..degrade import Identity, RandomChoice
 from ..errors import MprnetError
 from ..files import atomic_path
 from ..infer import autocast, pick_device, pick_precision
-from ..models.registry import create_model
+from ..models.registry import create_model, get_architecture
+from ..tasks import make_degradation
 from .config import TrainConfig, check_recipe, config_dict, recipe
-from .losses import forward_for, loss_for, needs_density_labels
 from .validation import validate, validation_pairs
-
 
 #: The classes behind the `optimizer` setting (whose names config.OPTIMIZERS lists).
 OPTIMIZER_CLASSES = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
@@ -54,8 +55,9 @@ def learning_rate(config: TrainConfig, step: int, time_share: float = 0.0) -> fl
 def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     """The recipe's optimizer over the parameters that learn (DID-MDN keeps some of the release's layers frozen)."""
     parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
-    return OPTIMIZER_CLASSES[config.optimizer](parameters, lr=config.lr, betas=config.betas,
-                                               weight_decay=config.weight_decay)
+    return OPTIMIZER_CLASSES[config.optimizer](
+        parameters, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
+    )
 
 
 class StepSampler(Sampler[int]):
@@ -105,18 +107,29 @@ class Distributed:
 
 def training_patches(config: TrainConfig, total_items: int, with_labels: bool = False):
     if with_labels and (config.data.paired_dir or config.task != "derain" or config.data.clean_share):
-        raise MprnetError("this network trains on rain-density labels, which only synthetic rain records: "
-                          f"set task: derain and data.clean_dir, without data.clean_share (found task {config.task!r}"
-                          f"{' and data.paired_dir' if config.data.paired_dir else ''}"
-                          f"{' and data.clean_share' if config.data.clean_share else ''})")
+        raise MprnetError(
+            "this network trains on rain-density labels, which only synthetic rain records: "
+            f"set task: derain and data.clean_dir, without data.clean_share (found task {config.task!r}"
+            f"{' and data.paired_dir' if config.data.paired_dir else ''}"
+            f"{' and data.clean_share' if config.data.clean_share else ''})"
+        )
     if config.data.paired_dir:
-        return PairedPatches(open_paired(config.data.paired_dir), config.patch_size, seed=config.seed, length=total_items)
+        return PairedPatches(
+            open_paired(config.data.paired_dir), config.patch_size, seed=config.seed, length=total_items
+        )
     degradation = make_degradation(config.task, config.data.level)
     if config.data.clean_share:
         share = config.data.clean_share
         degradation = RandomChoice([degradation, Identity(config.task)], [1 - share, share])
-    return SyntheticPairs(config.data.clean_dir, degradation, config.patch_size, length=total_items, seed=config.seed,
-                          with_labels=with_labels)
+    assert config.data.clean_dir is not None  # a config has clean_dir or paired_dir (load_config checks)
+    return SyntheticPairs(
+        config.data.clean_dir,
+        degradation,
+        config.patch_size,
+        length=total_items,
+        seed=config.seed,
+        with_labels=with_labels,
+    )
 
 
 def build_model(config: TrainConfig) -> nn.Module:
@@ -137,10 +150,12 @@ class RunLog:
     """The run's JSON-lines log (`log.jsonl`), mirrored to TensorBoard when it is installed."""
 
     def __init__(self, out_dir: Path):
-        self.file = open(out_dir / "log.jsonl", "a")
+        # Kept open for the run's life (each record is flushed as written); close() closes it.
+        self.file = open(out_dir / "log.jsonl", "a")  # noqa: SIM115
         try:
             from torch.utils.tensorboard import SummaryWriter
-            self.board = SummaryWriter(str(out_dir / "tensorboard"))
+
+            self.board: SummaryWriter | None = SummaryWriter(str(out_dir / "tensorboard"))
         except ImportError:
             self.board = None
 
@@ -162,6 +177,8 @@ class RunLog:
 
 
 class Trainer:
+    history: list[dict[str, Any]]  # one record per validation
+
     def __init__(self, config: TrainConfig):
         check_recipe(config, "training config")
         self.config = config
@@ -178,10 +195,12 @@ class Trainer:
         # Channels-last pays on GPUs; on CPUs without native bf16 it measured slower for training
         # (benchmarks/train_throughput.py), so CPU runs keep the default layout.
         self.memory_format = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
-        self.model = build_model(config).to(self.device, memory_format=self.memory_format)
-        self.loss_fn = loss_for(self.model.architecture, config.task)
-        self.forward = forward_for(self.model.architecture)
-        self.with_labels = needs_density_labels(self.model.architecture)
+        # Module.to takes memory_format= (see its docstring); torch's overloads leave it out.
+        self.model: nn.Module = build_model(config).to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
+        architecture = get_architecture(cast(str, self.model.architecture))
+        self.loss_fn = architecture.training_loss(config.task)
+        self.forward = architecture.training_forward
+        self.with_labels = architecture.needs_density_labels
         self.optimizer = make_optimizer(config, self.model)
         self.scaler = torch.amp.GradScaler(enabled=self.precision == "fp16")
         self.step, self.best_psnr, self.history = 0, -math.inf, []
@@ -198,16 +217,19 @@ class Trainer:
         return self.out_dir / "last.pt"
 
     def save_checkpoint(self) -> None:
-        atomic_torch_save({
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "step": self.step,
-            "best_psnr": self.best_psnr,
-            "history": self.history,
-            "config": config_dict(self.config),
-            "rng": torch.get_rng_state(),
-        }, self.checkpoint_path)
+        atomic_torch_save(
+            {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "step": self.step,
+                "best_psnr": self.best_psnr,
+                "history": self.history,
+                "config": config_dict(self.config),
+                "rng": torch.get_rng_state(),
+            },
+            self.checkpoint_path,
+        )
 
     def resume(self) -> None:
         if not self.checkpoint_path.exists():
@@ -221,10 +243,16 @@ class Trainer:
         torch.set_rng_state(state["rng"])
 
     def export(self, name: str, **extra) -> Path:
-        metadata = dict(task=self.config.task, steps=self.step, patch_size=self.config.patch_size,
-                        batch_size=self.config.batch_size * self.dist.world,
-                        data=self.config.data.clean_dir or self.config.data.paired_dir,
-                        level=self.config.data.level, recipe=json.dumps(recipe(self.config)), **extra)
+        metadata = dict(
+            task=self.config.task,
+            steps=self.step,
+            patch_size=self.config.patch_size,
+            batch_size=self.config.batch_size * self.dist.world,
+            data=self.config.data.clean_dir or self.config.data.paired_dir,
+            level=self.config.data.level,
+            recipe=json.dumps(recipe(self.config)),
+            **extra,
+        )
         return save_weights(self.model, self.out_dir / f"{name}.safetensors", **metadata)
 
     # -- the loop ------------------------------------------------------------------------------------------------
@@ -235,9 +263,15 @@ class Trainer:
         total_items = config.steps * config.batch_size * self.dist.world
         sampler = StepSampler(self.step, config.steps, config.batch_size, self.dist.rank, self.dist.world)
         dataset = training_patches(config, total_items, self.with_labels)  # checks the data before anything is written
-        loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler,
-                            num_workers=config.data.workers, pin_memory=self.device.type == "cuda",
-                            persistent_workers=False, prefetch_factor=4 if config.data.workers else None)
+        loader = DataLoader(
+            dataset,
+            batch_size=config.batch_size,
+            sampler=sampler,
+            num_workers=config.data.workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+            prefetch_factor=4 if config.data.workers else None,
+        )
         if self.dist.main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / "config.json").write_text(json.dumps(config_dict(config), indent=1))
@@ -253,10 +287,12 @@ class Trainer:
                 finite = loss is not None
                 bad_steps = 0 if finite else bad_steps + 1
                 if bad_steps >= config.max_bad_steps:
-                    raise MprnetError(f"the loss was not finite for {bad_steps} steps in a row at step {self.step}: "
-                                      "lower the learning rate, use fp32, or check the data")
+                    raise MprnetError(
+                        f"the loss was not finite for {bad_steps} steps in a row at step {self.step}: "
+                        "lower the learning rate, use fp32, or check the data"
+                    )
                 if not finite:
-                    warnings.warn(f"step {self.step}: non-finite loss, step skipped")
+                    warnings.warn(f"step {self.step}: non-finite loss, step skipped", stacklevel=2)
                 self.step += 1
                 self.share = self.time_share()
                 patches += degraded.shape[0] * self.dist.world
@@ -291,10 +327,10 @@ class Trainer:
             group["lr"] = self.lr
         degraded = degraded.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         clean = clean.to(self.device, non_blocking=True)
-        labels = [label.to(self.device, non_blocking=True) for label in labels]
+        on_device = [label.to(self.device, non_blocking=True) for label in labels]
         with autocast(self.device, self.precision):
-            outputs = self.forward(self.network, degraded, *labels)
-        loss = self.loss_fn(_to_float(outputs), clean, *labels)
+            outputs = self.forward(self.network, degraded, *on_device)
+        loss = self.loss_fn(_to_float(outputs), clean, *on_device)
         self.optimizer.zero_grad(set_to_none=True)
         # Every process must skip together: one that skipped backward would leave the others waiting in DDP.
         if not self.dist.all_true(bool(torch.isfinite(loss))):
@@ -311,8 +347,9 @@ class Trainer:
         config = self.config
         if progress is not None:
             progress.update(1)
-            progress.set_postfix(loss=f"{loss:.4f}" if loss is not None else "nan",
-                                 lr=f"{self.lr:.2e}", patches_s=f"{throughput:.1f}")
+            progress.set_postfix(
+                loss=f"{loss:.4f}" if loss is not None else "nan", lr=f"{self.lr:.2e}", patches_s=f"{throughput:.1f}"
+            )
         if self.step % config.log_every == 0 or self.step == config.steps:
             log.write({"step": self.step, "loss": loss, "lr": self.lr, "patches_per_s": round(throughput, 2)})
         if self.val_pairs and (self.step % config.val.every == 0 or self.step == config.steps or self._last_step()):
@@ -338,8 +375,15 @@ class Trainer:
             return None
         from tqdm import tqdm
 
-        return tqdm(total=self.config.steps, initial=self.step, desc=f"train {self.config.task}", unit="step",
-                    dynamic_ncols=True, file=sys.stderr, disable=None)
+        return tqdm(
+            total=self.config.steps,
+            initial=self.step,
+            desc=f"train {self.config.task}",
+            unit="step",
+            dynamic_ncols=True,
+            file=sys.stderr,
+            disable=None,
+        )
 
     def summary(self) -> dict:
         return {"step": self.step, "best_psnr": self.best_psnr, "history": self.history, "out_dir": str(self.out_dir)}

@@ -1,25 +1,26 @@
 """Validation during training: a fixed set of degraded crops, scored with the task's benchmark protocol."""
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..data import centre_crop, image_files, open_paired, read_rgb
-from ..degrade import make_degradation
+from ..data import centre_crop, open_paired
+from ..degrade import seeded_rng
 from ..errors import DataError
 from ..infer import Engine
+from ..io import image_files, read_rgb
 from ..metrics import evaluate_pair
+from ..tasks import TASKS, make_degradation
 from .config import TrainConfig
-
-#: Deraining benchmarks report Y-channel figures; the others RGB on 8-bit images.
-PROTOCOL = {"derain": "rain100l", "deblur": "gopro", "denoise": "sidd"}
 
 
 def validation_pairs(config: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]]:
     """(degraded, clean) float32 crops: a paired folder's first `count` pairs, or clean photos degraded with
     per-image seeds derived from `val.seed` (the same pairs in every run)."""
     val = config.val
+    assert val.dir is not None  # validation runs only where val.dir is set
     try:
         dataset = open_paired(val.dir)
     except DataError:  # not a paired layout: a folder of clean photos
@@ -31,13 +32,14 @@ def validation_pairs(config: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]]
     pairs = []
     for index, path in enumerate(image_files(val.dir)[: val.count]):
         clean = centre_crop(read_rgb(path), val.crop)
-        degraded, _ = degradation(clean, np.random.default_rng([val.seed, index]))
+        degraded, _ = degradation(clean, seeded_rng(val.seed, index))
         pairs.append((degraded.astype(np.float32), clean))
     return pairs
 
 
-def validate(model: nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]], task: str, device: torch.device,
-             precision: str) -> dict[str, float]:
+def validate(
+    model: nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]], task: str, device: torch.device, precision: str
+) -> dict[str, float]:
     engine = Engine(model, device=device, precision=precision, tile=0)
-    scores = [evaluate_pair(engine(degraded), clean, PROTOCOL[task]) for degraded, clean in pairs]
+    scores = [evaluate_pair(engine(degraded), clean, TASKS[task].benchmark_protocol) for degraded, clean in pairs]
     return {key: float(np.mean([score[key] for score in scores])) for key in ("psnr", "ssim")}

@@ -90,7 +90,7 @@ function taskChanged() {
   const task = currentTask();
   const select = $("method");
   select.replaceChildren(...(task ? task.methods : []).map((method) => new Option(
-    method.name === "mprnet" ? "MPRNet (blind)" : `${method.name}${method.needs.length ? " (needs " +
+    method.kind === "network" ? `${method.title} (blind)` : `${method.name}${method.needs.length ? " (needs " +
       method.needs.join(", ") + ")" : ""}`, method.name)));
   showMethod();
   showExamples();

@@ -1,0 +1,102 @@
+"""The one restorer protocol, and the one factory that the CLI, the API, the server, the study and the demo take
+their restorers from.
+
+A restorer is a callable `restorer(image, progress=None, **known) -> image` on float32 H x W x 3 arrays in [0, 1],
+where `known` may carry `sigma` (0-255 scale) or `kernel` for the classic non-blind methods, and `progress(done,
+total)` hears about tiles. It also says what it is: `name` (the method: a network's architecture, such as
+"mprnet" or "nafnet", or a classic method's name), `title`, `task`, `kind` ("network" or "classic"), `summary`,
+`needs` (known values it cannot run without) and `uses` (those it takes when given).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from torch import nn
+
+from .baselines import BASELINES, get_baseline
+from .checkpoint import bundled_models, load_model
+from .errors import CheckpointError, MprnetError
+from .infer import Engine, Progress
+from .models.registry import ARCHITECTURES
+from .tasks import TASKS
+
+NETWORK = "network"
+CLASSIC = "classic"
+
+
+@runtime_checkable
+class Restorer(Protocol):
+    # Read-only properties, so that frozen dataclasses (`Baseline`) satisfy the protocol as well as plain attributes.
+    @property
+    def name(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def task(self) -> str | None: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def needs(self) -> tuple[str, ...]: ...
+    @property
+    def uses(self) -> tuple[str, ...]: ...
+
+    def __call__(self, image: np.ndarray, progress: Progress | None = None, **known: Any) -> np.ndarray: ...
+
+
+def method_names() -> list[str]:
+    """What `method` may name: an architecture (its network) or a classic method."""
+    return [*ARCHITECTURES, *BASELINES]
+
+
+def get_restorer(
+    task: str | None = None,
+    model: str | os.PathLike | nn.Module | None = None,
+    method: str | None = None,
+    device: str = "auto",
+    precision: str = "fp32",
+    tile: int | None = None,
+    overlap: int = 32,
+) -> Restorer:
+    """A classic method when `method` names one; otherwise a network: `model` (a bundled name, a weights file or a
+    module), else the bundled model of `task`, checked to be of the architecture `method` names, if it names one.
+
+    Networks loaded from names or files are cached (a module is not: the caller may change it between calls)."""
+    if method in BASELINES:
+        return get_baseline(method)
+    if method is not None and method not in ARCHITECTURES:
+        raise MprnetError(f"unknown method {method!r}; choose one of {', '.join(method_names())}")
+    if isinstance(model, nn.Module):
+        engine = Engine(model, device=device, precision=precision, tile=tile, overlap=overlap)
+    else:
+        engine = _engine(str(_model_source(task, model)), device, precision, tile, overlap)
+    if method is not None and engine.name != method:
+        raise CheckpointError(
+            f"method {method} was asked for, but {model or f'the bundled {task} model'} is a {engine.title} network"
+        )
+    return engine
+
+
+def _model_source(task: str | None, model: str | os.PathLike | None) -> str | os.PathLike:
+    if model is not None:
+        return model
+    if task is None:
+        raise MprnetError(f"say which network to use: a task ({', '.join(TASKS)}) or weights (model=/--weights)")
+    if task not in TASKS:
+        raise MprnetError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    if task not in bundled_models():
+        raise CheckpointError(
+            f"no bundled model for {task} is installed yet; pass a weights file "
+            f"(--weights PATH, or model=PATH in Python)"
+        )
+    return task
+
+
+@functools.lru_cache(maxsize=4)
+def _engine(source: str, device: str, precision: str, tile: int | None, overlap: int) -> Engine:
+    return Engine(load_model(source), device=device, precision=precision, tile=tile, overlap=overlap)

@@ -1,0 +1,178 @@
+"""The tasks, one row each: what degrades an image for it (named levels, or a number), how its results are scored,
+what the demo shows, what the study runs and which paired layouts belong to it. Every front end reads this table.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .degrade import Degradation, GaussianNoise, MixedNoise, MotionBlur, PoissonGaussianNoise, Rain
+from .errors import DataError
+
+BLIND_SIGMA_RANGE = (0.0, 50.0)
+
+
+@dataclass(frozen=True)
+class NumberLevel:
+    """A level given as a number: what the number is, and the degradation it makes (None: not that kind of
+    number)."""
+
+    meaning: str
+    make: Callable[[float], Degradation | None]
+
+
+@dataclass(frozen=True)
+class StudyCondition:
+    """One synthetic column of the study: a slug for its files, a title, and its degradation."""
+
+    slug: str
+    title: str
+    make: Callable[[], Degradation]
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    #: What a degraded input is called in tables ("noisy").
+    degraded_name: str
+    #: Named levels, the default first; each makes a fresh degradation.
+    levels: dict[str, Callable[[], Degradation]]
+    number_level: NumberLevel | None
+    #: The protocol of the task's benchmarks (8-bit images): `mprnet eval` and training validation.
+    benchmark_protocol: str
+    #: How float images are compared in memory (the demo, the server's reference, the study's synthetic columns).
+    comparison_protocol: str
+    #: The `open_paired` layouts whose pairs are of this task.
+    paired_layouts: tuple[str, ...]
+    demo_degradation: str
+    demo: Callable[[], Degradation]
+    study_conditions: tuple[StudyCondition, ...]
+    #: The classic methods of the study's table, given what they need (the true sigma or kernel).
+    study_classics: tuple[str, ...]
+
+    @property
+    def default_level(self) -> str:
+        return next(iter(self.levels))
+
+
+def _shake_up_to(size: float) -> MotionBlur | None:
+    return MotionBlur(kernel_size=(min(7, int(size)), int(size)), kind="shake") if size.is_integer() else None
+
+
+TASKS: dict[str, Task] = {
+    task.name: task
+    for task in [
+        Task(
+            "denoise",
+            "noisy",
+            levels={
+                "blind": lambda: GaussianNoise(sigma_range=BLIND_SIGMA_RANGE),
+                "mixed": lambda: MixedNoise(sigma_range=BLIND_SIGMA_RANGE),
+                "poisson": PoissonGaussianNoise,
+            },
+            number_level=NumberLevel("a sigma (0-255)", lambda sigma: GaussianNoise(sigma=sigma)),
+            benchmark_protocol="sidd",
+            comparison_protocol="rgb",
+            paired_layouts=("sidd",),
+            demo_degradation="Gaussian noise, sigma 25",
+            demo=lambda: GaussianNoise(sigma=25),
+            study_conditions=tuple(
+                StudyCondition(
+                    f"denoise-sigma{sigma}",
+                    f"Denoising, Gaussian noise sigma {sigma}",
+                    functools.partial(GaussianNoise, sigma=sigma),
+                )
+                for sigma in (10, 20, 40)
+            ),
+            study_classics=("ffdnet", "bm3d", "msdct", "dct"),
+        ),
+        Task(
+            "deblur",
+            "blurry",
+            levels={
+                "shake": lambda: MotionBlur(kind="shake"),
+                "linear": lambda: MotionBlur(kind="linear"),
+                "mixed": lambda: MotionBlur(kind="mixed"),
+            },
+            number_level=NumberLevel("a maximum kernel size", _shake_up_to),
+            benchmark_protocol="gopro",
+            comparison_protocol="rgb",
+            paired_layouts=("gopro",),
+            demo_degradation="camera shake, kernels 7-31 px, 1% noise",
+            demo=lambda: MotionBlur(kernel_size=(7, 31)),
+            study_conditions=(
+                StudyCondition(
+                    "deblur-shake",
+                    "Deblurring, camera shake (kernels 7-31 px, 1% noise)",
+                    lambda: MotionBlur(kernel_size=(7, 31)),
+                ),
+            ),
+            study_classics=("l0", "wiener", "tv"),
+        ),
+        Task(
+            "derain",
+            "rainy",
+            levels={"medium": Rain.medium, "light": Rain.light, "heavy": Rain.heavy, "mixed": Rain.mixed},
+            number_level=None,
+            benchmark_protocol="rain100h",
+            comparison_protocol="y",
+            paired_layouts=("rain",),
+            demo_degradation="synthetic heavy rain",
+            demo=Rain.heavy,
+            study_conditions=tuple(
+                StudyCondition(
+                    f"derain-{level}", f"Deraining, synthetic {level} rain (Y channel)", getattr(Rain, level)
+                )
+                for level in ("light", "heavy")
+            ),
+            study_classics=(),
+        ),
+    ]
+}
+TASK_NAMES = tuple(TASKS)
+
+
+def get_task(name: str) -> Task:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise DataError(f"Expected a task among {', '.join(TASKS)}, found {name!r}.") from None
+
+
+def task_of_layout(layout: str) -> str | None:
+    """The task whose pairs come in a paired layout (`open_paired`'s names), if one does."""
+    return next((task.name for task in TASKS.values() if layout in task.paired_layouts), None)
+
+
+def make_degradation(task: str, level: str | float | None = None) -> Degradation:
+    """The degradation for a task at a level: a named level of the task's table (None: its default), or a number
+    where the task takes one (denoise a sigma on the 0-255 scale, deblur a maximum kernel size)."""
+    row = get_task(task)
+    level = row.default_level if level is None else level
+    number = _as_number(level)
+    if number is not None and row.number_level is not None:
+        made = row.number_level.make(number)
+        if made is not None:
+            return made
+    make = row.levels.get(str(level).lower())
+    if make is None:
+        numbers = f" or {row.number_level.meaning}" if row.number_level else ""
+        raise DataError(f"Expected a {task} level among {', '.join(row.levels)}{numbers}, found {level!r}.")
+    return make()
+
+
+def describe_levels() -> str:
+    """The levels of every task, for help texts."""
+    return "; ".join(
+        f"{task.name}: {', '.join(task.levels)}" + (f" or {task.number_level.meaning}" if task.number_level else "")
+        for task in TASKS.values()
+    )
+
+
+def _as_number(level: str | float) -> float | None:
+    try:
+        return float(level)
+    except (TypeError, ValueError):
+        return None
