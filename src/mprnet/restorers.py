@@ -24,9 +24,6 @@ from .infer import Engine, Progress
 from .models.registry import ARCHITECTURES
 from .tasks import TASKS
 
-NETWORK = "network"
-CLASSIC = "classic"
-
 
 @runtime_checkable
 class Restorer(Protocol):

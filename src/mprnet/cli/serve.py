@@ -17,6 +17,13 @@ _PACKAGES = {"fastapi": "fastapi", "uvicorn": "uvicorn", "python_multipart": "py
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = Settings()
+    _add_address_options(parser)
+    _add_limit_options(parser, defaults)
+    _add_model_options(parser, defaults)
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+
+
+def _add_address_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host",
         default="127.0.0.1",
@@ -32,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "default only localhost, 127.0.0.1, [::1] and the --host address are answered, which "
         "keeps web pages from reaching the server through DNS rebinding",
     )
+
+
+def _add_limit_options(parser: argparse.ArgumentParser, defaults: Settings) -> None:
     parser.add_argument(
         "--workers", type=int, default=defaults.workers, help="restorations running at once (default: %(default)s)"
     )
@@ -62,6 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MP",
         help="largest image in megapixels (default: %(default)g)",
     )
+
+
+def _add_model_options(parser: argparse.ArgumentParser, defaults: Settings) -> None:
     parser.add_argument(
         "--weights",
         action="append",
@@ -78,7 +91,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="arithmetic precision (default: %(default)s)",
     )
     parser.add_argument("--tile", type=int, metavar="N", help="tile side in pixels (default: chosen from memory)")
-    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
 
 def run(args: argparse.Namespace) -> int:
