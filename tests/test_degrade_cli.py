@@ -159,7 +159,14 @@ def test_write_pairs_reports_what_it_skips(clean_dir, tmp_path):
     assert "a.png: another image already has the name a" in seen[0] and "broken.jpg" in seen[1]
     sources = [entry["source"] for entry in json.loads((tmp_path / "out" / "manifest.json").read_text())["images"]]
     assert sources == ["a.jpg", "b.png", "c.png"]
-    with pytest.raises(DataError, match="non-negative seed"):
+    with pytest.raises(DataError, match="non-negative integer seed, found -1"):
         write_pairs(clean_dir, make_degradation("denoise", "10"), tmp_path / "bad", -1, {})
     with pytest.raises(DataError, match="no folder at"):
         write_pairs(tmp_path / "missing", make_degradation("denoise", "10"), tmp_path / "bad", 0, {})
+
+
+def test_a_negative_seed_is_one_clear_line_and_writes_nothing(clean_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["degrade", "--task", "denoise", "--seed", "-1", str(clean_dir), str(out)]) == 1
+    assert "error: Expected a non-negative integer seed, found -1." in capsys.readouterr().err
+    assert not out.exists()

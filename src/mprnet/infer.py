@@ -157,15 +157,16 @@ class Engine:
         self.precision = pick_precision(precision, self.device)
         self.architecture = get_architecture(cast(str, model.architecture))
         hparams = cast("dict[str, Any]", model.hparams)
-        self.multiple = self.architecture.size_multiple
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        # Module.to takes memory_format= (see its docstring); torch's overloads leave it out.
-        self.model: nn.Module = copy.deepcopy(model).eval().to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
-        self.in_channels = self.architecture.image_channels(hparams)
+        if self.precision not in self.architecture.precisions:
+            raise MprnetError(
+                f"{self.architecture.title} does not run in {self.precision}; choose one of "
+                f"{', '.join(self.architecture.precisions)}"
+            )
         if overlap < 0:
             raise MprnetError(f"--overlap {overlap} is negative: tiles must share 0 or more pixels")
+        self.multiple = self.architecture.size_multiple
         if tile is None:
-            tile = auto_tile(self.model, self.device, self.multiple)
+            tile = auto_tile(model, self.device, self.multiple)
         if tile and tile < max(MIN_SIZE, self.multiple, 2 * overlap):
             raise MprnetError(
                 f"--tile {tile} is too small: tiles must be at least {max(MIN_SIZE, self.multiple)} px "
@@ -173,11 +174,11 @@ class Engine:
             )
         self.tile = int(tile) // self.multiple * self.multiple if tile else 0
         self.overlap = overlap
-        if self.precision not in self.architecture.precisions:
-            raise MprnetError(
-                f"{self.architecture.title} does not run in {self.precision}; choose one of "
-                f"{', '.join(self.architecture.precisions)}"
-            )
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        # Copied only once every setting is known to be valid. Module.to takes memory_format= (see its docstring);
+        # torch's overloads leave it out.
+        self.model: nn.Module = copy.deepcopy(model).eval().to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
+        self.in_channels = self.architecture.image_channels(hparams)
         metadata = getattr(model, "metadata", {}) or {}
         self.name, self.title = self.architecture.name, self.architecture.title
         self.task = metadata.get("task") or self.architecture.release_task(hparams)

@@ -56,6 +56,11 @@ class Task:
     def default_level(self) -> str:
         return next(iter(self.levels))
 
+    def level_choices(self) -> str:
+        """What a level of this task may be, in words: "blind, mixed, poisson or a sigma (0-255)"."""
+        numbers = f" or {self.number_level.meaning}" if self.number_level else ""
+        return ", ".join(self.levels) + numbers
+
 
 def _shake_up_to(size: float) -> MotionBlur | None:
     return MotionBlur(kernel_size=(min(7, int(size)), int(size)), kind="shake") if size.is_integer() else None
@@ -158,17 +163,13 @@ def make_degradation(task: str, level: str | float | None = None) -> Degradation
             return made
     make = row.levels.get(str(level).lower())
     if make is None:
-        numbers = f" or {row.number_level.meaning}" if row.number_level else ""
-        raise DataError(f"Expected a {task} level among {', '.join(row.levels)}{numbers}, found {level!r}.")
+        raise DataError(f"Expected a {task} level among {row.level_choices()}, found {level!r}.")
     return make()
 
 
 def describe_levels() -> str:
     """The levels of every task, for help texts."""
-    return "; ".join(
-        f"{task.name}: {', '.join(task.levels)}" + (f" or {task.number_level.meaning}" if task.number_level else "")
-        for task in TASKS.values()
-    )
+    return "; ".join(f"{task.name}: {task.level_choices()}" for task in TASKS.values())
 
 
 def _as_number(level: str | float) -> float | None:

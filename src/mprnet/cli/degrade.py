@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from ..degrade import write_pairs
-from ..errors import DataError
 from ..tasks import TASK_NAMES, TASKS, describe_levels, make_degradation
 
 HELP = "degrade clean images (noise, motion blur, rain) into a paired input/ + target/ folder with a manifest"
@@ -31,8 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     level = TASKS[args.task].default_level if args.level is None else args.level
     degradation = make_degradation(args.task, level)
-    if args.seed < 0:
-        raise DataError(f"Expected a non-negative --seed, found {args.seed}.")
     header = {"task": args.task, "level": level, "seed": args.seed}
     written = write_pairs(
         args.clean_dir,

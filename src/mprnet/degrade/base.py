@@ -56,7 +56,7 @@ class Identity(Degradation):
         self.task = task
 
     def sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> dict:
-        return {"type": "identity"}
+        return {"type": self.param_type}
 
     def apply(self, clean: np.ndarray, params: dict, rng: np.random.Generator) -> np.ndarray:
         return np.array(clean, dtype=np.float32)
@@ -79,15 +79,16 @@ class RandomChoice(Degradation):
         self.weights = given / given.sum()
         self.task = tasks.pop()
         self.margin = max(option.margin for option in options)
-        self._classes: dict[str, type] = {}
+        self._classes: dict[str, type] = {}  # parameter type -> the class whose `apply` reads it
+        self._appliers: dict[str, Degradation] = {}  # parameter type -> an option that applies it
         for option in self.options:
             for kind, cls in option.param_types().items():
                 if self._classes.setdefault(kind, cls) is not cls:
                     raise DataError(
                         f"RandomChoice expects options whose parameters of one type are applied alike, "
-                        f"found type {kind!r} from both {self._classes[kind].__name__} and "
-                        f"{cls.__name__}."
+                        f"found type {kind!r} from both {self._classes[kind].__name__} and {cls.__name__}."
                     )
+                self._appliers.setdefault(kind, option)
 
     def sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> dict:
         option = self.options[rng.choice(len(self.options), p=self.weights)]
@@ -95,10 +96,11 @@ class RandomChoice(Degradation):
 
     def apply(self, clean: np.ndarray, params: dict, rng: np.random.Generator) -> np.ndarray:
         kind = params.get("type", "")
-        for option in self.options:
-            if kind in option.param_types():
-                return option.apply(clean, params, rng)
-        raise DataError(f"Expected parameters of a type among {', '.join(map(repr, self._classes))}, found {kind!r}.")
+        if kind not in self._appliers:
+            raise DataError(
+                f"Expected parameters of a type among {', '.join(map(repr, self._classes))}, found {kind!r}."
+            )
+        return self._appliers[kind].apply(clean, params, rng)
 
     def param_types(self) -> dict[str, type]:
         return dict(self._classes)
@@ -107,9 +109,7 @@ class RandomChoice(Degradation):
 def seeded_rng(seed: int, *keys: int | str) -> np.random.Generator:
     """The generator of one item of a set: `default_rng([seed, *keys])`, each str key replaced by the CRC-32 of
     its UTF-8 bytes, so that it depends only on the seed and the item's own keys (an image's name or number)."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise DataError(f"Expected a non-negative integer seed, found {seed!r}.")
-    words = [int(seed)]
+    words = [check_seed(seed)]
     for key in keys:
         if isinstance(key, str):
             words.append(zlib.crc32(key.encode()))
@@ -118,6 +118,13 @@ def seeded_rng(seed: int, *keys: int | str) -> np.random.Generator:
         else:
             raise DataError(f"Expected generator keys that are strings or non-negative integers, found {key!r}.")
     return np.random.default_rng(words)
+
+
+def check_seed(seed: int) -> int:
+    """The seed as an int, or a DataError if it is not a non-negative integer."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DataError(f"Expected a non-negative integer seed, found {seed!r}.")
+    return int(seed)
 
 
 def check_image(image: np.ndarray) -> np.ndarray:

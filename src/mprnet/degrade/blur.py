@@ -98,7 +98,7 @@ class MotionBlur(Degradation):
     def sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> dict:
         size = int(rng.choice(self.sizes))
         kind = self.kind if self.kind != "mixed" else str(rng.choice(["shake", "linear"]))
-        params: dict = {"type": "motion_blur", "kind": kind, "kernel_size": size}
+        params: dict = {"type": self.param_type, "kind": kind, "kernel_size": size}
         if kind == "shake":
             kernel = camera_shake_kernel(size, rng)
         else:

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import DataError, ImageError
 from ..files import atomic_path
 from ..io import ImageData, image_files, read_rgb, write_image
-from .base import Degradation, seeded_rng
+from .base import Degradation, check_seed, seeded_rng
 
 # Parameters left out of the manifest: per-pixel fields as large as the image itself.
 UNRECORDED = ("streaks",)
@@ -40,8 +40,7 @@ def write_pairs(
     generator is `seeded_rng(seed, file name)`, so adding files changes no other pair. Unreadable images and
     second images of one stem are skipped: reported in the result and, as they happen, to `on_skip`."""
     clean_dir, out_dir = Path(clean_dir), Path(out_dir)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise DataError(f"Expected a non-negative seed, found {seed!r}.")
+    check_seed(seed)  # before anything is written, even for a folder with no image
     if not clean_dir.is_dir():
         raise DataError(f"Expected a folder of clean images, found no folder at {clean_dir}.")
     entries, skipped, stems = [], [], set()

@@ -24,7 +24,7 @@ class GaussianNoise(Degradation):
         self.clip = bool(clip)
 
     def sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> dict:
-        return {"type": "gaussian", "sigma": draw(self.sigma, rng), "clip": self.clip}
+        return {"type": self.param_type, "sigma": draw(self.sigma, rng), "clip": self.clip}
 
     def apply(self, clean: np.ndarray, params: dict, rng: np.random.Generator) -> np.ndarray:
         noisy = add_gaussian_noise(clean, params["sigma"], rng)
@@ -44,7 +44,7 @@ class PoissonGaussianNoise(Degradation):
 
     def sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> dict:
         a, b = draw(self.a, rng), draw(self.b, rng)
-        return {"type": "poisson_gaussian", "a": a, "b": b}
+        return {"type": self.param_type, "a": a, "b": b}
 
     def apply(self, clean: np.ndarray, params: dict, rng: np.random.Generator) -> np.ndarray:
         a, b = params["a"], params["b"]

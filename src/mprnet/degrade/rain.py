@@ -83,7 +83,7 @@ class Rain(Degradation):
             layers.append(layer)
         total = sum(layer["density"] for layer in layers)
         return {
-            "type": "rain",
+            "type": self.param_type,
             "density": total,
             "density_label": density_label(total),
             "layers": layers,

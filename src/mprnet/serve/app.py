@@ -181,7 +181,7 @@ def _add_restore_route(app: FastAPI, settings: Settings, catalogue: Catalogue, q
     )
     async def restore(
         image: Annotated[UploadFile, File(description="the picture to restore")],
-        task: Annotated[str, Form(description="deblur, denoise or derain")],
+        task: Annotated[str, Form(description=", ".join(TASKS))],
         method: Annotated[
             str | None, Form(description="a method of the task (GET /api/models); default: the task's network")
         ] = None,

@@ -46,7 +46,7 @@ class Catalogue:
             restorer.device.type
             for methods in self.tasks.values()
             for restorer in methods.values()
-            if restorer.kind == "network" and isinstance(restorer, Engine)
+            if isinstance(restorer, Engine)
         }
 
     def describe(self) -> list[dict]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..baselines import Baseline
+from ..baselines import Baseline, get_baseline
 from ..checkpoint import WEIGHT_SUFFIXES, bundled_models, read_weights
 from ..data import PairedDataset, centre_crop, open_paired
 from ..degrade import Degradation, Identity, seeded_rng
@@ -28,7 +28,7 @@ from ..files import atomic_path
 from ..io import ImageData, image_files, read_image, read_rgb, write_image
 from ..metrics import evaluate_pair
 from ..models.registry import architectures, detect
-from ..restorers import Restorer, get_restorer
+from ..restorers import get_restorer
 from ..tasks import TASKS, task_of_layout
 
 #: Words in the file names of the official releases that tell their task.
@@ -221,7 +221,7 @@ def methods_for(task: str, networks: dict[tuple[str, str], str], device: str = "
         for architecture in architectures()
         if task in architecture.release_tasks
     ]
-    return found + [_classic(get_restorer(method=name)) for name in row.study_classics]
+    return found + [_classic(get_baseline(name)) for name in row.study_classics]
 
 
 def methods_of(condition: Condition, task_methods: list[Method]) -> list[Method]:
@@ -242,21 +242,14 @@ def _network(name: str, task: str, networks: dict, device: str) -> Method:
     return Method(name, f"{name}:{_file_identity(source)}", get_restorer(model=source, device=device), source=source)
 
 
-def _classic(restorer: Restorer) -> Method:
+def _classic(baseline: Baseline) -> Method:
     """A classic method, given the true values it needs (sigma, kernel)."""
-    assert isinstance(restorer, Baseline)  # get_restorer returns a Baseline for a classic method's name
-    given = restorer.needs
-    label = f"{restorer.title} (true {' and '.join(given)})" if given else restorer.title
-    if not restorer.available:
-        return Method(
-            label,
-            restorer.name,
-            None,
-            note=f"{restorer.title} skipped: the optional package "
-            f"{restorer.package} is not installed "
-            f"(pip install {restorer.package})",
-        )
-    return Method(label, restorer.name, restorer, given)
+    given = baseline.needs
+    label = f"{baseline.title} (true {' and '.join(given)})" if given else baseline.title
+    if not baseline.available:
+        note = f"{baseline.title} skipped: the optional package {baseline.package} is not installed"
+        return Method(label, baseline.name, None, note=f"{note} (pip install {baseline.package})")
+    return Method(label, baseline.name, baseline, given)
 
 
 def _file_identity(path: str) -> str:
@@ -337,7 +330,6 @@ def save_png(image: np.ndarray, path: Path) -> Path:
     pixels = to_uint8(image)
     if path.exists() and np.array_equal(to_uint8(read_image(path).pixels), pixels):
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
     return write_image(path, ImageData(pixels.astype(np.float32) / 255))
 
 
