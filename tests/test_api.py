@@ -158,3 +158,20 @@ def test_task_without_bundled_model_asks_for_weights():
         pytest.skip("a bundled denoise model is installed")
     with pytest.raises(CheckpointError, match="--weights"):
         mprnet.restore(np.zeros((H, W, 3), np.float32), task="denoise")
+
+
+def test_the_factory_gives_restorers_that_describe_themselves(weights):
+    from mprnet.restorers import Restorer
+
+    network, classic = get_restorer(model=weights, device="cpu", tile=0), get_restorer(method="dct")
+    assert isinstance(network, Restorer) and isinstance(classic, Restorer)
+    described = [(r.name, r.title, r.task, r.kind, r.needs) for r in (network, classic)]
+    assert described == [
+        ("mprnet", "MPRNet", "denoise", "network", ()),
+        ("dct", "DCT", "denoise", "classic", ("sigma",)),
+    ]
+    assert get_restorer(model=weights, method="mprnet", device="cpu", tile=0) is network  # the architecture, checked
+    with pytest.raises(CheckpointError, match=r"method nafnet was asked for, but .* is a MPRNet network"):
+        get_restorer(model=weights, method="nafnet", device="cpu", tile=0)
+    with pytest.raises(MprnetError, match="unknown method 'magic'; choose one of mprnet, nafnet"):
+        mprnet.restore(np.zeros((16, 16, 3), np.float32), model=weights, method="magic")

@@ -113,3 +113,15 @@ def test_a_precision_the_architecture_lacks_is_one_clear_error(toy, monkeypatch)
     monkeypatch.setitem(ARCHITECTURES, "toy", dataclasses.replace(toy, precisions=("fp32",)))
     with pytest.raises(MprnetError, match="Toy does not run in bf16; choose one of fp32"):
         Engine(create_model("toy"), device="cpu", precision="bf16")
+
+
+def test_the_registry_imports_no_network():
+    import ast
+
+    import mprnet.models.registry as registry
+
+    tree = ast.parse(Path(registry.__file__).read_text())
+    imports = [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
+    relative = [node for node in imports if isinstance(node, ast.ImportFrom) and node.level > 0]
+    ours = [node for node in imports if "mprnet" in ast.unparse(node)]
+    assert relative == [] and ours == [], [ast.unparse(node) for node in relative + ours]
