@@ -14,7 +14,7 @@ from pathlib import Path
 from mprnet.checkpoint import bundled_models, load_model
 from mprnet.complexity import count_parameters
 from mprnet.models.registry import create_model, get_architecture
-from mprnet.study.experiments import NETWORK_LABELS, passthrough_conditions, synthetic_conditions
+from mprnet.study.experiments import passthrough_conditions, synthetic_conditions
 from mprnet.study.report import mean_scores, read_scores_csv
 from mprnet.train.config import load_config, recipe
 
@@ -62,7 +62,10 @@ def architecture_line(model) -> str:
 
 def recipe_line(name: str, architecture: str, task: str, metadata: dict) -> str:
     """The loss (from the trainer's own description of it), optimizer and schedule the model was trained with."""
-    settings = json.loads(metadata["recipe"]) if "recipe" in metadata else recipe(load_config(f"bundled-{name}"))
+    if "recipe" in metadata:
+        settings = json.loads(metadata["recipe"])
+    else:  # weights packaged before their recipe was recorded: the bundled config, without the later clean share
+        settings = {**recipe(load_config(f"bundled-{name}")), "clean_share": 0.0}
     loss = " ".join(get_architecture(architecture).loss.__doc__.split(":", 1)[-1].split()).rstrip(".")
     parts = [
         loss[0].upper() + loss[1:],
@@ -132,7 +135,7 @@ def card(name: str, path: Path, notes: str) -> str:
 sigma or kernel; deraining is scored on the Y channel; "clean photos" rows give the PSNR of a model's output against
 its undegraded input.
 
-{quality_table(task, NETWORK_LABELS[model.architecture])}
+{quality_table(task, get_architecture(model.architecture).title)}
 
 ## What this model is and is not
 

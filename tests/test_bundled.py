@@ -43,3 +43,44 @@ def test_a_clean_photo_comes_back_nearly_unchanged(task, least):
     restored = mprnet.restore(clean, task=task)
     assert restored.shape == clean.shape
     assert psnr(restored, clean) > least
+
+
+def test_demo_restores_real_photos_and_measures_them_without_references(tmp_path, capsys):
+    import numpy as np
+
+    from mprnet.degrade import GaussianNoise
+
+    real = tmp_path / "real"
+    for folder in ("noisy", "blurry"):
+        (real / folder).mkdir(parents=True)
+    clean = sample_photos(64)["coffee"]
+    noisy = GaussianNoise(sigma=25)(clean, np.random.default_rng(0))[0]
+    Image.fromarray((np.clip(noisy, 0, 1) * 255).round().astype("uint8")).save(real / "noisy" / "coffee.png")
+    Image.fromarray((clean * 255).round().astype("uint8")).save(real / "blurry" / "sharp.png")
+    out = tmp_path / "out"
+    assert main(["demo", "--real", str(real), "--size", "48", "-o", str(out)]) == 0
+    records = json.loads((out / "real-scores.json").read_text())
+    assert [(r["task"], r["image"]) for r in records] == [("denoise", "coffee.png"), ("deblur", "sharp.png")]
+    denoised = records[0]
+    assert denoised["measure"] == "estimated noise sigma" and denoised["after"] < denoised["before"] / 2
+    assert Image.open(out / "real-denoise.png").height > 48 and (out / "real-deblur.png").exists()
+    printed = capsys.readouterr().out
+    assert "coffee.png" in printed and "real-deblur.png" in printed
+
+
+def test_demo_says_where_it_looked_for_real_photos(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["demo", "--real", str(tmp_path / "empty"), "-o", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err
+    assert "Expected photos in noisy/, blurry/, rainy/ under" in error and "Traceback" not in error
+
+
+def test_the_cards_are_what_the_card_script_writes():
+    import runpy
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    script = runpy.run_path(str(root / "scripts" / "write_model_cards.py"))  # defines, does not write
+    notes = json.loads((root / "docs" / "results" / "card_notes.json").read_text())
+    for name, path in mprnet.bundled_models().items():
+        assert path.with_suffix(".md").read_text() == script["card"](name, path, notes.get(name, "")), name

@@ -49,6 +49,25 @@ def test_degrade_writes_a_paired_folder_with_a_manifest(clean_dir, tmp_path):
     assert np.asarray(Image.open(out / "input" / "a.png")).shape == clean.shape
 
 
+@pytest.mark.parametrize("task", ["denoise", "deblur"])
+def test_degrade_offers_the_camera_levels_with_every_parameter_in_the_manifest(clean_dir, tmp_path, task):
+    out = tmp_path / "out"
+    assert main(["degrade", "--task", task, "--level", "camera", "--seed", "2", str(clean_dir), str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["level"] == "camera" and len(manifest["images"]) == 3
+    for entry in manifest["images"]:
+        degradation = make_degradation(task, "camera")
+        clean = np.asarray(Image.open(clean_dir / entry["source"]), dtype=np.float32) / 255
+        params = {key: value for key, value in entry.items() if key not in ("name", "source")}
+        if task == "deblur":
+            params["kernel"] = np.array(params["kernel"], dtype=np.float32)
+        rng = seeded_rng(2, entry["source"])
+        assert set(degradation.sample(rng, clean.shape)) == set(params)  # the draws before the noise field's
+        redone = degradation.apply(clean, params, rng)  # with the manifest's parameters, not the draws
+        written = np.asarray(Image.open(out / "input" / f"{entry['name']}.png"), dtype=np.float32) / 255
+        assert np.abs(redone - written).max() <= 0.5 / 255 + 1e-6
+
+
 def test_degrade_is_deterministic_for_a_seed(clean_dir, tmp_path):
     runs = {}
     for name, seed in (("first", "1"), ("again", "1"), ("other", "2")):
@@ -128,7 +147,9 @@ def test_write_pairs_records_rain_without_its_streaks_and_repeats_itself(clean_d
     assert (manifest["task"], manifest["level"], manifest["seed"]) == ("derain", "heavy", 5)
     for entry in manifest["images"]:
         assert entry["type"] == "rain" and 2 <= len(entry["layers"]) <= 3 and entry["density_label"] == 0
-        assert set(entry) == {"name", "source", "type", "density", "density_label", "layers"}
+        assert set(entry) == {"name", "source", "type", "density", "density_label", "layers", "veil", "airlight"}
+        layer_keys = {"depth", "density", "length", "angle", "width", "brightness"}
+        assert all(set(layer) == layer_keys for layer in entry["layers"])
 
 
 def test_write_pairs_seeds_each_image_by_its_file_name(clean_dir, tmp_path):

@@ -130,3 +130,27 @@ def test_rain_protocol_uses_8_bit_luma(pair):
     float_y = evaluate_pair(restored, target, "y")
     assert float_y["psnr"] == pytest.approx(psnr(restored, target, y_channel=True))
     assert float_y["ssim"] == pytest.approx(ssim(restored, target, y_channel=True))
+
+
+def test_noise_sigma_estimates_gaussian_noise_without_a_reference():
+    from mprnet.degrade import GaussianNoise
+    from mprnet.demo import sample_photos
+    from mprnet.metrics import noise_sigma
+
+    photo = sample_photos(256)["astronaut"]
+    for sigma in (10, 25, 40):
+        noisy = GaussianNoise(sigma=sigma)(photo, np.random.default_rng(0))[0]
+        assert noise_sigma(noisy) == pytest.approx(sigma, rel=0.12)
+    assert noise_sigma(photo) < 4
+
+
+def test_sharpness_falls_with_blur_and_needs_a_few_pixels():
+    from mprnet.degrade import MotionBlur
+    from mprnet.demo import sample_photos
+    from mprnet.metrics import sharpness
+
+    photo = sample_photos(128)["chelsea"]
+    blurred = MotionBlur(kernel_size=15, noise_sigma=0)(photo, np.random.default_rng(0))[0]
+    assert sharpness(blurred) < 0.6 * sharpness(photo)
+    with pytest.raises(ImageError, match="at least 3 x 3 pixels"):
+        sharpness(np.zeros((2, 5)))

@@ -25,11 +25,12 @@ NOT_RUN_HERE = {
     "mprnet train my.yaml --resume": "test_train's kill-and-resume test",
     "mprnet train my.yaml": "test_train's torchrun test",
     "mprnet study --quick": "2.5 minutes: test_study runs the study on tiny inputs",
-    "mprnet study --data ../shared/data/val/mcmaster18 --out study/": "19 minutes: test_study runs the study on "
+    "mprnet study --data ../shared/data/val/mcmaster18 --out study/": "13-19 minutes: test_study runs the study on "
     "tiny inputs",
     "mprnet study --weights-dir ~/checkpoints": "needs the official releases: test_study uses tiny stand-ins",
     "mprnet study": "test_study",
     "mprnet restore --weights": "a fragment of a sentence, not a command",
+    "mprnet demo --real ../shared/data/real": "needs ../shared's real photos: test_bundled runs --real on tiny ones",
 }
 
 
@@ -85,6 +86,7 @@ RUN_HERE = {
     "mprnet restore blurry.png --method wiener --kernel kernel.npy": "restored/blurry.png",
     "mprnet eval DATASET_DIR --task deblur --weights model_deblurring.pth --csv scores.csv": "scores.csv",
     "mprnet degrade --task deblur --seed 0 CLEAN_DIR OUT_DIR": "OUT_DIR/manifest.json",
+    "mprnet degrade --task denoise --level camera CLEAN_DIR OUT_DIR": "OUT_DIR/manifest.json",
     "mprnet info FILE_OR_PRESET": None,
     "mprnet models": None,
 }

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import platform
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -52,6 +54,17 @@ def pick_device(name: str = "auto") -> torch.device:
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise MprnetError("--device mps was asked for, but this PyTorch has no MPS support")
     return device
+
+
+def cpu_name() -> str:
+    """The processor's model name and whether it has native bf16, to name with every published figure (Linux
+    reports the name in /proc/cpuinfo; platform.processor() is often empty)."""
+    name = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        models = [line for line in cpuinfo.read_text(errors="replace").splitlines() if line.startswith("model name")]
+        name = models[0].split(":", 1)[1].strip() if models else name
+    return f"{name} ({'native bf16' if cpu_has_fast_bf16() else 'no native bf16'})"
 
 
 def cpu_has_fast_bf16() -> bool:

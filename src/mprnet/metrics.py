@@ -171,3 +171,32 @@ def _local_mean(image: np.ndarray) -> np.ndarray:
         image = ndimage.correlate1d(image, window, axis=axis, mode="constant")
     radius = SSIM_WINDOW // 2
     return image[radius:-radius, radius:-radius]
+
+
+# ---- no-reference measures: for real photos, which have no clean reference -------------------------------------
+
+
+def noise_sigma(image: np.ndarray) -> float:
+    """An estimate of the noise's standard deviation (0-255 scale) from the image alone: Donoho's median absolute
+    deviation of the finest diagonal Haar wavelet coefficients, which image structure rarely reaches, averaged over
+    the channels."""
+    pixels = np.asarray(image, dtype=np.float64)
+    pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+    rows, cols = (pixels.shape[0] // 2) * 2, (pixels.shape[1] // 2) * 2
+    if rows == 0 or cols == 0:
+        raise ImageError(f"a noise estimate needs an image of at least 2 x 2 pixels, found shape {pixels.shape}")
+    blocks = pixels[:rows, :cols]
+    diagonal = (blocks[0::2, 0::2] - blocks[0::2, 1::2] - blocks[1::2, 0::2] + blocks[1::2, 1::2]) / 2.0
+    per_channel = np.median(np.abs(diagonal), axis=(0, 1)) / 0.6745
+    return float(255.0 * per_channel.mean())
+
+
+def sharpness(image: np.ndarray) -> float:
+    """The mean gradient magnitude of the image's grey level (0-255 scale per pixel): blur lowers it, sharpening
+    raises it (and so does noise, which is why the deblurring figure shows the images too)."""
+    pixels = np.asarray(image, dtype=np.float64)
+    grey = pixels.mean(axis=-1) if pixels.ndim == 3 else pixels
+    if min(grey.shape) < 3:
+        raise ImageError(f"a sharpness measure needs an image of at least 3 x 3 pixels, found shape {pixels.shape}")
+    rows, cols = np.gradient(grey)
+    return float(255.0 * np.hypot(rows, cols).mean())

@@ -8,8 +8,11 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .degrade import Degradation, GaussianNoise, MixedNoise, MotionBlur, PoissonGaussianNoise, Rain
+import numpy as np
+
+from .degrade import CameraNoise, Degradation, GaussianNoise, MixedNoise, MotionBlur, PoissonGaussianNoise, Rain
 from .errors import DataError
+from .metrics import noise_sigma, sharpness
 
 BLIND_SIGMA_RANGE = (0.0, 50.0)
 
@@ -33,6 +36,15 @@ class StudyCondition:
 
 
 @dataclass(frozen=True)
+class NoReferenceMeasure:
+    """What a real degraded photo, which has no clean reference, is measured by: a name, a unit and the measure."""
+
+    name: str
+    unit: str
+    measure: Callable[[np.ndarray], float]
+
+
+@dataclass(frozen=True)
 class Task:
     name: str
     #: What a degraded input is called in tables ("noisy").
@@ -51,6 +63,8 @@ class Task:
     study_conditions: tuple[StudyCondition, ...]
     #: The classic methods of the study's table, given what they need (the true sigma or kernel).
     study_classics: tuple[str, ...]
+    #: How `mprnet demo --real` measures real photos of this task before and after (None: by eye only).
+    no_reference_measure: NoReferenceMeasure | None
 
     @property
     def default_level(self) -> str:
@@ -76,6 +90,7 @@ TASKS: dict[str, Task] = {
                 "blind": lambda: GaussianNoise(sigma_range=BLIND_SIGMA_RANGE),
                 "mixed": lambda: MixedNoise(sigma_range=BLIND_SIGMA_RANGE),
                 "poisson": PoissonGaussianNoise,
+                "camera": CameraNoise,
             },
             number_level=NumberLevel("a sigma (0-255)", lambda sigma: GaussianNoise(sigma=sigma)),
             benchmark_protocol="sidd",
@@ -92,6 +107,7 @@ TASKS: dict[str, Task] = {
                 for sigma in (10, 20, 40)
             ),
             study_classics=("ffdnet", "bm3d", "msdct", "dct"),
+            no_reference_measure=NoReferenceMeasure("estimated noise sigma", "0-255", noise_sigma),
         ),
         Task(
             "deblur",
@@ -100,6 +116,7 @@ TASKS: dict[str, Task] = {
                 "shake": lambda: MotionBlur(kind="shake"),
                 "linear": lambda: MotionBlur(kind="linear"),
                 "mixed": lambda: MotionBlur(kind="mixed"),
+                "camera": MotionBlur.camera,
             },
             number_level=NumberLevel("a maximum kernel size", _shake_up_to),
             benchmark_protocol="gopro",
@@ -115,6 +132,7 @@ TASKS: dict[str, Task] = {
                 ),
             ),
             study_classics=("l0", "wiener", "tv"),
+            no_reference_measure=NoReferenceMeasure("sharpness (mean gradient)", "0-255 per pixel", sharpness),
         ),
         Task(
             "derain",
@@ -133,6 +151,7 @@ TASKS: dict[str, Task] = {
                 for level in ("light", "heavy")
             ),
             study_classics=(),
+            no_reference_measure=None,
         ),
     ]
 }

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..errors import MprnetError
 from ..infer import PRECISIONS
 from ..tasks import TASK_NAMES
 
@@ -18,6 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--task", action="append", choices=TASK_NAMES, help="only these tasks (repeatable; default: all)"
     )
     parser.add_argument("--size", type=int, default=256, help="side of the sample crops in pixels (default 256)")
+    parser.add_argument(
+        "--real",
+        metavar="DIR",
+        help="restore real photos instead, from DIR/noisy/, DIR/blurry/, DIR/rainy/ (centre crops of --size; no "
+        "references, so each task's no-reference measure is printed); e.g. ../shared/data/real",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--precision", default="fp32", choices=PRECISIONS)
 
@@ -26,6 +33,10 @@ def run(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
     tasks = tuple(args.task) if args.task else TASK_NAMES
+    if args.size < 16:
+        raise MprnetError(f"--size expects at least 16 pixels, found {args.size}")
+    if args.real:
+        return run_real(args, tasks)
     records = run_demo(args.out, device=args.device, precision=args.precision, size=args.size, tasks=tasks)
     print(f"{'task':8} {'image':10} {'PSNR before':>11} {'after':>7} {'SSIM before':>11} {'after':>7}")
     for r in records:
@@ -35,4 +46,22 @@ def run(args: argparse.Namespace) -> int:
         )
     (Path(args.out) / "scores.json").write_text(json.dumps(records, indent=1))
     print(f"figures: {', '.join(str(Path(args.out) / f'{task}.png') for task in tasks)}")
+    return 0
+
+
+def run_real(args: argparse.Namespace, tasks: tuple[str, ...]) -> int:
+    from ..demo import run_real_demo
+
+    records = run_real_demo(
+        args.real, args.out, device=args.device, precision=args.precision, size=args.size, tasks=tasks
+    )
+    print(f"{'task':8} {'image':28} {'measure':28} {'before':>7} {'after':>7}")
+    for r in records:
+        if "measure" in r:
+            print(f"{r['task']:8} {r['image'][:28]:28} {r['measure']:28} {r['before']:7.2f} {r['after']:7.2f}")
+        else:
+            print(f"{r['task']:8} {r['image'][:28]:28} {'(by eye)':28}")
+    (Path(args.out) / "real-scores.json").write_text(json.dumps(records, indent=1))
+    shown = dict.fromkeys(r["task"] for r in records)
+    print(f"figures: {', '.join(str(Path(args.out) / f'real-{task}.png') for task in shown)}")
     return 0

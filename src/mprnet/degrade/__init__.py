@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .base import Degradation, Identity, RandomChoice, seeded_rng
 from .blur import MotionBlur, blur, camera_shake_kernel, linear_motion_kernel
+from .camera import CameraNoise
 from .folders import PairsWritten, write_pairs
 from .noise import GaussianNoise, MixedNoise, PoissonGaussianNoise
 from .rain import Rain, density_label, rain_streaks
@@ -15,6 +16,7 @@ __all__ = [
     "GaussianNoise",
     "PoissonGaussianNoise",
     "MixedNoise",
+    "CameraNoise",
     "MotionBlur",
     "blur",
     "camera_shake_kernel",

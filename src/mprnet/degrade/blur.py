@@ -11,10 +11,15 @@ import numpy as np
 from scipy import fft
 
 from ..errors import DataError
-from .base import Degradation, check_range, draw
+from .base import Degradation, Range, check_range, draw
+from .camera import linear_to_srgb, srgb_to_linear
 from .noise import add_gaussian_noise
 
 KINDS = ("shake", "linear", "mixed")
+SIZE_WEIGHTINGS = ("uniform", "inverse")
+# Pixels whose brightest channel is above this in the photo were (nearly) clipped: in linear light they are
+# brightened, the brighter the closer to white.
+HIGHLIGHT_START = 0.98
 
 
 def camera_shake_kernel(
@@ -76,27 +81,56 @@ def _valid_convolution(padded: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 
 class MotionBlur(Degradation):
-    """Blurs with a random motion kernel of a size drawn per image (odd sizes within kernel_size), then adds a
-    little Gaussian sensor noise (noise_sigma on the 0-255 scale) and clips to [0, 1]. The parameters record
-    the kernel itself (float32 array) under "kernel"."""
+    """Blurs with a random motion kernel of a size drawn per image (odd sizes within kernel_size, uniformly or,
+    with size_weighting "inverse", with chances falling as 1 / size, so that small and medium blur dominate as in
+    real shake), then adds a little Gaussian sensor noise (noise_sigma on the 0-255 scale) and clips to [0, 1].
+
+    With linear_light the blur averages light, as a moving camera does (GoPro's blurry frames are means of sharp
+    frames in linear light): the photo is taken to linear light first, its near-white pixels, clipped in the
+    photo, are brightened by a highlight gain drawn from highlight_gain so that lights smear into bright streaks,
+    and the result is clipped as a sensor saturates and taken back through the gamma. The parameters record the
+    kernel itself (float32 array) under "kernel"."""
 
     task = "deblur"
     param_type = "motion_blur"
 
-    def __init__(self, kernel_size: int | tuple[int, int] = (7, 31), noise_sigma: float = 2.55, kind: str = "shake"):
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int] = (7, 31),
+        noise_sigma: Range = 2.55,
+        kind: str = "shake",
+        size_weighting: str = "uniform",
+        linear_light: bool = False,
+        highlight_gain: Range = (1.0, 4.0),
+    ):
         low, high = check_range("kernel_size", kernel_size, 3, 255)
         if kind not in KINDS:
             raise DataError(f"MotionBlur expects kind to be one of {', '.join(KINDS)}, found {kind!r}.")
+        if size_weighting not in SIZE_WEIGHTINGS:
+            choices = ", ".join(SIZE_WEIGHTINGS)
+            raise DataError(f"MotionBlur expects size_weighting to be one of {choices}, found {size_weighting!r}.")
         self.sizes = np.arange(int(low), int(high) + 1)
         self.sizes = self.sizes[self.sizes % 2 == 1]
         if self.sizes.size == 0:
             raise DataError(f"MotionBlur expects kernel_size to include an odd size, found {kernel_size!r}.")
+        inverse = 1.0 / self.sizes
+        self.size_chances = inverse / inverse.sum() if size_weighting == "inverse" else None  # None: uniform
         self.noise_sigma = check_range("noise_sigma", noise_sigma, 0.0, 255.0)
         self.kind = kind
+        self.linear_light = bool(linear_light)
+        self.highlight_gain = check_range("highlight_gain", highlight_gain, 1.0, 100.0)
         self.margin = int(self.sizes[-1]) // 2
 
+    @classmethod
+    def camera(cls) -> MotionBlur:
+        """Blur as real photos show it: in linear light, camera shake or straight motion, kernels of 5 to 45 px
+        with small ones most likely, and up to 1% sensor noise after."""
+        return cls(
+            kernel_size=(5, 45), noise_sigma=(0.0, 2.55), kind="mixed", size_weighting="inverse", linear_light=True
+        )
+
     def sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> dict:
-        size = int(rng.choice(self.sizes))
+        size = int(rng.choice(self.sizes, p=self.size_chances))
         kind = self.kind if self.kind != "mixed" else str(rng.choice(["shake", "linear"]))
         params: dict = {"type": self.param_type, "kind": kind, "kernel_size": size}
         if kind == "shake":
@@ -104,12 +138,27 @@ class MotionBlur(Degradation):
         else:
             params["length"], params["angle"] = float(size - 1), float(rng.uniform(0.0, 180.0))
             kernel = linear_motion_kernel(params["length"], params["angle"], size)
-        params.update(noise_sigma=draw(self.noise_sigma, rng), kernel=kernel)
+        params.update(noise_sigma=draw(self.noise_sigma, rng), linear_light=self.linear_light)
+        if self.linear_light:
+            params["highlight_gain"] = draw(self.highlight_gain, rng)
+        params["kernel"] = kernel
         return params
 
     def apply(self, clean: np.ndarray, params: dict, rng: np.random.Generator) -> np.ndarray:
-        blurred = add_gaussian_noise(blur(clean, params["kernel"]), params["noise_sigma"], rng)
-        return np.clip(blurred, 0.0, 1.0)
+        if params.get("linear_light", False):
+            light = brighten_highlights(srgb_to_linear(clean), params["highlight_gain"])
+            blurred = linear_to_srgb(np.clip(blur(light, params["kernel"]), 0.0, 1.0))
+        else:
+            blurred = blur(clean, params["kernel"])
+        return np.clip(add_gaussian_noise(blurred, params["noise_sigma"], rng), 0.0, 1.0)
+
+
+def brighten_highlights(light: np.ndarray, gain: float) -> np.ndarray:
+    """Linear light with its near-white pixels (brightest channel above HIGHLIGHT_START in the photo) scaled up
+    to `gain` times: the light a photo clipped, smoothly ramped in so that no edge appears."""
+    brightest = linear_to_srgb(light.max(axis=-1, keepdims=True))
+    ramp = np.clip((brightest - HIGHLIGHT_START) / (1.0 - HIGHLIGHT_START), 0.0, 1.0)
+    return (light * (1.0 + (gain - 1.0) * ramp)).astype(np.float32)
 
 
 def _check_size(size: int) -> int:

@@ -1,4 +1,5 @@
-"""Additive white Gaussian noise and signal-dependent (Poisson-Gaussian) sensor noise."""
+"""Additive white Gaussian noise, signal-dependent (Poisson-Gaussian) sensor noise, and a blind mix of these with
+noise through a camera's pipeline (camera.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 
 from ..errors import DataError
 from .base import Degradation, RandomChoice, Range, check_range, draw
+from .camera import CameraNoise
 
 
 class GaussianNoise(Degradation):
@@ -56,18 +58,24 @@ class PoissonGaussianNoise(Degradation):
 
 
 class MixedNoise(RandomChoice):
-    """Mostly Gaussian noise of a blind sigma, sometimes Poisson-Gaussian sensor noise."""
+    """The kinds of noise a blind denoiser meets, drawn per image: Gaussian noise of a blind sigma, Poisson-Gaussian
+    sensor noise (poisson_share of the images) and noise through a camera's pipeline (camera_share)."""
 
     def __init__(
         self,
-        poisson_share: float = 0.2,
+        poisson_share: float = 0.1,
+        camera_share: float = 0.4,
         sigma_range: tuple[float, float] = (0.0, 50.0),
         a_range: Range = (1e-4, 1e-2),
         b_range: Range = (1e-6, 1e-3),
     ):
-        share = check_range("poisson_share", poisson_share, 0.0, 1.0)[0]
+        poisson = check_range("poisson_share", poisson_share, 0.0, 1.0)[0]
+        camera = check_range("camera_share", camera_share, 0.0, 1.0)[0]
+        if poisson + camera > 1.0:
+            raise DataError(f"MixedNoise expects poisson_share + camera_share <= 1, found {poisson} + {camera}.")
         super().__init__(
-            [GaussianNoise(sigma_range=sigma_range), PoissonGaussianNoise(a_range, b_range)], [1.0 - share, share]
+            [GaussianNoise(sigma_range=sigma_range), PoissonGaussianNoise(a_range, b_range), CameraNoise()],
+            [1.0 - poisson - camera, poisson, camera],
         )
 
 

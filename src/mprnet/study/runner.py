@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import platform
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from tqdm import tqdm
 from .. import __version__
 from ..checkpoint import load_model
 from ..figures import save_figure
+from ..infer import cpu_name
 from ..io import image_files
 from ..tasks import TASK_NAMES
 from . import complexity, experiments, report
@@ -205,18 +205,8 @@ def _facts(settings: StudySettings) -> dict[str, str]:
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "numpy": np.__version__,
-        "hardware": f"{_cpu_name()}, {torch.get_num_threads()} threads; CUDA: {cuda}",
+        "hardware": f"{cpu_name()}, {torch.get_num_threads()} threads; CUDA: {cuda}",
         "date": datetime.date.today().isoformat(),
         "seed": str(settings.seed),
         "images": f"{settings.images or 'all'} per condition, crop {settings.crop or 'none'}",
     }
-
-
-def _cpu_name() -> str:
-    """The processor's model name (Linux reports it in /proc/cpuinfo; platform.processor() is often empty)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text(errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
