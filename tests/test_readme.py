@@ -88,6 +88,8 @@ RUN_HERE = {
     "mprnet degrade --task deblur --seed 0 CLEAN_DIR OUT_DIR": "OUT_DIR/manifest.json",
     "mprnet degrade --task denoise --level camera CLEAN_DIR OUT_DIR": "OUT_DIR/manifest.json",
     "mprnet info FILE_OR_PRESET": None,
+    "mprnet inspect photos/": None,
+    "mprnet restore photos/ --task auto -o restored/ --report decisions.jsonl": "decisions.jsonl",
     "mprnet models": None,
 }
 

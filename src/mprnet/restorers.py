@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -19,6 +20,7 @@ from torch import nn
 
 from .baselines import BASELINES, get_baseline
 from .checkpoint import bundled_models, load_model
+from .diagnose import Diagnosis, diagnose
 from .errors import CheckpointError, MprnetError
 from .infer import Engine, Progress
 from .models.registry import ARCHITECTURES
@@ -46,6 +48,38 @@ class Restorer(Protocol):
     def __call__(self, image: np.ndarray, progress: Progress | None = None, **known: Any) -> np.ndarray: ...
 
 
+#: The task that asks the degradation classifier which task a photo needs.
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class AutoRestorer:
+    """Restores each image with the bundled model of the task the degradation classifier picks for it; an image it
+    finds clean, or is not sure enough about, comes back unchanged."""
+
+    device: str = "auto"
+    precision: str = "fp32"
+    tile: int | None = None
+    overlap: int = 32
+    name: str = AUTO
+    title: str = "Automatic (degradation classifier, then the bundled model of its task)"
+    task: str = AUTO
+    kind: str = "network"
+    summary: str = "finds whether a photo is noisy, blurred, rainy or clean, and restores it with the matching model"
+    needs: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
+
+    def decide(self, image: np.ndarray) -> Diagnosis:
+        return diagnose(image)
+
+    def restorer_for(self, task: str) -> Restorer:
+        return get_restorer(task, device=self.device, precision=self.precision, tile=self.tile, overlap=self.overlap)
+
+    def __call__(self, image: np.ndarray, progress: Progress | None = None, **known: Any) -> np.ndarray:
+        task = self.decide(image).task
+        return np.array(image, dtype=np.float32) if task is None else self.restorer_for(task)(image, progress)
+
+
 def method_names() -> list[str]:
     """What `method` may name: an architecture (its network) or a classic method."""
     return [*ARCHITECTURES, *BASELINES]
@@ -63,7 +97,12 @@ def get_restorer(
     """A classic method when `method` names one; otherwise a network: `model` (a bundled name, a weights file or a
     module), else the bundled model of `task`, checked to be of the architecture `method` names, if it names one.
 
-    Networks loaded from names or files are cached (a module is not: the caller may change it between calls)."""
+    Networks loaded from names or files are cached (a module is not: the caller may change it between calls).
+    Task "auto" gives an `AutoRestorer`, which picks the bundled model per image."""
+    if task == AUTO:
+        if model is not None or method is not None:
+            raise MprnetError("task auto picks the bundled models itself: leave out the weights and the method")
+        return AutoRestorer(device, precision, tile, overlap)
     if method in BASELINES:
         return get_baseline(method)
     if method is not None and method not in ARCHITECTURES:
@@ -83,9 +122,11 @@ def _model_source(task: str | None, model: str | os.PathLike | None) -> str | os
     if model is not None:
         return model
     if task is None:
-        raise MprnetError(f"say which network to use: a task ({', '.join(TASKS)}) or weights (model=/--weights)")
+        raise MprnetError(
+            f"say which network to use: a task ({', '.join(TASKS)} or {AUTO}) or weights (model=/--weights)"
+        )
     if task not in TASKS:
-        raise MprnetError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+        raise MprnetError(f"unknown task {task!r}; choose one of {', '.join(TASKS)} or {AUTO}")
     if task not in bundled_models():
         raise CheckpointError(
             f"no bundled model for {task} is installed yet; pass a weights file "

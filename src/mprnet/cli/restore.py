@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import glob
+import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -19,6 +21,7 @@ from tqdm import tqdm
 from ..api import restore_pixels
 from ..baselines import BASELINES
 from ..errors import CheckpointError, MprnetError
+from ..files import atomic_path
 from ..infer import PRECISIONS, pick_device
 from ..io import (
     DEFAULT_MAX_PIXELS,
@@ -30,7 +33,7 @@ from ..io import (
     write_image,
 )
 from ..models.registry import ARCHITECTURES, get_architecture
-from ..restorers import get_restorer, method_names
+from ..restorers import AUTO, AutoRestorer, get_restorer, method_names
 from ..tasks import TASK_NAMES
 
 HELP = "restore photographs: deblur, denoise or derain image files and folders"
@@ -44,7 +47,15 @@ class UsageError(MprnetError):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
-    parser.add_argument("--task", choices=TASK_NAMES, help="what to undo (picks the bundled model)")
+    parser.add_argument(
+        "--task",
+        choices=(*TASK_NAMES, AUTO),
+        help="what to undo (picks the bundled model); auto: the degradation classifier decides per photo, and a photo "
+        "it finds clean, or is unsure about, is copied unchanged",
+    )
+    parser.add_argument(
+        "--report", type=Path, metavar="FILE", help="with --task auto, write what was decided per file as JSON lines"
+    )
     parser.add_argument("--weights", metavar="PATH", help="a checkpoint to use instead of the bundled model")
     parser.add_argument(
         "--arch",
@@ -120,6 +131,10 @@ def _check_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--weights goes with a network, not with the classic method {args.method}")
     if args.arch:
         _check_arch_option(args)
+    if args.task == AUTO and (args.weights or args.method):
+        raise UsageError("--task auto picks the bundled models itself: leave out --weights and --method")
+    if args.report and args.task != AUTO:
+        raise UsageError("--report records the decisions of --task auto; pass --task auto too")
     if args.max_megapixels <= 0:
         raise UsageError(f"--max-megapixels must be positive, found {args.max_megapixels:g}")
     if args.threads is not None and args.threads < 1:
@@ -165,11 +180,16 @@ def plan_outputs(inputs: list[str], output: Path, recursive: bool) -> list[tuple
     return plan
 
 
-def _expand_inputs(inputs: list[str], output: Path, recursive: bool):
+def find_images(inputs: list[str], recursive: bool) -> list[Path]:
+    """Every image file the inputs name (files, folders, glob patterns), as `restore` would read them."""
+    return [source for source, _ in _expand_inputs(inputs, None, recursive)]
+
+
+def _expand_inputs(inputs: list[str], output: Path | None, recursive: bool):
     """(file, its path relative to the output folder) for each file, folder and glob pattern given."""
     for given in inputs:
         path = Path(given)
-        if path.is_dir() and path.resolve() == output.resolve():
+        if path.is_dir() and output is not None and path.resolve() == output.resolve():
             raise UsageError(
                 f"the output folder {output} is the input folder {given}: the restored images would "
                 f"take the inputs' names; choose another -o folder"
@@ -185,11 +205,11 @@ def _expand_inputs(inputs: list[str], output: Path, recursive: bool):
             yield path, Path(path.name)
 
 
-def _scan_folder(folder: Path, output: Path, recursive: bool):
+def _scan_folder(folder: Path, output: Path | None, recursive: bool):
     files = folder.rglob("*") if recursive else folder.iterdir()
-    skip = output.resolve()
+    skip = output.resolve() if output is not None else None
     for file in sorted(files):
-        if file.is_file() and is_image_name(file) and skip not in file.resolve().parents:
+        if file.is_file() and is_image_name(file) and (skip is None or skip not in file.resolve().parents):
             yield file, file.relative_to(folder)
 
 
@@ -197,6 +217,7 @@ def _restore_all(todo: list[tuple[Path, Path]], args: argparse.Namespace, counts
     restorer = get_restorer(args.task, args.weights, args.method, args.device, args.precision, args.tile, args.overlap)
     _check_arch(restorer, args)
     known = _known(args)
+    report = DecisionReport(args.report) if args.report else None
     with (
         tqdm(total=len(todo), unit="file", desc="files", disable=None) as files,
         tqdm(unit="tile", desc="tiles", leave=False, disable=None) as tiles,
@@ -204,11 +225,13 @@ def _restore_all(todo: list[tuple[Path, Path]], args: argparse.Namespace, counts
         known["progress"] = lambda done, total: _show_tiles(tiles, done, total)
         for source, target in todo:
             tiles.reset()
-            problem = _restore_file(source, target, restorer, known, int(args.max_megapixels * 1e6))
+            problem = _restore_file(source, target, restorer, known, int(args.max_megapixels * 1e6), report)
             if problem:
                 _report(problem)
             counts["failed" if problem else "restored"] += 1
             files.update()
+    if report:
+        report.close()
 
 
 def _known(args: argparse.Namespace) -> dict:
@@ -227,11 +250,26 @@ def _show_tiles(bar: tqdm, done: int, total: int) -> None:
     bar.update(done - bar.n)
 
 
-def _restore_file(source: Path, target: Path, restorer, known: dict, max_pixels: int) -> str | None:
-    """Restore one file; the reason it failed, or None."""
+def _restore_file(
+    source: Path, target: Path, restorer, known: dict, max_pixels: int, report: DecisionReport | None = None
+) -> str | None:
+    """Restore one file (with task auto: as the classifier decides, printed and reported); the reason it failed,
+    or None."""
     try:
         prepare_folder(target.parent)  # before the work, not after
         image = read_image(source, max_pixels=max_pixels)
+        if isinstance(restorer, AutoRestorer):
+            started = time.monotonic()
+            diagnosis = restorer.decide(image.pixels)
+            tqdm.write(f"{source}: {diagnosis.summary()}")
+            if diagnosis.task is None:
+                _copy_unchanged(source, target, image)
+            else:
+                chosen = restorer.restorer_for(diagnosis.task)
+                write_image(target, image.map_frames(lambda pixels: restore_pixels(pixels, chosen, **known)))
+            if report:
+                report.write(source, target, diagnosis, time.monotonic() - started)
+            return None
         write_image(target, image.map_frames(lambda pixels: restore_pixels(pixels, restorer, **known)))
     except PixelLimitError as error:
         return f"{error} (raise it with --max-megapixels if you trust the file)"
@@ -244,6 +282,32 @@ def _restore_file(source: Path, target: Path, restorer, known: dict, max_pixels:
             raise
         return f"{source}: {_OOM_HINT}"
     return None
+
+
+def _copy_unchanged(source: Path, target: Path, image) -> None:
+    """The photo as it was: its very bytes where the output keeps its format, else its pixels re-encoded."""
+    if target.suffix != source.suffix:
+        write_image(target, image)
+        return
+    with atomic_path(target) as temporary:
+        shutil.copyfile(source, temporary)
+
+
+class DecisionReport:
+    """JSON lines, one per file that --task auto decided on: input, output, decision and probabilities, seconds."""
+
+    def __init__(self, path: Path):
+        prepare_folder(path.parent)
+        self.path = path
+        self.handle = path.open("w", encoding="utf-8")
+
+    def write(self, source: Path, target: Path, diagnosis, seconds: float) -> None:
+        entry = {"input": str(source), "output": str(target), **diagnosis.record(), "seconds": round(seconds, 3)}
+        self.handle.write(json.dumps(entry) + "\n")
+        self.handle.flush()
+
+    def close(self) -> None:
+        self.handle.close()
 
 
 def _is_out_of_memory(error: RuntimeError) -> bool:

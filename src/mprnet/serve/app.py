@@ -34,7 +34,7 @@ from ..api import restore_pixels
 from ..errors import ImageError, MprnetError
 from ..io import WRITABLE_FORMATS, ImageData, PixelLimitError, read_image, write_image
 from ..metrics import evaluate_pair
-from ..restorers import Restorer
+from ..restorers import AUTO, AutoRestorer, Restorer
 from ..tasks import TASKS
 from .catalogue import Catalogue, Examples, UnknownChoice, load_catalogue
 from .jobs import Deadline, JobQueue, JobTimeout, QueueFull, can_isolate
@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if isolate is None:
         isolate = can_isolate() and catalogue.devices() <= {"cpu"}
     queue = JobQueue(settings.workers, settings.queue_size, settings.job_timeout_s, isolate)
-    examples = Examples(list(catalogue.tasks), settings.example_size)
+    examples = Examples([task for task in catalogue.tasks if task in TASKS], settings.example_size)
     examples.prepare_in_background()
 
     @contextlib.asynccontextmanager
@@ -181,7 +181,7 @@ def _add_restore_route(app: FastAPI, settings: Settings, catalogue: Catalogue, q
     )
     async def restore(
         image: Annotated[UploadFile, File(description="the picture to restore")],
-        task: Annotated[str, Form(description=", ".join(TASKS))],
+        task: Annotated[str, Form(description=f"{', '.join(TASKS)} or {AUTO} (GET /api/models lists what is offered)")],
         method: Annotated[
             str | None, Form(description="a method of the task (GET /api/models); default: the task's network")
         ] = None,
@@ -231,9 +231,20 @@ def _restore_in(folder: Path, request: RestoreRequest, deadline: Deadline) -> Re
     # Lets a restoration stop at its deadline: a network reports every tile (a classic method runs in one piece).
     known["progress"] = lambda done, total: deadline.check()
     started = time.perf_counter()
-    restored_image = image.map_frames(lambda pixels: restore_pixels(pixels, restorer, **known))
+    decided: dict[str, str] = {}
+    chosen: Restorer | None = restorer
+    if isinstance(restorer, AutoRestorer):
+        diagnosis = restorer.decide(image.pixels)
+        decided = {"X-Decision": diagnosis.decision, "X-Confidence": f"{diagnosis.confidence:.4f}"}
+        task, chosen = diagnosis.decision, None if diagnosis.task is None else restorer.restorer_for(diagnosis.task)
+    restored_image = image if chosen is None else image.map_frames(lambda p: restore_pixels(p, chosen, **known))
     restored = restored_image.pixels
-    headers = {"X-Task": task, "X-Method": restorer.name, "X-Seconds": f"{time.perf_counter() - started:.3f}"}
+    headers = {
+        "X-Task": task,
+        "X-Method": chosen.name if chosen else "none",
+        "X-Seconds": f"{time.perf_counter() - started:.3f}",
+        **decided,
+    }
     if "reference" in uploads:
         reference = _decode(folder, uploads["reference"], request.max_pixels)
         headers.update(_compare(image.pixels, restored, reference.pixels, task))
@@ -276,7 +287,7 @@ def _compare(degraded: np.ndarray, restored: np.ndarray, reference: np.ndarray, 
         raise ImageError(
             f"reference: expected the image's size and channels {_shape(degraded)}, found {_shape(reference)}"
         )
-    protocol = TASKS[task].comparison_protocol if degraded.shape[2] == 3 else "rgb"
+    protocol = TASKS[task].comparison_protocol if degraded.shape[2] == 3 and task in TASKS else "rgb"
     before, after = evaluate_pair(degraded, reference, protocol), evaluate_pair(restored, reference, protocol)
     return {
         "X-Protocol": protocol,

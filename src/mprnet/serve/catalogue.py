@@ -13,8 +13,10 @@ from ..demo import degrade_sample, sample_photos
 from ..errors import MprnetError
 from ..infer import Engine
 from ..io import png_bytes
-from ..restorers import Restorer, get_restorer
+from ..restorers import AUTO, AutoRestorer, Restorer, get_restorer
 from ..tasks import TASKS
+
+AUTO_DEGRADATION = "whatever the photo has: the degradation classifier decides (clean photos come back unchanged)"
 
 
 class UnknownChoice(MprnetError):
@@ -53,7 +55,7 @@ class Catalogue:
         return [
             {
                 "name": task,
-                "degradation": TASKS[task].demo_degradation,
+                "degradation": TASKS[task].demo_degradation if task in TASKS else AUTO_DEGRADATION,
                 "methods": [describe(restorer) for restorer in methods.values()],
             }
             for task, methods in self.tasks.items()
@@ -80,7 +82,8 @@ def load_catalogue(
     models: Mapping[str, str | os.PathLike] | None, device: str, precision: str, tile: int | None, with_baselines: bool
 ) -> Catalogue:
     """Load each task's network (`models`: task -> bundled name or weights file; None: the bundled models) and
-    list the classic methods of those tasks whose optional packages are installed."""
+    list the classic methods of those tasks whose optional packages are installed. With every task's bundled
+    model loaded, task "auto" is offered too."""
     sources = bundled_sources() if models is None else dict(models)
     unknown = [task for task in sources if task not in TASKS]
     if unknown:
@@ -89,6 +92,8 @@ def load_catalogue(
         (task, get_restorer(task=task, model=source, device=device, precision=precision, tile=tile))
         for task, source in sources.items()
     ]
+    if sources == bundled_sources() and set(sources) == set(TASKS):
+        offers.append((AUTO, AutoRestorer(device=device, precision=precision, tile=tile)))
     if with_baselines:
         offers += [(b.task, b) for b in BASELINES.values() if b.task in sources and b.available]
     return Catalogue(offers)

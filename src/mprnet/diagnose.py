@@ -1,0 +1,233 @@
+"""What is wrong with a photo: the bundled degradation classifier on several full-resolution crops, its decision
+(leave the photo alone, or the task that restores it) and how sure it is; and how the classifier is trained on the
+tasks' own degradations.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .degrade import CameraNoise, Degradation, GaussianNoise, PoissonGaussianNoise, seeded_rng
+from .degrade.camera import jpeg_round_trip
+from .errors import CheckpointError, ImageError
+from .models.degradation_classifier import CLASSES, PATCH, DegradationClassifier
+from .tasks import make_degradation
+
+# Apart from the restoration models (weights/*.safetensors), which `bundled_models` lists.
+WEIGHTS = Path(__file__).parent / "weights" / "classifier" / "degradation.safetensors"
+#: Below this probability of its most likely class, the decision is "unsure": the photo is left alone.
+CONFIDENCE = 0.6
+#: The crops looked at per photo: up to this many, on a grid over the whole image.
+CROPS = 25
+UNSURE = "unsure"
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The classifier's view of one photo: each class's probability (clean and the tasks), the noise level it
+    estimates (0-255), and the decision: a task, "clean" (leave it) or "unsure" (leave it, not sure enough)."""
+
+    probabilities: dict[str, float]
+    noise_sigma: float
+
+    @property
+    def likeliest(self) -> str:
+        return max(self.probabilities, key=self.probabilities.__getitem__)
+
+    @property
+    def confidence(self) -> float:
+        return self.probabilities[self.likeliest]
+
+    @property
+    def decision(self) -> str:
+        return self.likeliest if self.confidence >= CONFIDENCE else UNSURE
+
+    @property
+    def task(self) -> str | None:
+        """The task to restore with, or None when the photo is to be left alone."""
+        return None if self.decision in ("clean", UNSURE) else self.decision
+
+    def summary(self) -> str:
+        """One line: the decision, how sure, and the noise level where noise was found."""
+        odds = ", ".join(f"{name} {share:.0%}" for name, share in self.probabilities.items())
+        noise = f"; noise sigma about {self.noise_sigma:.1f}" if self.likeliest == "denoise" else ""
+        return f"{self.decision} ({odds}){noise}"
+
+    def record(self) -> dict:
+        return {
+            "decision": self.decision,
+            "task": self.task,
+            "confidence": round(self.confidence, 4),
+            "probabilities": {name: round(share, 4) for name, share in self.probabilities.items()},
+            "noise_sigma": round(self.noise_sigma, 2),
+        }
+
+
+@functools.lru_cache(maxsize=1)
+def load_classifier(path: Path = WEIGHTS) -> DegradationClassifier:
+    from safetensors.torch import load_file
+
+    if not path.exists():
+        raise CheckpointError(f"no degradation classifier at {path}; this installation lacks its weights")
+    network = DegradationClassifier()
+    network.load_state_dict(load_file(str(path)))
+    return network.eval()
+
+
+def diagnose(pixels: np.ndarray, network: DegradationClassifier | None = None) -> Diagnosis:
+    """The diagnosis of a float32 H x W x C image in [0, 1] (gray is repeated, alpha dropped), from up to CROPS
+    full-resolution crops of PATCH pixels spread over it, and the median of their noise levels.
+
+    The crops' evidence adds up: their log-probabilities are summed, so that a few telling crops (rain streaks in
+    one corner, texture that shows blur) outweigh many flat ones that cannot tell clean from blurred; the sum is
+    divided by the square root of the count, as the crops of one photo are far from independent."""
+    network = load_classifier() if network is None else network
+    patches = torch.from_numpy(np.stack([patch.transpose(2, 0, 1) for patch in crops(as_rgb(pixels))]))
+    with torch.no_grad():
+        logits, sigmas = network(patches)
+    evidence = torch.log_softmax(logits, dim=1).sum(0) / len(patches) ** 0.5
+    probabilities = torch.softmax(evidence, dim=0)
+    return Diagnosis(
+        {name: float(share) for name, share in zip(CLASSES, probabilities)}, max(0.0, float(sigmas.median()))
+    )
+
+
+def as_rgb(pixels: np.ndarray) -> np.ndarray:
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4):
+        raise ImageError(f"expected an H x W x C image with C in 1..4, found shape {pixels.shape}")
+    colour = pixels[..., :3] if pixels.shape[2] >= 3 else pixels[..., :1]
+    return np.ascontiguousarray(np.broadcast_to(colour, (*colour.shape[:2], 3)), dtype=np.float32)
+
+
+def crops(image: np.ndarray, count: int = CROPS, size: int = PATCH) -> list[np.ndarray]:
+    """Up to `count` size x size crops on a grid over the image (a smaller image is mirrored up to the size)."""
+    rows, cols = image.shape[:2]
+    if rows < size or cols < size:
+        image = np.pad(image, ((0, max(0, size - rows)), (0, max(0, size - cols)), (0, 0)), mode="symmetric")
+        rows, cols = image.shape[:2]
+    side = max(1, int(np.sqrt(count)))
+    tops = np.linspace(0, rows - size, side).round().astype(int)
+    lefts = np.linspace(0, cols - size, side).round().astype(int)
+    unique = dict.fromkeys((top, left) for top in tops for left in lefts)
+    return [image[top : top + size, left : left + size] for top, left in unique]
+
+
+# ---- training --------------------------------------------------------------------------------------------------
+
+
+def training_degradations() -> dict[str, list[Callable[[], Degradation]]]:
+    """What each class is made of: every level of every task (noise from sigma 3 up, so that faint noise is still
+    noise), and clean photos with and without JPEG artefacts (made in `training_example`)."""
+    blur: list[Callable[[], Degradation]] = [
+        functools.partial(make_degradation, "deblur", level) for level in ("shake", "linear", "camera", 9)
+    ]
+    rain: list[Callable[[], Degradation]] = [
+        functools.partial(make_degradation, "derain", level) for level in ("light", "medium", "heavy")
+    ]
+    noise: list[Callable[[], Degradation]] = [
+        lambda: GaussianNoise(sigma_range=(3.0, 50.0)),
+        PoissonGaussianNoise,
+        CameraNoise,
+        functools.partial(CameraNoise, jpeg_share=1.0),
+    ]
+    return {"clean": [], "denoise": noise, "deblur": blur, "derain": rain}
+
+
+def training_example(
+    photo: np.ndarray, label: int, makers: dict[str, list[Degradation]], rng: np.random.Generator
+) -> tuple[np.ndarray, float]:
+    """A PATCH-pixel crop of the photo degraded as class `label` says, and its noise level (0-255: the standard
+    deviation of what the noise added; 0 for the other classes). The crop is taken at a random scale (up to half
+    size, as crisp as a downscaled photo is), and clean crops may carry JPEG artefacts or a trace of noise, as
+    clean photos do."""
+    options = makers[CLASSES[label]]
+    degradation = options[int(rng.integers(len(options)))] if options else None
+    margin = degradation.margin if degradation is not None else 0
+    size = min(PATCH + 2 * margin, *photo.shape[:2])
+    crop = _scaled_crop(photo, size, float(rng.uniform(1.0, 2.0)), rng)
+    inner = (slice((size - PATCH) // 2, (size - PATCH) // 2 + PATCH),) * 2
+    if degradation is None:
+        clean = crop[inner]
+        if rng.random() < 0.3:
+            clean = np.clip(clean + rng.normal(0.0, rng.uniform(0.0, 1.5) / 255.0, clean.shape), 0, 1)
+        return (jpeg_round_trip(clean, int(rng.integers(60, 96))) if rng.random() < 0.5 else clean), 0.0
+    degraded = np.clip(degradation(crop, rng)[0], 0.0, 1.0)[inner]
+    sigma = float(255.0 * np.std(degraded - crop[inner])) if CLASSES[label] == "denoise" else 0.0
+    return degraded.astype(np.float32), sigma
+
+
+def _scaled_crop(photo: np.ndarray, size: int, scale: float, rng: np.random.Generator) -> np.ndarray:
+    """A size x size crop of the photo shrunk by `scale` (as far as the photo allows), at a random place."""
+    from PIL import Image
+
+    region = min(round(size * scale), *photo.shape[:2])
+    top, left = (int(rng.integers(0, extent - region + 1)) for extent in photo.shape[:2])
+    crop = photo[top : top + region, left : left + region]
+    if region == size:
+        return crop
+    channels = [Image.fromarray(crop[..., c].astype(np.float32), mode="F") for c in range(crop.shape[2])]
+    resized = [np.asarray(channel.resize((size, size), Image.Resampling.BOX)) for channel in channels]
+    return np.stack(resized, axis=-1).astype(np.float32)
+
+
+def make_training_set(photos: list[np.ndarray], count: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`count` examples, the classes in turn: uint8 N x PATCH x PATCH x 3 patches, labels and noise levels."""
+    makers = {name: [make() for make in options] for name, options in training_degradations().items()}
+    patches = np.zeros((count, PATCH, PATCH, 3), dtype=np.uint8)
+    labels = np.arange(count) % len(CLASSES)
+    sigmas = np.zeros(count, dtype=np.float32)
+    for index in range(count):
+        rng = seeded_rng(seed, index)
+        photo = photos[int(rng.integers(len(photos)))]
+        patch, sigmas[index] = training_example(photo, int(labels[index]), makers, rng)
+        patches[index] = np.round(np.clip(patch, 0, 1) * 255)
+    return patches, labels, sigmas
+
+
+def train_classifier(
+    patches: np.ndarray, labels: np.ndarray, sigmas: np.ndarray, steps: int, batch: int = 64, seed: int = 0
+) -> DegradationClassifier:
+    """Cross-entropy on the class plus L1 on the noise level (noisy examples only), Adam with cosine decay; patches
+    flipped and rotated at random."""
+    torch.manual_seed(seed)
+    network = DegradationClassifier()
+    optimiser = torch.optim.Adam(network.parameters(), lr=2e-3)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps, eta_min=2e-5)
+    generator = np.random.default_rng(seed)
+    noisy = torch.from_numpy(labels == CLASSES.index("denoise"))
+    for _ in range(steps):
+        chosen = generator.integers(0, len(labels), batch)
+        images = torch.from_numpy(patches[chosen]).permute(0, 3, 1, 2).float() / 255.0
+        images = torch.rot90(images, int(generator.integers(4)), dims=(2, 3))
+        if generator.random() < 0.5:
+            images = images.flip(3)
+        logits, estimates = network(images)
+        target = torch.from_numpy(labels[chosen])
+        loss = torch.nn.functional.cross_entropy(logits, target)
+        mask = noisy[chosen]
+        if mask.any():
+            loss = loss + (estimates[mask] - torch.from_numpy(sigmas[chosen])[mask]).abs().mean() / 10.0
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+    return network.eval()
+
+
+def save_classifier(network: DegradationClassifier, path: Path, metadata: dict) -> Path:
+    from safetensors.torch import save_file
+
+    from .files import atomic_path
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as temporary:
+        tensors = {name: tensor.contiguous() for name, tensor in network.state_dict().items()}
+        save_file(tensors, str(temporary), metadata={key: json.dumps(value) for key, value in metadata.items()})
+    return path

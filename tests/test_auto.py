@@ -1,0 +1,169 @@
+"""`--task auto`: the bundled degradation classifier, its decisions, `mprnet restore --task auto`, `mprnet inspect`
+and `mprnet.restore(image, task="auto")`."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import mprnet
+from mprnet.cli import main
+from mprnet.degrade import GaussianNoise, seeded_rng
+from mprnet.demo import sample_photos
+from mprnet.diagnose import CONFIDENCE, Diagnosis, crops, diagnose, load_classifier
+from mprnet.models.degradation_classifier import CLASSES, PATCH
+from mprnet.restorers import AutoRestorer, get_restorer
+from mprnet.tasks import make_degradation
+
+
+def degraded(task, level, photo="coffee", size=160, seed=0):
+    clean = sample_photos(size)[photo]
+    if task == "clean":
+        return clean
+    return np.clip(make_degradation(task, level)(clean, seeded_rng(seed, task, photo))[0], 0, 1).astype(np.float32)
+
+
+def save(pixels, path):
+    Image.fromarray(np.round(pixels * 255).astype(np.uint8)).save(path)
+    return path
+
+
+def test_the_bundled_classifier_is_small_and_loads():
+    network = load_classifier()
+    assert sum(p.numel() for p in network.parameters()) < 300_000
+    assert mprnet.diagnose.WEIGHTS.stat().st_size < 2e6
+
+
+@pytest.mark.parametrize(
+    "task, level", [("clean", None), ("denoise", 30), ("deblur", 21), ("derain", "heavy"), ("derain", "light")]
+)
+def test_the_classifier_tells_the_degradations_apart(task, level):
+    diagnosis = diagnose(degraded(task, level))
+    assert diagnosis.decision == task, diagnosis.summary()
+
+
+def test_the_noise_level_estimate_follows_sigma():
+    clean = sample_photos(192)["astronaut"]
+    estimates = [
+        diagnose(np.clip(GaussianNoise(sigma=sigma)(clean, seeded_rng(1, sigma))[0], 0, 1)).noise_sigma
+        for sigma in (10, 40)
+    ]
+    assert abs(estimates[0] - 10) < 5 and abs(estimates[1] - 40) < 8
+
+
+def test_crops_cover_the_image_at_full_resolution():
+    image = np.random.default_rng(0).random((300, 500, 3), dtype=np.float32)
+    found = crops(image)
+    assert len(found) == 25 and all(crop.shape == (PATCH, PATCH, 3) for crop in found)
+    assert np.array_equal(found[0], image[:PATCH, :PATCH]) and np.array_equal(found[-1], image[-PATCH:, -PATCH:])
+    assert crops(image[:40, :50])[0].shape == (PATCH, PATCH, 3)  # small images are mirrored up to a patch
+
+
+def test_below_the_confidence_threshold_the_decision_is_unsure():
+    sure = Diagnosis({"clean": 0.1, "denoise": 0.8, "deblur": 0.05, "derain": 0.05}, 12.0)
+    assert (sure.decision, sure.task) == ("denoise", "denoise") and "noise sigma about 12.0" in sure.summary()
+    torn = Diagnosis(dict(zip(CLASSES, (0.1, CONFIDENCE - 0.01, 0.3, 0.01))), 3.0)
+    assert (torn.decision, torn.task) == ("unsure", None)
+    clean = Diagnosis(dict(zip(CLASSES, (0.9, 0.05, 0.03, 0.02))), 1.0)
+    assert (clean.decision, clean.task) == ("clean", None)
+
+
+def test_api_auto_restores_a_noisy_photo_and_returns_a_clean_one_unchanged():
+    clean = sample_photos(128)["chelsea"]
+    noisy = np.clip(GaussianNoise(sigma=30)(clean, seeded_rng(3, "api"))[0], 0, 1).astype(np.float32)
+    restored = mprnet.restore(noisy, task="auto")
+    assert mprnet.metrics.psnr(restored, clean) > mprnet.metrics.psnr(noisy, clean) + 3
+    assert np.array_equal(mprnet.restore(clean, task="auto"), clean)
+    assert isinstance(get_restorer("auto"), AutoRestorer)
+    with pytest.raises(mprnet.MprnetError, match="task auto picks the bundled models itself"):
+        get_restorer("auto", method="bm3d")
+
+
+def test_restore_auto_copies_a_clean_photo_byte_for_byte_and_reports_each_decision(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    clean = save(degraded("clean", None), photos / "clean.png")
+    save(degraded("denoise", 30), photos / "noisy.png")
+    report = tmp_path / "decisions.jsonl"
+    out = tmp_path / "out"
+    assert main(["restore", str(photos), "--task", "auto", "-o", str(out), "--report", str(report)]) == 0
+    assert (out / "clean.png").read_bytes() == clean.read_bytes()
+    entries = {Path(entry["input"]).name: entry for entry in map(json.loads, report.read_text().splitlines())}
+    assert entries["clean.png"]["decision"] == "clean" and entries["clean.png"]["task"] is None
+    assert entries["noisy.png"]["decision"] == "denoise" and entries["noisy.png"]["noise_sigma"] > 15
+    assert set(entries["noisy.png"]) == {
+        "input",
+        "output",
+        "decision",
+        "task",
+        "confidence",
+        "probabilities",
+        "noise_sigma",
+        "seconds",
+    }
+    printed = capsys.readouterr().out
+    assert "noisy.png: denoise (" in printed and "clean.png: clean (" in printed
+    assert (out / "noisy.png").read_bytes() != (photos / "noisy.png").read_bytes()
+
+
+def test_restore_auto_leaves_an_unsure_photo_unchanged(tmp_path, monkeypatch, capsys):
+    torn = Diagnosis(dict(zip(CLASSES, (0.3, 0.3, 0.3, 0.1))), 2.0)
+    monkeypatch.setattr(AutoRestorer, "decide", lambda self, image: torn)
+    source = save(degraded("deblur", 15), tmp_path / "blurry.png")
+    assert main(["restore", str(source), "--task", "auto", "-o", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "blurry.png").read_bytes() == source.read_bytes()
+    assert "blurry.png: unsure (" in capsys.readouterr().out
+
+
+def test_restore_auto_reports_bad_files_and_bad_options(tmp_path, capsys):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    assert main(["restore", str(broken), "--task", "auto", "-o", str(tmp_path / "out")]) == 1
+    assert "broken.png" in capsys.readouterr().err
+    good = save(degraded("clean", None, size=64), tmp_path / "good.png")
+    assert main(["restore", str(good), "--report", str(tmp_path / "r.jsonl"), "-o", str(tmp_path / "o")]) == 2
+    assert "--report records the decisions of --task auto" in capsys.readouterr().err
+    assert main(["restore", str(good), "--task", "auto", "--method", "bm3d", "-o", str(tmp_path / "o")]) == 2
+    assert "leave out --weights and --method" in capsys.readouterr().err
+
+
+def test_inspect_prints_the_decision_without_restoring(tmp_path, capsys):
+    rainy = save(degraded("derain", "heavy"), tmp_path / "rainy.png")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 truncated")
+    assert main(["inspect", str(rainy)]) == 0
+    assert capsys.readouterr().out.startswith(f"{rainy}: derain (")
+    assert main(["inspect", "--json", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out.splitlines()[0])["decision"] == "derain" and "broken.jpg" in captured.err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["broken.jpg", "rainy.png"]  # nothing written
+
+
+def test_the_server_offers_auto_with_its_bundled_models_and_says_what_it_decided(tmp_path):
+    pytest.importorskip("fastapi")
+    httpx = pytest.importorskip("httpx")
+    from mprnet.io import read_image
+    from mprnet.serve import Settings, create_app
+    from mprnet.serve.server import serving
+
+    app = create_app(Settings(tile=0, example_size=32, isolate_jobs=False))
+    noisy = save(degraded("denoise", 30, size=160), tmp_path / "noisy.png")
+    clean = save(degraded("clean", None, size=160), tmp_path / "clean.png")
+    with serving(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        tasks = [task["name"] for task in client.get("/api/models").json()["tasks"]]
+        assert tasks[-1] == "auto" and set(tasks[:-1]) == {"denoise", "deblur", "derain"}
+        answers = {
+            path.name: client.post(
+                "/api/restore", files={"image": (path.name, path.read_bytes())}, data={"task": "auto"}
+            )
+            for path in (noisy, clean)
+        }
+    restored = answers["noisy.png"]
+    assert restored.status_code == 200 and restored.headers["X-Decision"] == "denoise"
+    assert restored.headers["X-Task"] == "denoise" and restored.headers["X-Method"] == "mprnet"
+    unchanged = answers["clean.png"]
+    assert unchanged.headers["X-Decision"] == "clean" and unchanged.headers["X-Method"] == "none"
+    (tmp_path / "back.png").write_bytes(unchanged.content)
+    assert np.array_equal(read_image(tmp_path / "back.png").pixels, read_image(clean).pixels)
