@@ -16,7 +16,8 @@ import torch
 
 from .degrade import CameraNoise, Degradation, GaussianNoise, PoissonGaussianNoise, seeded_rng
 from .degrade.camera import jpeg_round_trip
-from .errors import CheckpointError, ImageError
+from .errors import CheckpointError
+from .io import to_rgb
 from .models.degradation_classifier import CLASSES, PATCH, DegradationClassifier
 from .tasks import make_degradation
 
@@ -89,7 +90,7 @@ def diagnose(pixels: np.ndarray, network: DegradationClassifier | None = None) -
     one corner, texture that shows blur) outweigh many flat ones that cannot tell clean from blurred; the sum is
     divided by the square root of the count, as the crops of one photo are far from independent."""
     network = load_classifier() if network is None else network
-    patches = torch.from_numpy(np.stack([patch.transpose(2, 0, 1) for patch in crops(as_rgb(pixels))]))
+    patches = torch.from_numpy(np.stack([patch.transpose(2, 0, 1) for patch in crops(to_rgb(pixels))]))
     with torch.no_grad():
         logits, sigmas = network(patches)
     evidence = torch.log_softmax(logits, dim=1).sum(0) / len(patches) ** 0.5
@@ -97,13 +98,6 @@ def diagnose(pixels: np.ndarray, network: DegradationClassifier | None = None) -
     return Diagnosis(
         {name: float(share) for name, share in zip(CLASSES, probabilities)}, max(0.0, float(sigmas.median()))
     )
-
-
-def as_rgb(pixels: np.ndarray) -> np.ndarray:
-    if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4):
-        raise ImageError(f"expected an H x W x C image with C in 1..4, found shape {pixels.shape}")
-    colour = pixels[..., :3] if pixels.shape[2] >= 3 else pixels[..., :1]
-    return np.ascontiguousarray(np.broadcast_to(colour, (*colour.shape[:2], 3)), dtype=np.float32)
 
 
 def crops(image: np.ndarray, count: int = CROPS, size: int = PATCH) -> list[np.ndarray]:

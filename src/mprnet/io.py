@@ -282,7 +282,14 @@ def is_image_name(path: str | os.PathLike) -> bool:
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """An image file as float32 H x W x 3 in [0, 1]: gray is repeated, alpha dropped; ImageError if unreadable."""
-    pixels = read_image(path).pixels
+    return to_rgb(read_image(path).pixels)
+
+
+def to_rgb(pixels: np.ndarray) -> np.ndarray:
+    """H x W x C pixels (C = 1 to 4: gray, gray + alpha, RGB, RGBA) as float32 H x W x 3: gray is repeated, alpha
+    dropped."""
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4):
+        raise ImageError(f"expected an H x W x C image with C in 1..4, found shape {pixels.shape}")
     colour = pixels[..., :3] if pixels.shape[2] >= 3 else pixels[..., :1]
     return np.ascontiguousarray(np.broadcast_to(colour, (*colour.shape[:2], 3)), dtype=np.float32)
 

@@ -72,12 +72,24 @@ class AutoRestorer:
     def decide(self, image: np.ndarray) -> Diagnosis:
         return diagnose(image)
 
-    def restorer_for(self, task: str) -> Restorer:
-        return get_restorer(task, device=self.device, precision=self.precision, tile=self.tile, overlap=self.overlap)
+    def choose(self, image: np.ndarray) -> tuple[Diagnosis, Restorer | None]:
+        """The diagnosis of the image and the restorer of its task (None: leave the image as it is)."""
+        diagnosis = self.decide(image)
+        if diagnosis.task is None:
+            return diagnosis, None
+        return diagnosis, get_restorer(
+            diagnosis.task, device=self.device, precision=self.precision, tile=self.tile, overlap=self.overlap
+        )
 
     def __call__(self, image: np.ndarray, progress: Progress | None = None, **known: Any) -> np.ndarray:
-        task = self.decide(image).task
-        return np.array(image, dtype=np.float32) if task is None else self.restorer_for(task)(image, progress)
+        _, chosen = self.choose(image)
+        return np.array(image, dtype=np.float32) if chosen is None else chosen(image, progress, **known)
+
+
+def resolve(restorer: Restorer, image: np.ndarray) -> tuple[Diagnosis | None, Restorer | None]:
+    """What restores this image: the restorer itself (and no diagnosis), or, for `AutoRestorer`, the one it chooses
+    and why (None: the image is to be left as it is). Front ends that report decisions call this once per image."""
+    return restorer.choose(image) if isinstance(restorer, AutoRestorer) else (None, restorer)
 
 
 def method_names() -> list[str]:

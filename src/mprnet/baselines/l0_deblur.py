@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import fft, ndimage
-from skimage.restoration import estimate_sigma
 from skimage.transform import rescale, resize
 
 from ..errors import BaselineError
+from ..metrics import noise_sigma
 from .deconv import edge_taper, gradient, gradient_adjoint, gradient_power, kernel_spectrum, tv_deconvolve
 
 DEFAULT_KERNEL_SIZE = 31
@@ -31,8 +31,7 @@ def deblur_blind(image: np.ndarray, kernel_size: int = DEFAULT_KERNEL_SIZE) -> n
     """Blind deblurring of an H x W x C image: estimate a kernel of at most kernel_size x kernel_size (odd), then
     TV deconvolution with a fidelity fitted to the noise level estimated from the image."""
     kernel = estimate_kernel(_gray(image), kernel_size)
-    sigma = 255.0 * float(np.mean(estimate_sigma(image, channel_axis=-1)))
-    return tv_deconvolve(image, kernel, sigma=sigma)
+    return tv_deconvolve(image, kernel, sigma=noise_sigma(image))
 
 
 def estimate_kernel(gray: np.ndarray, kernel_size: int = DEFAULT_KERNEL_SIZE) -> np.ndarray:

@@ -7,7 +7,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from skimage.restoration import denoise_nl_means, denoise_wavelet, estimate_sigma
+from skimage.restoration import denoise_nl_means, denoise_wavelet
+
+from ..metrics import noise_sigma
 
 
 def bm3d_denoise(image: np.ndarray, sigma: float) -> np.ndarray:
@@ -68,4 +70,4 @@ def _noise_level(image: np.ndarray, sigma: float | None) -> float:
     """sigma on the [0, 1] scale, or the mean of scikit-image's per-channel wavelet estimates."""
     if sigma is not None:
         return sigma / 255.0
-    return float(np.mean(estimate_sigma(image, channel_axis=-1)))
+    return noise_sigma(image) / 255.0

@@ -33,7 +33,7 @@ from ..io import (
     write_image,
 )
 from ..models.registry import ARCHITECTURES, get_architecture
-from ..restorers import AUTO, AutoRestorer, get_restorer, method_names
+from ..restorers import AUTO, get_restorer, method_names, resolve
 from ..tasks import TASK_NAMES
 
 HELP = "restore photographs: deblur, denoise or derain image files and folders"
@@ -258,19 +258,16 @@ def _restore_file(
     try:
         prepare_folder(target.parent)  # before the work, not after
         image = read_image(source, max_pixels=max_pixels)
-        if isinstance(restorer, AutoRestorer):
-            started = time.monotonic()
-            diagnosis = restorer.decide(image.pixels)
+        started = time.monotonic()
+        diagnosis, chosen = resolve(restorer, image.pixels)
+        if diagnosis is not None:
             tqdm.write(f"{source}: {diagnosis.summary()}")
-            if diagnosis.task is None:
-                _copy_unchanged(source, target, image)
-            else:
-                chosen = restorer.restorer_for(diagnosis.task)
-                write_image(target, image.map_frames(lambda pixels: restore_pixels(pixels, chosen, **known)))
-            if report:
-                report.write(source, target, diagnosis, time.monotonic() - started)
-            return None
-        write_image(target, image.map_frames(lambda pixels: restore_pixels(pixels, restorer, **known)))
+        if chosen is None:
+            _copy_unchanged(source, target, image)
+        else:
+            write_image(target, image.map_frames(lambda pixels: restore_pixels(pixels, chosen, **known)))
+        if report and diagnosis is not None:
+            report.write(source, target, diagnosis, time.monotonic() - started)
     except PixelLimitError as error:
         return f"{error} (raise it with --max-megapixels if you trust the file)"
     except MprnetError as error:

@@ -164,13 +164,13 @@ def rain_streaks(
     seeded = rng.random(shape) < density
     strength = rng.uniform(0.4, 1.0, shape).astype(np.float32)
     group = rng.integers(len(LENGTH_FACTORS), size=shape)
-    peak = streak_kernel(length, angle, width).max()
+    kernels = [streak_kernel(max(1.0, factor * length), angle, width) for factor in LENGTH_FACTORS]
+    scale = brightness / kernels[LENGTH_FACTORS.index(1.0)].max()
     layer = np.zeros(shape, dtype=np.float32)
-    for index, factor in enumerate(LENGTH_FACTORS):
+    for index, kernel in enumerate(kernels):
         drops = np.where(seeded & (group == index), strength, np.float32(0.0))
         if drops.any():
-            kernel = streak_kernel(max(1.0, factor * length), angle, width)
-            layer += blur(drops, kernel) * (brightness / peak)
+            layer += blur(drops, kernel) * scale
     return np.clip(layer, 0.0, 1.0)
 
 

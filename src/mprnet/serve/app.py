@@ -34,7 +34,7 @@ from ..api import restore_pixels
 from ..errors import ImageError, MprnetError
 from ..io import WRITABLE_FORMATS, ImageData, PixelLimitError, read_image, write_image
 from ..metrics import evaluate_pair
-from ..restorers import AUTO, AutoRestorer, Restorer
+from ..restorers import AUTO, Restorer, resolve
 from ..tasks import TASKS
 from .catalogue import Catalogue, Examples, UnknownChoice, load_catalogue
 from .jobs import Deadline, JobQueue, JobTimeout, QueueFull, can_isolate
@@ -231,12 +231,11 @@ def _restore_in(folder: Path, request: RestoreRequest, deadline: Deadline) -> Re
     # Lets a restoration stop at its deadline: a network reports every tile (a classic method runs in one piece).
     known["progress"] = lambda done, total: deadline.check()
     started = time.perf_counter()
+    diagnosis, chosen = resolve(restorer, image.pixels)
     decided: dict[str, str] = {}
-    chosen: Restorer | None = restorer
-    if isinstance(restorer, AutoRestorer):
-        diagnosis = restorer.decide(image.pixels)
+    if diagnosis is not None:
         decided = {"X-Decision": diagnosis.decision, "X-Confidence": f"{diagnosis.confidence:.4f}"}
-        task, chosen = diagnosis.decision, None if diagnosis.task is None else restorer.restorer_for(diagnosis.task)
+        task = diagnosis.decision
     restored_image = image if chosen is None else image.map_frames(lambda p: restore_pixels(p, chosen, **known))
     restored = restored_image.pixels
     headers = {

@@ -92,7 +92,7 @@ def load_catalogue(
         (task, get_restorer(task=task, model=source, device=device, precision=precision, tile=tile))
         for task, source in sources.items()
     ]
-    if sources == bundled_sources() and set(sources) == set(TASKS):
+    if models is None and set(sources) == set(TASKS):
         offers.append((AUTO, AutoRestorer(device=device, precision=precision, tile=tile)))
     if with_baselines:
         offers += [(b.task, b) for b in BASELINES.values() if b.task in sources and b.available]
