@@ -24,6 +24,11 @@ NOT_RUN_HERE = {
     "mprnet train my.yaml --set steps=20000 --set data.workers=4": "a long run: test_train runs --set",
     "mprnet train my.yaml --resume": "test_train's kill-and-resume test",
     "mprnet train my.yaml": "test_train's torchrun test",
+    "mprnet export denoise --format onnx -o denoise.onnx": "a minute per bundled model: test_export exports tiny "
+    "weights of every architecture through the command line",
+    "mprnet export deblur --format torchscript -o deblur.pt --height 512 --width 512": "test_export",
+    "mprnet restore --list scans.txt -o restored/": "test_restore_at_scale runs --list, alone and under torchrun",
+    "mprnet restore archive/ -r -o /shared/restored/": "two machines: test_restore_at_scale runs 2 and 3 processes",
     "mprnet study --quick": "2.5 minutes: test_study runs the study on tiny inputs",
     "mprnet study --data ../shared/data/val/mcmaster18 --out study/": "13-19 minutes: test_study runs the study on "
     "tiny inputs",

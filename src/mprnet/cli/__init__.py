@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except MprnetError as error:
-        print(f"mprnet {args.command}: error: {error}", file=sys.stderr)
+        if str(error):  # empty: already reported (by another process of the same run)
+            print(f"mprnet {args.command}: error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print(f"mprnet {args.command}: interrupted", file=sys.stderr)

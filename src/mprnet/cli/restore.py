@@ -3,16 +3,23 @@
 Outputs keep the input's name (and folder layout below a folder given as input), never overwrite an input, and
 are written atomically; an existing output is left alone unless --overwrite, so a rerun continues where an
 interrupted one stopped. A file that fails is reported and counted, and the batch goes on.
+
+Under `torchrun` every process restores its own share of the files (split by size, so the shares take about the
+same time), each on its own GPU or its own share of the CPU cores; rank 0 plans, shows one progress bar for all and
+prints the summary.
 """
 
 from __future__ import annotations
 
 import argparse
 import glob
+import itertools
 import json
 import shutil
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -20,6 +27,7 @@ from tqdm import tqdm
 
 from ..api import restore_pixels
 from ..baselines import BASELINES
+from ..distributed import Distributed, split_by_size
 from ..errors import CheckpointError, MprnetError
 from ..files import atomic_path
 from ..infer import PRECISIONS, pick_device
@@ -46,7 +54,13 @@ class UsageError(MprnetError):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
+    parser.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders or glob patterns")
+    parser.add_argument(
+        "--list",
+        metavar="FILE",
+        help="also restore the image files named in FILE, one path a line (- reads standard input); a relative path "
+        "keeps its folders below the output folder",
+    )
     parser.add_argument(
         "--task",
         choices=(*TASK_NAMES, AUTO),
@@ -95,35 +109,111 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class AlreadyReported(MprnetError):
+    """Rank 0 has printed the error; the other processes only stop with its exit status."""
+
+    def __init__(self, exit_code: int):
+        super().__init__("")
+        self.exit_code = exit_code
+
+
+@dataclass
+class Share:
+    """One process's part of the work: (input, output) pairs to restore, and the whole run's figures."""
+
+    todo: list[tuple[Path, Path]]
+    total: int  # files to restore over all processes
+    skipped: int  # outputs that exist already
+    failed: int  # inputs refused while planning (reported by rank 0)
+
+
 def run(args: argparse.Namespace) -> int:
-    _check_options(args)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    plan = plan_outputs(args.inputs, args.output, args.recursive)
-    if not plan:
-        hint = "" if args.recursive else " (-r also looks in sub-folders)"
-        raise MprnetError(f"no image found in {', '.join(args.inputs)}{hint}")
+    group = Distributed("gloo")
+    try:
+        return _run(args, group)
+    finally:
+        group.close()
+
+
+def _run(args: argparse.Namespace, group: Distributed) -> int:
     started = time.monotonic()
-    counts = {"restored": 0, "skipped": 0, "failed": 0}
+    share = _share_from_main(args, group)
+    if args.threads or group.local_world > 1:
+        torch.set_num_threads(args.threads or group.cpu_threads())
+    counts = {"restored": 0, "failed": 0}
+    _restore_all(share, args, counts, group)
+    restored, failed = group.sum([counts["restored"], counts["failed"]])
+    failed += share.failed
+    if group.main:
+        if args.report and group.world > 1:
+            _merge_reports(args.report, group.world)
+        print(
+            f"{restored} restored, {share.skipped} skipped, {failed} failed "
+            f"in {time.monotonic() - started:.1f} s; outputs in {args.output}"
+        )
+    group.barrier()  # torchrun stops the others when one process ends with a failure: rank 0 first finishes
+    return 1 if failed else 0
+
+
+def _share_from_main(args: argparse.Namespace, group: Distributed) -> Share:
+    """This process's share of the plan that rank 0 makes; an error in the plan stops every process."""
+    error: MprnetError | None = None
+
+    def plan_shares() -> list[Share] | int:
+        nonlocal error
+        try:
+            return _plan_shares(args, group.world)
+        except MprnetError as found:
+            error = found
+            return found.exit_code
+
+    outcome = group.from_main(plan_shares)
+    if isinstance(outcome, int):
+        raise error or AlreadyReported(outcome)
+    return outcome[group.rank]
+
+
+def _plan_shares(args: argparse.Namespace, world: int) -> list[Share]:
+    _check_options(args)
+    listed = read_list(args.list) if args.list else []
+    plan = plan_outputs(args.inputs, args.output, args.recursive, listed)
+    if not plan:
+        named = ", ".join([*args.inputs, *([args.list] if args.list else [])])
+        hint = "" if args.recursive else " (-r also looks in sub-folders)"
+        raise MprnetError(f"no image found in {named}{hint}")
+    skipped = failed = 0
     todo = []
     for source, target, problem in plan:
         if problem:
             _report(problem)
-            counts["failed"] += 1
+            failed += 1
         elif target.exists() and not args.overwrite:
-            counts["skipped"] += 1
+            skipped += 1
         else:
             todo.append((source, target))
-    if todo:
-        _restore_all(todo, args, counts)
-    print(
-        f"{counts['restored']} restored, {counts['skipped']} skipped, {counts['failed']} failed "
-        f"in {time.monotonic() - started:.1f} s; outputs in {args.output}"
-    )
-    return 1 if counts["failed"] else 0
+    parts = split_by_size([_size(source) for source, _ in todo], world)
+    return [Share([todo[index] for index in part], len(todo), skipped, failed) for part in parts]
+
+
+def read_list(name: str) -> list[str]:
+    """The paths a --list file names, one a line (blank lines ignored); "-" reads standard input."""
+    try:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"cannot read the --list file {name}: {getattr(error, 'strerror', None) or error}") from None
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # reported when its process tries to read it
 
 
 def _check_options(args: argparse.Namespace) -> None:
+    if not args.inputs and not args.list:
+        raise UsageError("name the images to restore: files, folders or glob patterns, or --list FILE")
     classic = args.method in BASELINES
     if not classic and (args.sigma is not None or args.kernel):
         raise UsageError("--sigma and --kernel are for the classic non-blind methods; the network is blind")
@@ -161,11 +251,15 @@ def _check_arch(restorer, args: argparse.Namespace) -> None:
         raise CheckpointError(f"--arch {args.arch} was asked for, but {args.weights} holds a {found} network")
 
 
-def plan_outputs(inputs: list[str], output: Path, recursive: bool) -> list[tuple[Path, Path, str | None]]:
-    """(input, output, problem or None) for every image the inputs name; UsageError if an output is an input."""
+def plan_outputs(
+    inputs: list[str], output: Path, recursive: bool, listed: Sequence[str] = ()
+) -> list[tuple[Path, Path, str | None]]:
+    """(input, output, problem or None) for every image the inputs and the `listed` files name; UsageError if an
+    output is an input."""
     plan: list[tuple[Path, Path, str | None]] = []
     claimed: dict[Path, Path] = {}  # output -> the input it restores
-    for source, relative in _expand_inputs(inputs, output, recursive):
+    named = itertools.chain(_expand_inputs(inputs, output, recursive), _listed_files(listed))
+    for source, relative in named:
         target = output / relative.with_suffix(output_suffix(source))
         problem = None
         if target.resolve() in claimed:
@@ -205,6 +299,15 @@ def _expand_inputs(inputs: list[str], output: Path | None, recursive: bool):
             yield path, Path(path.name)
 
 
+def _listed_files(listed: Sequence[str]):
+    """(file, its path relative to the output folder) for each line of a --list: a relative path keeps its
+    folders, an absolute one, or one that climbs out with "..", only its name."""
+    for line in listed:
+        path = Path(line)
+        keeps_folders = not path.is_absolute() and ".." not in path.parts
+        yield path, path if keeps_folders else Path(path.name)
+
+
 def _scan_folder(folder: Path, output: Path | None, recursive: bool):
     files = folder.rglob("*") if recursive else folder.iterdir()
     skip = output.resolve() if output is not None else None
@@ -213,25 +316,59 @@ def _scan_folder(folder: Path, output: Path | None, recursive: bool):
             yield file, file.relative_to(folder)
 
 
-def _restore_all(todo: list[tuple[Path, Path]], args: argparse.Namespace, counts: dict) -> None:
-    restorer = get_restorer(args.task, args.weights, args.method, args.device, args.precision, args.tile, args.overlap)
+def _restore_all(share: Share, args: argparse.Namespace, counts: dict, group: Distributed) -> None:
+    """Restore this process's share; rank 0's bar counts the files of all processes."""
+    shown = None if group.main else True  # tqdm: None shows a bar on terminals only, True never
+    with (
+        tqdm(total=share.total, unit="file", desc="files", disable=shown) as files,
+        tqdm(unit="tile", desc="tiles", leave=False, disable=shown) as tiles,
+    ):
+        done = _restore_share(share.todo, args, counts, group, files, tiles) if share.todo else 0
+        while group.main and done < share.total:  # the other processes' last files
+            time.sleep(0.2)
+            done = group.add(_DONE, 0)
+            files.update(done - files.n)
+
+
+_DONE = "restore/files"  # the counter of files done, shared by all processes
+
+
+def _restore_share(todo, args: argparse.Namespace, counts: dict, group: Distributed, files: tqdm, tiles: tqdm) -> int:
+    """Restore `todo`; how many files all processes have done by the end of it."""
+    device = group.own_device(args.device)
+    restorer = get_restorer(args.task, args.weights, args.method, device, args.precision, args.tile, args.overlap)
     _check_arch(restorer, args)
     known = _known(args)
-    report = DecisionReport(args.report) if args.report else None
-    with (
-        tqdm(total=len(todo), unit="file", desc="files", disable=None) as files,
-        tqdm(unit="tile", desc="tiles", leave=False, disable=None) as tiles,
-    ):
-        known["progress"] = lambda done, total: _show_tiles(tiles, done, total)
-        for source, target in todo:
-            tiles.reset()
-            problem = _restore_file(source, target, restorer, known, int(args.max_megapixels * 1e6), report)
-            if problem:
-                _report(problem)
-            counts["failed" if problem else "restored"] += 1
-            files.update()
+    known["progress"] = lambda done, total: _show_tiles(tiles, done, total)
+    report = DecisionReport(_report_part(args.report, group)) if args.report else None
+    done = 0
+    for source, target in todo:
+        tiles.reset()
+        problem = _restore_file(source, target, restorer, known, int(args.max_megapixels * 1e6), report)
+        if problem:
+            _report(problem)
+        counts["failed" if problem else "restored"] += 1
+        done = group.add(_DONE, 1)
+        files.update(done - files.n)
     if report:
         report.close()
+    return done
+
+
+def _report_part(path: Path, group: Distributed) -> Path:
+    """Where this process writes its decisions: the report itself, or with several processes a part of it that
+    rank 0 joins at the end."""
+    return path if group.world == 1 else path.with_name(f".{path.name}.rank{group.rank}")
+
+
+def _merge_reports(path: Path, world: int) -> None:
+    parts = [path.with_name(f".{path.name}.rank{rank}") for rank in range(world)]
+    with atomic_path(path) as temporary, temporary.open("wb") as joined:
+        for part in parts:
+            if part.exists():
+                joined.write(part.read_bytes())
+    for part in parts:
+        part.unlink(missing_ok=True)
 
 
 def _known(args: argparse.Namespace) -> dict:
@@ -274,10 +411,10 @@ def _restore_file(
         return str(error) if str(source) in str(error) else f"{source}: {error}"
     except (MemoryError, torch.cuda.OutOfMemoryError):
         return f"{source}: {_OOM_HINT}"
-    except RuntimeError as error:
-        if not _is_out_of_memory(error):
-            raise
-        return f"{source}: {_OOM_HINT}"
+    except Exception as error:  # one file's failure, whatever it is, must not stop the batch
+        if isinstance(error, RuntimeError) and _is_out_of_memory(error):
+            return f"{source}: {_OOM_HINT}"
+        return f"{source}: failed ({type(error).__name__}: {error})"
     return None
 
 

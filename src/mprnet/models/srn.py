@@ -113,7 +113,7 @@ class SRNDeblurNet(nn.Module):
         height, width = blurry.shape[-2:]
         estimate, state, estimates = blurry, None, []
         for level in range(LEVELS - 1, -1, -1):
-            size = (round(height / 2**level), round(width / 2**level))
+            size = (height // 2**level, width // 2**level)  # exact: sizes are multiples of SIZE_MULTIPLE
             previous = resize_to(estimate.detach(), size)  # the authors stop gradients between scales
             estimate, state = self._encode_decode(torch.cat([resize_to(blurry, size), previous], 1), state)
             estimates.append(estimate)

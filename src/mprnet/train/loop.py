@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 import warnings
@@ -25,6 +24,7 @@ from torch.utils.data import DataLoader, Sampler
 from ..checkpoint import save_weights
 from ..data import PairedPatches, SyntheticPairs, open_paired
 from ..degrade import Identity, RandomChoice
+from ..distributed import Distributed
 from ..errors import MprnetError
 from ..files import atomic_path
 from ..infer import autocast, pick_device, pick_precision
@@ -73,36 +73,6 @@ class StepSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return (self.stop - self.start) * self.batch
-
-
-class Distributed:
-    """Rank and world size from torchrun's environment; a single process otherwise."""
-
-    def __init__(self, device: torch.device):
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        if self.world > 1 and not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def all_true(self, flag: bool) -> bool:
-        if self.world == 1:
-            return flag
-        tensor = torch.tensor([1.0 if flag else 0.0])
-        dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
-        return bool(tensor.item())
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            dist.barrier()
-
-    def close(self) -> None:
-        if self.world > 1 and dist.is_initialized():
-            dist.destroy_process_group()
 
 
 def training_patches(config: TrainConfig, total_items: int, with_labels: bool = False):
@@ -186,7 +156,7 @@ class Trainer:
         if config.deterministic:
             torch.use_deterministic_algorithms(True)
         self.device = pick_device(config.device)
-        self.dist = Distributed(self.device)
+        self.dist = Distributed("nccl" if self.device.type == "cuda" else "gloo")
         if self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
             torch.cuda.set_device(self.device)
