@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI):
         yield
         queue.shutdown()
+        examples.wait(timeout=30)
 
     app = FastAPI(
         title="mprnet",

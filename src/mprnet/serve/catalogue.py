@@ -111,6 +111,7 @@ class Examples:
         self.tasks, self.size = tasks, size
         self._lock = threading.Lock()
         self._images: dict[tuple[str, str, str], bytes] | None = None
+        self._maker: threading.Thread | None = None
 
     def describe(self) -> list[dict]:
         return [
@@ -127,7 +128,14 @@ class Examples:
 
     def prepare_in_background(self) -> None:
         """Start making the examples now, so that the page's first request finds them ready sooner."""
-        threading.Thread(target=self._all, name="mprnet-examples", daemon=True).start()
+        self._maker = threading.Thread(target=self._all, name="mprnet-examples", daemon=True)
+        self._maker.start()
+
+    def wait(self, timeout: float) -> None:
+        """Let the background start finish: a thread still inside numpy or torch when the interpreter exits can
+        abort the process (SIGABRT) instead of letting it stop cleanly."""
+        if self._maker is not None:
+            self._maker.join(timeout)
 
     def png(self, task: str, photo: str, kind: str) -> bytes:
         try:
