@@ -151,7 +151,7 @@ def _run(args: argparse.Namespace, group: Distributed) -> int:
             f"{restored} restored, {share.skipped} skipped, {failed} failed "
             f"in {time.monotonic() - started:.1f} s; outputs in {args.output}"
         )
-    group.barrier()  # torchrun stops the others when one process ends with a failure: rank 0 first finishes
+    group.barrier()  # rank 0 done first: torchrun stops the rest as soon as one process ends with a failure
     return 1 if failed else 0
 
 
