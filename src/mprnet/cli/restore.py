@@ -358,11 +358,15 @@ def _restore_share(todo, args: argparse.Namespace, counts: dict, group: Distribu
 def _report_part(path: Path, group: Distributed) -> Path:
     """Where this process writes its decisions: the report itself, or with several processes a part of it that
     rank 0 joins at the end."""
-    return path if group.world == 1 else path.with_name(f".{path.name}.rank{group.rank}")
+    return path if group.world == 1 else _part(path, group.rank)
+
+
+def _part(path: Path, rank: int) -> Path:
+    return path.with_name(f".{path.name}.rank{rank}")
 
 
 def _merge_reports(path: Path, world: int) -> None:
-    parts = [path.with_name(f".{path.name}.rank{rank}") for rank in range(world)]
+    parts = [_part(path, rank) for rank in range(world)]
     with atomic_path(path) as temporary, temporary.open("wb") as joined:
         for part in parts:
             if part.exists():
