@@ -2,11 +2,13 @@
 
 For each MPRNet preset and size: the reference-style forward (one call per patch, fp32, contiguous memory) against
 the exact fast path (patches batched, channels-last, inference mode) and the bf16 path (autocast + channels-last).
-Prints latency ratios, the largest absolute difference and the PSNR between outputs. Then the peak resident memory
+Prints latency ratios, the largest absolute difference and the PSNR between outputs. With --bundled, instead: seconds
+per megapixel of the three bundled models at fp32 and at `--precision auto`, side by side. Then the peak resident memory
 of restoring a large photograph tiled (measured in a child process) against whole (measured at smaller sizes in
 child processes, extrapolated linearly in pixels where the whole image cannot fit this machine).
 
     python benchmarks/speed.py [--presets deblur denoise derain] [--sizes 256x256 1280x720] [--repeats 2]
+    python benchmarks/speed.py --bundled [--sizes 256x256] --skip-memory
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch
 
 import mprnet
 from mprnet.complexity import peak_cpu_memory
-from mprnet.infer import Engine, cpu_has_fast_bf16
+from mprnet.infer import Engine, cpu_has_fast_bf16, cpu_name
 from mprnet.models import get_architecture
 
 
@@ -82,6 +84,36 @@ def compare_paths(preset: str, width: int, height: int, repeats: int, precisions
         )
 
 
+def cpu_has_amx() -> bool:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return "amx_bf16" in cpuinfo.read()
+    except OSError:
+        return False
+
+
+def bundled_table(width: int, height: int, repeats: int) -> None:
+    """Seconds per megapixel of each bundled model, whole image, at fp32 and at `--precision auto`, interleaved."""
+    image = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0))
+    megapixels = width * height / 1e6
+    print(f"{'bundled model':14} {'fp32 s/MP':>10} {'auto s/MP':>10} {'auto is':>8} {'x fp32':>7} {'PSNR vs fp32':>13}")
+    for task in ("deblur", "denoise", "derain"):
+        model = mprnet.load_model(task)
+        engines = {
+            precision: Engine(model, device="cpu", precision=precision, tile=0) for precision in ("fp32", "auto")
+        }
+        results = _interleaved(
+            {name: partial(engine.restore_tensor, image) for name, engine in engines.items()}, repeats
+        )
+        (fp32_seconds, fp32_output), (auto_seconds, auto_output) = results["fp32"], results["auto"]
+        print(
+            f"{task:14} {fp32_seconds / megapixels:10.2f} {auto_seconds / megapixels:10.2f} "
+            f"{engines['auto'].precision:>8} {fp32_seconds / auto_seconds:7.2f} "
+            f"{_psnr(auto_output, fp32_output):10.1f} dB",
+            flush=True,
+        )
+
+
 class _EnoughTiles(Exception):
     pass
 
@@ -138,11 +170,18 @@ def main() -> None:
     )
     parser.add_argument("--memory-size", type=_size, default=(4000, 3000))
     parser.add_argument("--tile", type=int, default=512)
+    parser.add_argument("--bundled", action="store_true", help="the bundled models at fp32 and --precision auto")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--memory-only", action="store_true")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, native bf16: {cpu_has_fast_bf16()}")
-    for width, height in [] if args.memory_only else args.sizes:
+    print(
+        f"{cpu_name()}, AMX: {cpu_has_amx()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"native bf16: {cpu_has_fast_bf16()}"
+    )
+    if args.bundled:
+        for width, height in args.sizes:
+            bundled_table(width, height, args.repeats)
+    for width, height in [] if args.memory_only or args.bundled else args.sizes:
         for preset in args.presets:
             compare_paths(preset, width, height, args.repeats, args.precisions)
     if not args.skip_memory:

@@ -1,7 +1,7 @@
 """Train the bundled degradation classifier (src/mprnet/weights/classifier/degradation.safetensors) on the training
 photos, degraded with every level of every task, clean photos included with and without JPEG artefacts.
 
-    python scripts/train_classifier.py ../shared/data/train/bsds432 [--examples 16000] [--steps 3000] [--out PATH]
+    python scripts/train_classifier.py ../shared/data/train/bsds432 [--examples 24000] [--steps 5000] [--out PATH]
 
 Prints how long making the examples and training took, and the accuracy on held-out examples of the same photos.
 """
@@ -39,8 +39,8 @@ def _examples(folder: Path, count: int, seed: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("clean_dir", type=Path, help="training photos, e.g. ../shared/data/train/bsds432")
-    parser.add_argument("--examples", type=int, default=16000)
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--examples", type=int, default=24000)
+    parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=WEIGHTS)
     args = parser.parse_args()

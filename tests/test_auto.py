@@ -12,7 +12,16 @@ import mprnet
 from mprnet.cli import main
 from mprnet.degrade import GaussianNoise, seeded_rng
 from mprnet.demo import sample_photos
-from mprnet.diagnose import CONFIDENCE, Diagnosis, crops, diagnose, load_classifier
+from mprnet.diagnose import (
+    CONFIDENCE,
+    Diagnosis,
+    clean_as_cameras_make,
+    crops,
+    diagnose,
+    load_classifier,
+    make_training_set,
+    noise_level,
+)
 from mprnet.models.degradation_classifier import CLASSES, PATCH
 from mprnet.restorers import AutoRestorer, get_restorer
 from mprnet.tasks import make_degradation
@@ -51,6 +60,27 @@ def test_the_noise_level_estimate_follows_sigma():
         for sigma in (10, 40)
     ]
     assert abs(estimates[0] - 10) < 5 and abs(estimates[1] - 40) < 8
+
+
+def test_gaussian_examples_teach_the_sigma_drawn_and_other_noise_what_it_added():
+    bright = np.full((64, 64, 3), 0.97, dtype=np.float32)
+    noisy, params = GaussianNoise(sigma=40)(bright, seeded_rng(0))
+    clipped = np.clip(noisy, 0, 1) - bright
+    assert 255 * clipped.std() < 30 and noise_level(clipped, params) == 40.0  # clipping hides much of sigma 40
+    assert noise_level(np.full((4, 4, 3), 0.02), {"type": "camera"}) == pytest.approx(0.0)
+    assert noise_level(np.array([0.0, 0.04]), {"type": "camera"}) == pytest.approx(255 * 0.02)
+
+
+def test_clean_examples_are_made_as_cameras_make_photos_and_are_repeatable():
+    photo = sample_photos(128)["coffee"]
+    made = [clean_as_cameras_make(photo, seeded_rng(7, index)) for index in range(12)]
+    assert all(image.shape == photo.shape and image.dtype == np.float32 for image in made)
+    assert all(image.min() >= 0 and image.max() <= 1 for image in made)
+    assert sum(np.array_equal(image, photo) for image in made) < 12  # most carry a trace of noise or JPEG artefacts
+    assert np.array_equal(made[3], clean_as_cameras_make(photo, seeded_rng(7, 3)))
+    patches, labels, sigmas = make_training_set([photo], 8, seed=3)
+    assert patches.shape == (8, PATCH, PATCH, 3) and list(labels) == [0, 1, 2, 3] * 2
+    assert np.all(sigmas[labels == CLASSES.index("denoise")] > 0) and np.all(sigmas[labels != 1] == 0)
 
 
 def test_crops_cover_the_image_at_full_resolution():

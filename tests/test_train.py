@@ -16,6 +16,7 @@ from mprnet.errors import MprnetError
 from mprnet.losses import charbonnier, edge_loss, laplacian
 from mprnet.models.mprnet import training_loss as mprnet_loss
 from mprnet.train import Trainer, learning_rate, load_config, train
+from mprnet.train.loop import training_memory_format
 from mprnet.train.validation import validate, validation_pairs
 
 TINY = {"name": "mprnet", "n_feat": 8, "scale_unetfeats": 4, "scale_orsnetfeats": 4, "num_cab": 1}
@@ -105,7 +106,22 @@ def test_a_tiny_network_overfits_two_pairs(tmp_path):
     assert exported.metadata["task"] == "denoise" and json.loads(exported.metadata["steps"]) == 80
     log = [json.loads(line) for line in (Path(config.out_dir) / "log.jsonl").read_text().splitlines()]
     assert log[0]["start"]["step"] == 0 and log[0]["start"]["config"]["lr"] == config.lr
+    assert log[0]["start"]["layout"] == trainer.layout and log[0]["start"]["precision"] == trainer.precision
     assert {"loss", "lr", "patches_per_s"} <= set(log[1]) and any("validation" in entry for entry in log)
+
+
+@pytest.mark.parametrize(
+    ("device", "precision", "native_bf16", "expected"),
+    [
+        ("cuda", "bf16", False, torch.channels_last),
+        ("cpu", "bf16", True, torch.channels_last),
+        ("cpu", "bf16", False, torch.contiguous_format),
+        ("cpu", "fp32", True, torch.contiguous_format),
+    ],
+)
+def test_training_layout_follows_what_the_processor_has(monkeypatch, device, precision, native_bf16, expected):
+    monkeypatch.setattr("mprnet.train.loop.cpu_has_fast_bf16", lambda: native_bf16)
+    assert training_memory_format(torch.device(device), precision) == expected
 
 
 def test_kill_and_resume_ends_with_the_same_weights(tmp_path, monkeypatch):

@@ -17,6 +17,7 @@ import torch
 from .degrade import CameraNoise, Degradation, GaussianNoise, PoissonGaussianNoise, seeded_rng
 from .degrade.camera import jpeg_round_trip
 from .errors import CheckpointError
+from .infer import autocast, pick_precision
 from .io import to_rgb
 from .models.degradation_classifier import CLASSES, PATCH, DegradationClassifier
 from .tasks import make_degradation
@@ -118,12 +119,13 @@ def crops(image: np.ndarray, count: int = CROPS, size: int = PATCH) -> list[np.n
 
 def training_degradations() -> dict[str, list[Callable[[], Degradation]]]:
     """What each class is made of: every level of every task (noise from sigma 3 up, so that faint noise is still
-    noise), and clean photos with and without JPEG artefacts (made in `training_example`)."""
+    noise), and clean photos as cameras make them (made in `training_example`)."""
     blur: list[Callable[[], Degradation]] = [
         functools.partial(make_degradation, "deblur", level) for level in ("shake", "linear", "camera", 9)
     ]
+    # Light rain twice: its few streaks are the hardest to find.
     rain: list[Callable[[], Degradation]] = [
-        functools.partial(make_degradation, "derain", level) for level in ("light", "medium", "heavy")
+        functools.partial(make_degradation, "derain", level) for level in ("light", "light", "medium", "heavy")
     ]
     noise: list[Callable[[], Degradation]] = [
         lambda: GaussianNoise(sigma_range=(3.0, 50.0)),
@@ -137,10 +139,8 @@ def training_degradations() -> dict[str, list[Callable[[], Degradation]]]:
 def training_example(
     photo: np.ndarray, label: int, makers: dict[str, list[Degradation]], rng: np.random.Generator
 ) -> tuple[np.ndarray, float]:
-    """A PATCH-pixel crop of the photo degraded as class `label` says, and its noise level (0-255: the standard
-    deviation of what the noise added; 0 for the other classes). The crop is taken at a random scale (up to half
-    size, as crisp as a downscaled photo is), and clean crops may carry JPEG artefacts or a trace of noise, as
-    clean photos do."""
+    """A PATCH-pixel crop of the photo degraded as class `label` says, and its noise level (0-255; 0 for the other
+    classes). The crop is taken at a random scale (up to half size, as crisp as a downscaled photo is)."""
     options = makers[CLASSES[label]]
     degradation = options[int(rng.integers(len(options)))] if options else None
     margin = degradation.margin if degradation is not None else 0
@@ -148,13 +148,27 @@ def training_example(
     crop = _scaled_crop(photo, size, float(rng.uniform(1.0, 2.0)), rng)
     inner = (slice((size - PATCH) // 2, (size - PATCH) // 2 + PATCH),) * 2
     if degradation is None:
-        clean = crop[inner]
-        if rng.random() < 0.3:
-            clean = np.clip(clean + rng.normal(0.0, rng.uniform(0.0, 1.5) / 255.0, clean.shape), 0, 1)
-        return (jpeg_round_trip(clean, int(rng.integers(60, 96))) if rng.random() < 0.5 else clean), 0.0
-    degraded = np.clip(degradation(crop, rng)[0], 0.0, 1.0)[inner]
-    sigma = float(255.0 * np.std(degraded - crop[inner])) if CLASSES[label] == "denoise" else 0.0
+        return clean_as_cameras_make(crop, rng)[inner], 0.0
+    degraded, params = degradation(crop, rng)
+    degraded = np.clip(degraded, 0.0, 1.0)[inner]
+    sigma = noise_level(degraded - crop[inner], params) if CLASSES[label] == "denoise" else 0.0
     return degraded.astype(np.float32), sigma
+
+
+def clean_as_cameras_make(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A clean crop as real clean photos come: sometimes with a trace of noise, often JPEG-compressed."""
+    if rng.random() < 0.3:
+        crop = crop + rng.normal(0.0, rng.uniform(0.0, 1.5) / 255.0, crop.shape)
+    crop = np.clip(crop, 0.0, 1.0).astype(np.float32)
+    return jpeg_round_trip(crop, int(rng.integers(60, 96))) if rng.random() < 0.5 else crop
+
+
+def noise_level(added: np.ndarray, params: dict) -> float:
+    """The noise level to learn (0-255): a Gaussian noise's sigma as drawn (clipping to [0, 1] shrinks what it
+    adds, most in bright and dark photos, and the level users know is the sigma), else what the noise added."""
+    if params.get("type") == GaussianNoise.param_type:
+        return float(params["sigma"])
+    return float(255.0 * np.std(added))
 
 
 def _scaled_crop(photo: np.ndarray, size: int, scale: float, rng: np.random.Generator) -> np.ndarray:
@@ -189,7 +203,9 @@ def train_classifier(
     patches: np.ndarray, labels: np.ndarray, sigmas: np.ndarray, steps: int, batch: int = 64, seed: int = 0
 ) -> DegradationClassifier:
     """Cross-entropy on the class plus L1 on the noise level (noisy examples only), Adam with cosine decay; patches
-    flipped and rotated at random."""
+    flipped and rotated at random; in bf16 on CPUs with native bf16 (about 1.8x faster there)."""
+    device = torch.device("cpu")
+    precision = pick_precision("auto", device)
     torch.manual_seed(seed)
     network = DegradationClassifier()
     optimiser = torch.optim.Adam(network.parameters(), lr=2e-3)
@@ -202,7 +218,9 @@ def train_classifier(
         images = torch.rot90(images, int(generator.integers(4)), dims=(2, 3))
         if generator.random() < 0.5:
             images = images.flip(3)
-        logits, estimates = network(images)
+        with autocast(device, precision):
+            logits, estimates = network(images)
+        logits, estimates = logits.float(), estimates.float()
         target = torch.from_numpy(labels[chosen])
         loss = torch.nn.functional.cross_entropy(logits, target)
         mask = noisy[chosen]

@@ -22,11 +22,11 @@ SIGMA_SCALE = 50.0
 
 class DegradationClassifier(nn.Module):
     """Five 3x3 convolutions (three of stride 2), then the mean and standard deviation of each feature over the
-    patch, then two linear layers: len(CLASSES) logits and a noise level. About 95 k parameters."""
+    patch, then two linear layers: len(CLASSES) logits and a noise level. About 190 k parameters."""
 
-    def __init__(self, width: int = 24):
+    def __init__(self, width: int = 32):
         super().__init__()
-        channels = [3, width, 32, 48, 64, 64]
+        channels = [3, width, 48, 64, 96, 96]
         strides = [1, 2, 2, 2, 1]
         layers: list[nn.Module] = []
         for (inputs, outputs), stride in zip(itertools.pairwise(channels), strides):
