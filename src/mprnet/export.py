@@ -10,6 +10,7 @@ at a time (a batch of 1).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import json
 import logging
@@ -161,7 +162,7 @@ def _difference(module: nn.Module, path: Path, fmt: str, shape: tuple[int, ...])
 
 def _optional(name: str):
     try:
-        return __import__(name)
+        return importlib.import_module(name)
     except ImportError:
         raise ExportError(f"{name} is not installed; pip install 'mprnet[export]'") from None
 
