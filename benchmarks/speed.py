@@ -23,7 +23,7 @@ import torch
 
 import mprnet
 from mprnet.complexity import peak_cpu_memory
-from mprnet.infer import Engine, cpu_has_fast_bf16, cpu_name
+from mprnet.infer import Engine, cpu_name
 from mprnet.models import get_architecture
 
 
@@ -82,14 +82,6 @@ def compare_paths(preset: str, width: int, height: int, repeats: int, precisions
             f"   max |diff| {difference:.2e}   PSNR vs fp32 {_psnr(output, base):6.2f} dB",
             flush=True,
         )
-
-
-def cpu_has_amx() -> bool:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            return "amx_bf16" in cpuinfo.read()
-    except OSError:
-        return False
 
 
 def bundled_table(width: int, height: int, repeats: int) -> None:
@@ -174,10 +166,7 @@ def main() -> None:
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--memory-only", action="store_true")
     args = parser.parse_args()
-    print(
-        f"{cpu_name()}, AMX: {cpu_has_amx()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"native bf16: {cpu_has_fast_bf16()}"
-    )
+    print(f"{cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     if args.bundled:
         for width, height in args.sizes:
             bundled_table(width, height, args.repeats)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from mprnet.errors import ImageError, MprnetError
-from mprnet.infer import Engine, blend_ramp, pad_to_multiple, pick_precision, tile_starts
+from mprnet.infer import Engine, blend_ramp, cpu_name, pad_to_multiple, pick_precision, tile_starts
 from mprnet.models.registry import Architecture, build, register
 
 LOCAL = register(
@@ -162,3 +162,10 @@ def test_restore_with_a_module_sees_the_modules_latest_weights(tiny_model):
     with torch.no_grad():
         tiny_model.tail.weight.mul_(0.5)
     assert not np.array_equal(mprnet.restore(image, model=tiny_model, device="cpu"), first)
+
+
+@pytest.mark.parametrize(("flags", "amx"), [("avx512f avx512_bf16 amx_bf16 amx_tile", True), ("avx2 fma", False)])
+def test_the_cpu_name_says_whether_the_processor_has_amx(monkeypatch, flags, amx):
+    monkeypatch.setattr("mprnet.infer._cpuinfo", lambda: f"model name\t: Test CPU 9000\nflags\t\t: {flags}\n")
+    name = cpu_name()
+    assert name.startswith("Test CPU 9000 (") and name.endswith(", AMX)") == amx

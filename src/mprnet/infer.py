@@ -57,14 +57,19 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def cpu_name() -> str:
-    """The processor's model name and whether it has native bf16, to name with every published figure (Linux
-    reports the name in /proc/cpuinfo; platform.processor() is often empty)."""
+    """The processor's model name, whether it has native bf16 and whether it has AMX, to name with every published
+    figure (Linux reports the name and the flags in /proc/cpuinfo; platform.processor() is often empty)."""
     name = platform.processor() or platform.machine()
+    info = _cpuinfo()
+    models = [line for line in info.splitlines() if line.startswith("model name")]
+    name = models[0].split(":", 1)[1].strip() if models else name
+    amx = ", AMX" if "amx_bf16" in info else ""
+    return f"{name} ({'native bf16' if cpu_has_fast_bf16() else 'no native bf16'}{amx})"
+
+
+def _cpuinfo() -> str:
     cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        models = [line for line in cpuinfo.read_text(errors="replace").splitlines() if line.startswith("model name")]
-        name = models[0].split(":", 1)[1].strip() if models else name
-    return f"{name} ({'native bf16' if cpu_has_fast_bf16() else 'no native bf16'})"
+    return cpuinfo.read_text(errors="replace") if cpuinfo.exists() else ""
 
 
 def cpu_has_fast_bf16() -> bool:
