@@ -34,6 +34,11 @@ def degraded(task, level, photo="coffee", size=160, seed=0):
     return np.clip(make_degradation(task, level)(clean, seeded_rng(seed, task, photo))[0], 0, 1).astype(np.float32)
 
 
+def noisy_rain(size=160):
+    rainy = degraded("derain", "medium", size=size)
+    return np.clip(GaussianNoise(sigma=15)(rainy, seeded_rng(1, "noisy rain"))[0], 0, 1).astype(np.float32)
+
+
 def save(pixels, path):
     Image.fromarray(np.round(pixels * 255).astype(np.uint8)).save(path)
     return path
@@ -100,6 +105,23 @@ def test_below_the_confidence_threshold_the_decision_is_unsure():
     assert (clean.decision, clean.task) == ("clean", None)
 
 
+def test_a_second_task_follows_only_where_another_degradation_is_found():
+    def sure(task, sigma=0.0):
+        return Diagnosis({name: 0.97 if name == task else 0.01 for name in CLASSES}, sigma)
+
+    noisy = sure("denoise", 15.0)
+    assert noisy.second_task(sure("derain")) == "derain"
+    assert noisy.second_task(sure("clean")) is None and noisy.second_task(sure("denoise")) is None
+    assert noisy.second_task(Diagnosis(dict(zip(CLASSES, (0.3, 0.3, 0.3, 0.1))), 0.0)) is None  # unsure
+    # A denoised or derained photo looks soft: deblurring it again measured worse, so it never follows.
+    assert noisy.second_task(sure("deblur")) is None and sure("derain").second_task(sure("deblur")) is None
+    assert sure("deblur").second_task(sure("denoise")) is None
+    both = noisy.followed_by(sure("derain"))
+    assert both.steps == ["denoise", "derain"] and both.decision == "denoise"
+    assert "; then derain (97% sure)" in both.summary() and both.record()["then_probabilities"]["derain"] == 0.97
+    assert noisy.followed_by(sure("clean")) == noisy and noisy.steps == ["denoise"] and sure("clean").steps == []
+
+
 def test_api_auto_restores_a_noisy_photo_and_returns_a_clean_one_unchanged():
     clean = sample_photos(128)["chelsea"]
     noisy = np.clip(GaussianNoise(sigma=30)(clean, seeded_rng(3, "api"))[0], 0, 1).astype(np.float32)
@@ -116,6 +138,7 @@ def test_restore_auto_copies_a_clean_photo_byte_for_byte_and_reports_each_decisi
     photos.mkdir()
     clean = save(degraded("clean", None), photos / "clean.png")
     save(degraded("denoise", 30), photos / "noisy.png")
+    save(noisy_rain(), photos / "noisy-rain.png")
     report = tmp_path / "decisions.jsonl"
     out = tmp_path / "out"
     assert main(["restore", str(photos), "--task", "auto", "-o", str(out), "--report", str(report)]) == 0
@@ -123,18 +146,22 @@ def test_restore_auto_copies_a_clean_photo_byte_for_byte_and_reports_each_decisi
     entries = {Path(entry["input"]).name: entry for entry in map(json.loads, report.read_text().splitlines())}
     assert entries["clean.png"]["decision"] == "clean" and entries["clean.png"]["task"] is None
     assert entries["noisy.png"]["decision"] == "denoise" and entries["noisy.png"]["noise_sigma"] > 15
+    assert entries["noisy.png"]["steps"] == ["denoise"] and entries["clean.png"]["steps"] == []
+    both = entries["noisy-rain.png"]
+    assert both["steps"] == ["denoise", "derain"] and both["then_probabilities"]["derain"] > CONFIDENCE
     assert set(entries["noisy.png"]) == {
         "input",
         "output",
         "decision",
         "task",
+        "steps",
         "confidence",
         "probabilities",
         "noise_sigma",
         "seconds",
     }
     printed = capsys.readouterr().out
-    assert "noisy.png: denoise (" in printed and "clean.png: clean (" in printed
+    assert "noisy.png: denoise (" in printed and "clean.png: clean (" in printed and "; then derain (" in printed
     assert (out / "noisy.png").read_bytes() != (photos / "noisy.png").read_bytes()
 
 
@@ -181,6 +208,7 @@ def test_the_server_offers_auto_with_its_bundled_models_and_says_what_it_decided
     app = create_app(Settings(tile=0, example_size=32, isolate_jobs=False))
     noisy = save(degraded("denoise", 30, size=160), tmp_path / "noisy.png")
     clean = save(degraded("clean", None, size=160), tmp_path / "clean.png")
+    noisy_rainy = save(noisy_rain(), tmp_path / "noisy-rain.png")
     with serving(app) as url, httpx.Client(base_url=url, timeout=60) as client:
         tasks = [task["name"] for task in client.get("/api/models").json()["tasks"]]
         assert tasks[-1] == "auto" and set(tasks[:-1]) == {"denoise", "deblur", "derain"}
@@ -188,11 +216,12 @@ def test_the_server_offers_auto_with_its_bundled_models_and_says_what_it_decided
             path.name: client.post(
                 "/api/restore", files={"image": (path.name, path.read_bytes())}, data={"task": "auto"}
             )
-            for path in (noisy, clean)
+            for path in (noisy, clean, noisy_rainy)
         }
     restored = answers["noisy.png"]
     assert restored.status_code == 200 and restored.headers["X-Decision"] == "denoise"
     assert restored.headers["X-Task"] == "denoise" and restored.headers["X-Method"] == "mprnet"
+    assert answers["noisy-rain.png"].headers["X-Task"] == "denoise+derain"
     unchanged = answers["clean.png"]
     assert unchanged.headers["X-Decision"] == "clean" and unchanged.headers["X-Method"] == "none"
     (tmp_path / "back.png").write_bytes(unchanged.content)

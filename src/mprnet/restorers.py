@@ -54,8 +54,10 @@ AUTO = "auto"
 
 @dataclass(frozen=True)
 class AutoRestorer:
-    """Restores each image with the bundled model of the task the degradation classifier picks for it; an image it
-    finds clean, or is not sure enough about, comes back unchanged."""
+    """Restores each image with the bundled model of the task the degradation classifier picks for it, then with
+    a second task's where the classifier finds in the result a degradation that `diagnose.SECOND_STEPS` lets follow
+    (rain after noise: noise comes off first, the order that measured best); an image it finds clean, or is not
+    sure enough about, comes back unchanged."""
 
     device: str = "auto"
     precision: str = "fp32"
@@ -72,24 +74,49 @@ class AutoRestorer:
     def decide(self, image: np.ndarray) -> Diagnosis:
         return diagnose(image)
 
-    def choose(self, image: np.ndarray) -> tuple[Diagnosis, Restorer | None]:
-        """The diagnosis of the image and the restorer of its task (None: leave the image as it is)."""
+    def model(self, task: str) -> Restorer:
+        return get_restorer(task, device=self.device, precision=self.precision, tile=self.tile, overlap=self.overlap)
+
+    def choose(self, image: np.ndarray) -> tuple[Diagnosis, AutoSteps | None]:
+        """The diagnosis of the image and what restores it (None: leave the image as it is)."""
         diagnosis = self.decide(image)
-        if diagnosis.task is None:
-            return diagnosis, None
-        return diagnosis, get_restorer(
-            diagnosis.task, device=self.device, precision=self.precision, tile=self.tile, overlap=self.overlap
-        )
+        return diagnosis, None if diagnosis.task is None else AutoSteps(self, diagnosis)
 
     def __call__(self, image: np.ndarray, progress: Progress | None = None, **known: Any) -> np.ndarray:
         _, chosen = self.choose(image)
         return np.array(image, dtype=np.float32) if chosen is None else chosen(image, progress, **known)
 
 
+class AutoSteps:
+    """What `AutoRestorer` restores one image with: its diagnosed task's model, then the classifier on the result
+    and, where that finds another degradation, the second task's model. `diagnosis` says, once it has run, what
+    was done (`steps`). It is a restorer like the first model, whose name and task it gives."""
+
+    def __init__(self, auto: AutoRestorer, diagnosis: Diagnosis):
+        assert diagnosis.task is not None
+        self.auto, self.diagnosis, self.first = auto, diagnosis, auto.model(diagnosis.task)
+        self.name, self.title, self.kind = self.first.name, self.first.title, self.first.kind
+        self.task, self.summary = self.first.task, self.first.summary
+        self.needs, self.uses = (), ()
+
+    def __call__(self, image: np.ndarray, progress: Progress | None = None, **known: Any) -> np.ndarray:
+        restored = np.clip(self.first(image, progress, **known), 0.0, 1.0)
+        self.diagnosis = self.diagnosis.followed_by(self.auto.decide(restored))
+        if self.diagnosis.then is None:
+            return restored
+        return self.auto.model(self.diagnosis.then.decision)(restored, progress, **known)
+
+
 def resolve(restorer: Restorer, image: np.ndarray) -> tuple[Diagnosis | None, Restorer | None]:
-    """What restores this image: the restorer itself (and no diagnosis), or, for `AutoRestorer`, the one it chooses
-    and why (None: the image is to be left as it is). Front ends that report decisions call this once per image."""
+    """What restores this image: the restorer itself (and no diagnosis), or, for `AutoRestorer`, what it chooses
+    and why (None: the image is to be left as it is). Front ends that report decisions call this once per image,
+    and `decided` after restoring it."""
     return restorer.choose(image) if isinstance(restorer, AutoRestorer) else (None, restorer)
+
+
+def decided(diagnosis: Diagnosis, chosen: Restorer | None) -> Diagnosis:
+    """The diagnosis `resolve` gave, with the second task the restoration found, if it found one."""
+    return chosen.diagnosis if isinstance(chosen, AutoSteps) else diagnosis
 
 
 def method_names() -> list[str]:

@@ -41,7 +41,7 @@ from ..io import (
     write_image,
 )
 from ..models.registry import ARCHITECTURES, get_architecture
-from ..restorers import AUTO, get_restorer, method_names, resolve
+from ..restorers import AUTO, decided, get_restorer, method_names, resolve
 from ..tasks import TASK_NAMES
 
 HELP = "restore photographs: deblur, denoise or derain image files and folders"
@@ -401,14 +401,15 @@ def _restore_file(
         image = read_image(source, max_pixels=max_pixels)
         started = time.monotonic()
         diagnosis, chosen = resolve(restorer, image.pixels)
-        if diagnosis is not None:
-            tqdm.write(f"{source}: {diagnosis.summary()}")
         if chosen is None:
             _copy_unchanged(source, target, image)
         else:
             write_image(target, image.map_frames(lambda pixels: restore_pixels(pixels, chosen, **known)))
-        if report and diagnosis is not None:
-            report.write(source, target, diagnosis, time.monotonic() - started)
+        if diagnosis is not None:
+            diagnosis = decided(diagnosis, chosen)
+            tqdm.write(f"{source}: {diagnosis.summary()}")
+            if report:
+                report.write(source, target, diagnosis, time.monotonic() - started)
     except PixelLimitError as error:
         return f"{error} (raise it with --max-megapixels if you trust the file)"
     except MprnetError as error:

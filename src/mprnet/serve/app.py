@@ -34,7 +34,7 @@ from ..api import restore_pixels
 from ..errors import ImageError, MprnetError
 from ..io import WRITABLE_FORMATS, ImageData, PixelLimitError, read_image, write_image
 from ..metrics import evaluate_pair
-from ..restorers import AUTO, Restorer, resolve
+from ..restorers import AUTO, Restorer, decided, resolve
 from ..tasks import TASKS
 from .catalogue import Catalogue, Examples, UnknownChoice, load_catalogue
 from .jobs import Deadline, JobQueue, JobTimeout, QueueFull, can_isolate
@@ -233,21 +233,23 @@ def _restore_in(folder: Path, request: RestoreRequest, deadline: Deadline) -> Re
     known["progress"] = lambda done, total: deadline.check()
     started = time.perf_counter()
     diagnosis, chosen = resolve(restorer, image.pixels)
-    decided: dict[str, str] = {}
-    if diagnosis is not None:
-        decided = {"X-Decision": diagnosis.decision, "X-Confidence": f"{diagnosis.confidence:.4f}"}
-        task = diagnosis.decision
     restored_image = image if chosen is None else image.map_frames(lambda p: restore_pixels(p, chosen, **known))
     restored = restored_image.pixels
+    decisions: dict[str, str] = {}
+    if diagnosis is not None:
+        diagnosis = decided(diagnosis, chosen)
+        decisions = {"X-Decision": diagnosis.decision, "X-Confidence": f"{diagnosis.confidence:.4f}"}
+        # "denoise+derain" where a second task followed; the last one's comparison protocol applies.
+        task = "+".join(diagnosis.steps) or diagnosis.decision
     headers = {
         "X-Task": task,
         "X-Method": chosen.name if chosen else "none",
         "X-Seconds": f"{time.perf_counter() - started:.3f}",
-        **decided,
+        **decisions,
     }
     if "reference" in uploads:
         reference = _decode(folder, uploads["reference"], request.max_pixels)
-        headers.update(_compare(image.pixels, restored, reference.pixels, task))
+        headers.update(_compare(image.pixels, restored, reference.pixels, task.split("+")[-1]))
     file_format = image.format.upper() if request.output_format == "same" else request.output_format.upper()
     suffix = WRITABLE_FORMATS.get(file_format, ".png")
     target = write_image(folder / f"restored{suffix}", restored_image)
