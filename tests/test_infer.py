@@ -6,7 +6,18 @@ import torch
 from torch import nn
 
 from mprnet.errors import ImageError, MprnetError
-from mprnet.infer import Engine, blend_ramp, cpu_name, pad_to_multiple, pick_precision, tile_starts
+from mprnet.infer import (
+    Engine,
+    _cache_bytes,
+    blend_ramp,
+    cache_tile,
+    cpu_name,
+    last_level_cache,
+    pad_to_multiple,
+    pick_precision,
+    tile_starts,
+    widest_layer,
+)
 from mprnet.models.registry import Architecture, build, register
 
 LOCAL = register(
@@ -109,6 +120,17 @@ def test_precision_choice():
 def test_auto_tile_is_a_multiple_of_the_network_size(tiny_model):
     engine = Engine(tiny_model, device="cpu")
     assert engine.tile % 8 == 0 and 64 <= engine.tile <= 1024
+
+
+def test_cpu_tiles_are_sized_to_the_last_level_cache(tiny_model, tmp_path):
+    widest = widest_layer(tiny_model)
+    assert cache_tile(tiny_model, 4 * widest * 400**2) == 400 and cache_tile(tiny_model, 1 << 10) == 256
+    assert Engine(tiny_model, device="cpu").tile <= cache_tile(tiny_model)
+    sizes = {"32768K": 32 << 20, "2M": 2 << 20, "512": 512, "lots": 0, "": 0}
+    for index, (text, expected) in enumerate(sizes.items()):
+        (tmp_path / f"size{index}").write_text(text + "\n")
+        assert _cache_bytes(tmp_path / f"size{index}") == expected
+    assert _cache_bytes(tmp_path / "missing") == 0 and last_level_cache() >= 1 << 10
 
 
 @pytest.mark.parametrize("shape,message", [((5, 40, 3), "at least 8 px"), ((16, 16, 4), "H x W x 3")])
