@@ -116,10 +116,24 @@ def test_a_second_task_follows_only_where_another_degradation_is_found():
     # A denoised or derained photo looks soft: deblurring it again measured worse, so it never follows.
     assert noisy.second_task(sure("deblur")) is None and sure("derain").second_task(sure("deblur")) is None
     assert sure("deblur").second_task(sure("denoise")) is None
+    assert noisy.followers == ("derain",) and sure("deblur").followers == () and sure("clean").followers == ()
     both = noisy.followed_by(sure("derain"))
     assert both.steps == ["denoise", "derain"] and both.decision == "denoise"
     assert "; then derain (97% sure)" in both.summary() and both.record()["then_probabilities"]["derain"] == 0.97
     assert noisy.followed_by(sure("clean")) == noisy and noisy.steps == ["denoise"] and sure("clean").steps == []
+
+
+def test_a_task_that_nothing_may_follow_does_not_look_at_its_result_again(monkeypatch):
+    looked = []
+
+    def decide(self, image):
+        looked.append(image.shape)
+        return Diagnosis(dict(zip(CLASSES, (0.01, 0.01, 0.97, 0.01))), 0.0)
+
+    monkeypatch.setattr(AutoRestorer, "decide", decide)
+    blurry = degraded("deblur", "shake", size=64)
+    restored = get_restorer("auto")(blurry)
+    assert restored.shape == blurry.shape and not np.array_equal(restored, blurry) and len(looked) == 1
 
 
 def test_api_auto_restores_a_noisy_photo_and_returns_a_clean_one_unchanged():

@@ -70,9 +70,14 @@ class Diagnosis:
         """The tasks applied, in order: none, one, or the first and the one found in its result."""
         return [] if self.task is None else [self.task, *([self.then.decision] if self.then else [])]
 
+    @property
+    def followers(self) -> tuple[str, ...]:
+        """The tasks that may follow this diagnosis's own (`SECOND_STEPS`); none: its result need not be looked at."""
+        return SECOND_STEPS.get(str(self.task), ())
+
     def second_task(self, after: Diagnosis) -> str | None:
         """The task to apply after this diagnosis's own, given the diagnosis of what it restored (None: stop)."""
-        return after.task if after.task in SECOND_STEPS.get(str(self.task), ()) else None
+        return after.task if after.task in self.followers else None
 
     def followed_by(self, after: Diagnosis) -> Diagnosis:
         """This diagnosis with the second task that `after` calls for, if any."""

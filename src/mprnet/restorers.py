@@ -100,7 +100,9 @@ class AutoSteps:
         self.needs, self.uses = (), ()
 
     def __call__(self, image: np.ndarray, progress: Progress | None = None, **known: Any) -> np.ndarray:
-        restored = np.clip(self.first(image, progress, **known), 0.0, 1.0)
+        restored = self.first(image, progress, **known)
+        if not self.diagnosis.followers:
+            return restored
         self.diagnosis = self.diagnosis.followed_by(self.auto.decide(restored))
         if self.diagnosis.then is None:
             return restored

@@ -236,20 +236,20 @@ def _restore_in(folder: Path, request: RestoreRequest, deadline: Deadline) -> Re
     restored_image = image if chosen is None else image.map_frames(lambda p: restore_pixels(p, chosen, **known))
     restored = restored_image.pixels
     decisions: dict[str, str] = {}
+    steps = [task]
     if diagnosis is not None:
         diagnosis = decided(diagnosis, chosen)
         decisions = {"X-Decision": diagnosis.decision, "X-Confidence": f"{diagnosis.confidence:.4f}"}
-        # "denoise+derain" where a second task followed; the last one's comparison protocol applies.
-        task = "+".join(diagnosis.steps) or diagnosis.decision
+        steps = diagnosis.steps or [diagnosis.decision]
     headers = {
-        "X-Task": task,
+        "X-Task": "+".join(steps),  # "denoise+derain" where a second task followed
         "X-Method": chosen.name if chosen else "none",
         "X-Seconds": f"{time.perf_counter() - started:.3f}",
         **decisions,
     }
     if "reference" in uploads:
         reference = _decode(folder, uploads["reference"], request.max_pixels)
-        headers.update(_compare(image.pixels, restored, reference.pixels, task.split("+")[-1]))
+        headers.update(_compare(image.pixels, restored, reference.pixels, steps[-1]))  # the last task's protocol
     file_format = image.format.upper() if request.output_format == "same" else request.output_format.upper()
     suffix = WRITABLE_FORMATS.get(file_format, ".png")
     target = write_image(folder / f"restored{suffix}", restored_image)
