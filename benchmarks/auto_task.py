@@ -2,7 +2,9 @@
 confusion matrix of true degradation against decision, the noise-level error for Gaussian sigma 5-50, and what the
 decision costs on a 1-megapixel photo against giving the right task by hand.
 
-    python benchmarks/auto_task.py [VAL_DIR] [--no-timing]   (VAL_DIR e.g. ../shared/data/val/mcmaster18)
+    python benchmarks/auto_task.py [VAL_DIR] [--no-timing] [--classifier WEIGHTS] [--other-rules]
+    (VAL_DIR e.g. ../shared/data/val/mcmaster18; WEIGHTS: a classifier that scripts/train_classifier.py wrote,
+    instead of the bundled one)
 
 The photos: scikit-image's sample photographs and, when given, the validation folder's (whole images).
 """
@@ -10,17 +12,19 @@ The photos: scikit-image's sample photographs and, when given, the validation fo
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from functools import partial
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from mprnet.degrade import CameraNoise, GaussianNoise, seeded_rng
-from mprnet.diagnose import UNSURE, diagnose
+from mprnet.diagnose import UNSURE, Diagnosis, crop_evidence, diagnose, load_classifier
 from mprnet.infer import cpu_name
 from mprnet.io import image_files, read_rgb
-from mprnet.models.degradation_classifier import CLASSES
+from mprnet.models.degradation_classifier import CLASSES, DegradationClassifier
 from mprnet.restorers import get_restorer
 from mprnet.tasks import make_degradation
 
@@ -51,18 +55,52 @@ def photos(val_dir: Path | None) -> dict[str, np.ndarray]:
     return found
 
 
-def decisions(images: dict[str, np.ndarray]) -> tuple[dict[str, dict[str, int]], list[float]]:
-    """Per condition, how often each decision was made; and |estimated - true| sigma for the Gaussian conditions."""
-    matrix = {condition: dict.fromkeys((*CLASSES, UNSURE), 0) for condition in CONDITIONS}
-    sigma_errors = []
+Evidence = dict[tuple[str, str], tuple[Diagnosis, torch.Tensor]]
+
+
+def evidences(images: dict[str, np.ndarray], network: DegradationClassifier | None = None) -> Evidence:
+    """Per condition and photo, the diagnosis, and the classifier's log-probabilities per crop (for `--other-rules`)."""
+    found = {}
     for condition, (_, make) in CONDITIONS.items():
         for name, clean in images.items():
             degraded = clean if make is None else make()(clean, seeded_rng(SEED, condition, name))[0]
-            diagnosis = diagnose(np.clip(degraded, 0, 1).astype(np.float32))
-            matrix[condition][diagnosis.decision] += 1
-            if condition.startswith("gaussian"):
-                sigma_errors.append(abs(diagnosis.noise_sigma - float(condition.split()[1])))
+            pixels = np.clip(degraded, 0, 1).astype(np.float32)
+            found[condition, name] = diagnose(pixels, network), crop_evidence(pixels, network)[0]
+    return found
+
+
+def decisions(evidence: Evidence) -> tuple[dict[str, dict[str, int]], list[float]]:
+    """Per condition, how often each decision was made; and |estimated - true| sigma for the Gaussian conditions."""
+    matrix = {condition: dict.fromkeys((*CLASSES, UNSURE), 0) for condition in CONDITIONS}
+    sigma_errors = []
+    for (condition, _), (diagnosis, _) in evidence.items():
+        matrix[condition][diagnosis.decision] += 1
+        if condition.startswith("gaussian"):
+            sigma_errors.append(abs(diagnosis.noise_sigma - float(condition.split()[1])))
     return matrix, sigma_errors
+
+
+def print_other_rules(evidence: Evidence) -> None:
+    """How other ways of adding up the crops' evidence (mean instead of the scaled sum, a prior for clean, another
+    confidence threshold), without the blur kernel's check, trade clean photos left alone against degradations
+    found."""
+    print(
+        "other rules, the classifier alone (no kernel check): clean left alone / each group found / camera blur found"
+    )
+    for average, clean_prior, threshold in itertools.product(("sum/sqrt", "mean"), (0.0, 1.0, 3.0), (0.6, 0.8)):
+        right: dict[str, list[bool]] = {}
+        for (condition, _), (_, log_probabilities) in evidence.items():
+            scores = log_probabilities.sum(0) / len(log_probabilities) ** (0.5 if average == "sum/sqrt" else 1.0)
+            probabilities = torch.softmax(scores + clean_prior * torch.eye(len(CLASSES))[0], dim=0)
+            decided = CLASSES[int(probabilities.argmax())] if probabilities.max() >= threshold else UNSURE
+            group = CONDITIONS[condition][0]
+            right.setdefault(group, []).append(decided in ("clean", UNSURE) if group == "clean" else decided == group)
+            right.setdefault(condition, []).append(right[group][-1])
+        groups = " ".join(f"{group} {np.mean(right[group]):.0%}" for group in CLASSES)
+        print(
+            f"  {average:8s} clean prior e^{clean_prior:.0f}, threshold {threshold:.0%}: {groups}, "
+            f"camera blur {np.mean(right['blur camera']):.0%}"
+        )
 
 
 def print_matrix(matrix: dict[str, dict[str, int]]) -> None:
@@ -75,6 +113,8 @@ def print_matrix(matrix: dict[str, dict[str, int]]) -> None:
         rows = [counts for condition, counts in matrix.items() if CONDITIONS[condition][0] == group]
         right = sum(counts[group] for counts in rows) / sum(sum(counts.values()) for counts in rows)
         print(f"all {group:14s} correct {right:.1%}")
+    clean = matrix["clean"]
+    print(f"clean photos left alone (clean or unsure) {(clean['clean'] + clean[UNSURE]) / sum(clean.values()):.1%}")
 
 
 def timing() -> None:
@@ -104,12 +144,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("val_dir", nargs="?", type=Path, help="more clean photos, e.g. ../shared/data/val/mcmaster18")
     parser.add_argument("--no-timing", action="store_true", help="leave out the 1-megapixel timing")
+    parser.add_argument("--classifier", type=Path, help="classifier weights to judge instead of the bundled ones")
+    parser.add_argument("--other-rules", action="store_true", help="also score other ways of adding up the crops")
     args = parser.parse_args()
     images = photos(args.val_dir)
-    matrix, sigma_errors = decisions(images)
+    evidence = evidences(images, None if args.classifier is None else load_classifier(args.classifier))
+    matrix, sigma_errors = decisions(evidence)
     print(f"{len(images)} photos, {len(CONDITIONS)} conditions, seed {SEED}")
     print_matrix(matrix)
     print(f"noise sigma estimate, Gaussian sigma {SIGMAS[0]}-{SIGMAS[-1]}: mean |error| {np.mean(sigma_errors):.2f}")
+    if args.other_rules:
+        print_other_rules(evidence)
     if not args.no_timing:
         timing()
 

@@ -2,6 +2,7 @@
 photos, degraded with every level of every task, clean photos included with and without JPEG artefacts.
 
     python scripts/train_classifier.py ../shared/data/train/bsds432 [--examples 24000] [--steps 5000] [--out PATH]
+        [--start WEIGHTS --lr 5e-4]   (fine-tune a classifier instead of training one from random weights)
 
 Prints how long making the examples and training took, and the accuracy on held-out examples of the same photos.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mprnet.diagnose import WEIGHTS, make_training_set, save_classifier, train_classifier
+from mprnet.diagnose import WEIGHTS, load_classifier, make_training_set, save_classifier, train_classifier
 from mprnet.infer import cpu_name
 from mprnet.io import image_files, read_rgb
 
@@ -43,12 +44,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=WEIGHTS)
+    parser.add_argument("--start", type=Path, help="classifier weights to fine-tune (default: random weights)")
+    parser.add_argument("--lr", type=float, default=2e-3, help="the learning rate, decayed by a cosine")
     args = parser.parse_args()
+    start_network = None if args.start is None else load_classifier(args.start)
     start = time.perf_counter()
     patches, labels, sigmas = examples(args.clean_dir, args.examples, TRAIN_SEED, args.workers)
     held_patches, held_labels, _ = examples(args.clean_dir, 2000, HELD_OUT_SEED, args.workers)
     made = time.perf_counter() - start
-    network = train_classifier(patches, labels, sigmas, args.steps)
+    network = train_classifier(patches, labels, sigmas, args.steps, start=start_network, lr=args.lr)
     trained = time.perf_counter() - start - made
     with torch.no_grad():
         logits, _ = network(torch.from_numpy(held_patches).permute(0, 3, 1, 2).float() / 255.0)
@@ -56,6 +60,7 @@ def main() -> None:
     metadata = {
         "examples": args.examples,
         "steps": args.steps,
+        **({"fine_tuned_from": str(args.start), "lr": args.lr} if args.start else {}),
         "training_photos": str(args.clean_dir),
         "held_out_patch_accuracy": round(accuracy, 4),
         "hardware": f"{cpu_name()}, {torch.get_num_threads()} threads",

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import mprnet
@@ -14,13 +15,16 @@ from mprnet.degrade import GaussianNoise, seeded_rng
 from mprnet.demo import sample_photos
 from mprnet.diagnose import (
     CONFIDENCE,
+    SHARP_KERNEL,
     Diagnosis,
     clean_as_cameras_make,
     crops,
     diagnose,
+    kernel_peak,
     load_classifier,
     make_training_set,
     noise_level,
+    train_classifier,
 )
 from mprnet.models.degradation_classifier import CLASSES, PATCH
 from mprnet.restorers import AutoRestorer, get_restorer
@@ -88,6 +92,19 @@ def test_clean_examples_are_made_as_cameras_make_photos_and_are_repeatable():
     assert np.all(sigmas[labels == CLASSES.index("denoise")] > 0) and np.all(sigmas[labels != 1] == 0)
 
 
+def test_fine_tuning_starts_from_the_given_classifier_and_leaves_it_unchanged():
+    start = load_classifier()
+    before = {name: tensor.clone() for name, tensor in start.state_dict().items()}
+    patches, labels, sigmas = make_training_set([sample_photos(128)["coffee"]], 8, seed=3)
+    tuned = train_classifier(patches, labels, sigmas, steps=1, batch=4, start=start, lr=1e-7)
+    fresh = train_classifier(patches, labels, sigmas, steps=1, batch=4, lr=1e-7)
+    after = tuned.state_dict()
+    assert all(torch.equal(tensor, start.state_dict()[name]) for name, tensor in before.items())
+    assert all(torch.allclose(after[name], tensor, atol=1e-4) for name, tensor in before.items())
+    assert not all(torch.allclose(fresh.state_dict()[name], tensor, atol=1e-4) for name, tensor in before.items())
+    assert not tuned.training and diagnose(degraded("denoise", 30), tuned).decision == "denoise"
+
+
 def test_crops_cover_the_image_at_full_resolution():
     image = np.random.default_rng(0).random((300, 500, 3), dtype=np.float32)
     found = crops(image)
@@ -103,6 +120,27 @@ def test_below_the_confidence_threshold_the_decision_is_unsure():
     assert (torn.decision, torn.task) == ("unsure", None)
     clean = Diagnosis(dict(zip(CLASSES, (0.9, 0.05, 0.03, 0.02))), 1.0)
     assert (clean.decision, clean.task) == ("clean", None)
+
+
+def test_a_sharp_blur_kernel_overrules_the_classifiers_blur():
+    odds = dict(zip(CLASSES, (0.01, 0.01, 0.97, 0.01)))
+    soft = Diagnosis(odds, 0.0, kernel_peak=SHARP_KERNEL + 0.1)
+    assert soft.sharp and (soft.decision, soft.task, soft.steps) == ("clean", None, [])
+    assert "(sharp, at least" in soft.summary() and soft.record()["kernel_peak"] == round(SHARP_KERNEL + 0.1, 4)
+    blurred = Diagnosis(odds, 0.0, kernel_peak=SHARP_KERNEL / 3)
+    assert not blurred.sharp and blurred.decision == "deblur" and "blur kernel peak" in blurred.summary()
+    assert Diagnosis(odds, 0.0).decision == "deblur" and "kernel_peak" not in Diagnosis(odds, 0.0).record()
+    noisy = Diagnosis(dict(zip(CLASSES, (0.01, 0.97, 0.01, 0.01))), 20.0, kernel_peak=0.9)
+    assert noisy.decision == "denoise"  # the kernel speaks to blur only
+
+
+def test_the_kernel_peak_tells_a_sharp_photo_from_a_blurred_one():
+    sharp = sample_photos(256)["coffee"]
+    assert kernel_peak(sharp) >= SHARP_KERNEL
+    assert kernel_peak(degraded("deblur", "linear", size=256)) < SHARP_KERNEL
+    assert kernel_peak(degraded("deblur", 15, size=256)) < SHARP_KERNEL
+    assert kernel_peak(sharp[:40, :40]) is None  # too small to tell
+    assert diagnose(degraded("deblur", 21)).kernel_peak is not None and diagnose(sharp).kernel_peak is None
 
 
 def test_a_second_task_follows_only_where_another_degradation_is_found():
@@ -186,6 +224,21 @@ def test_restore_auto_leaves_an_unsure_photo_unchanged(tmp_path, monkeypatch, ca
     assert main(["restore", str(source), "--task", "auto", "-o", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "blurry.png").read_bytes() == source.read_bytes()
     assert "blurry.png: unsure (" in capsys.readouterr().out
+
+
+def test_restore_auto_leaves_alone_a_photo_it_takes_for_blurred_whose_kernel_is_sharp(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(mprnet.diagnose, "combine_crops", lambda log_probabilities: dict(zip(CLASSES, (0, 0, 1, 0))))
+    sharp = save(sample_photos(256)["coffee"], tmp_path / "sharp.png")
+    blurred = save(degraded("deblur", "linear", size=256), tmp_path / "blurred.png")
+    report, out = tmp_path / "decisions.jsonl", tmp_path / "out"
+    assert main(["restore", str(sharp), str(blurred), "--task", "auto", "-o", str(out), "--report", str(report)]) == 0
+    assert (out / "sharp.png").read_bytes() == sharp.read_bytes()
+    assert (out / "blurred.png").read_bytes() != blurred.read_bytes()
+    entries = {Path(entry["input"]).name: entry for entry in map(json.loads, report.read_text().splitlines())}
+    assert entries["sharp.png"]["decision"] == "clean" and entries["sharp.png"]["kernel_peak"] >= SHARP_KERNEL
+    assert entries["blurred.png"]["steps"] == ["deblur"] and entries["blurred.png"]["kernel_peak"] < SHARP_KERNEL
+    printed = capsys.readouterr().out
+    assert "sharp.png: clean (" in printed and "the blur is overruled" in printed and "blurred.png: deblur (" in printed
 
 
 def test_restore_auto_reports_bad_files_and_bad_options(tmp_path, capsys):

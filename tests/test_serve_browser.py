@@ -151,3 +151,56 @@ def test_examples_still_being_prepared_are_announced_then_shown(browser, tmp_pat
         ready.set()
         sync_api.expect(page.locator(".examples button")).to_have_count(3)
         context.close()
+
+
+def test_auto_says_what_it_found_and_returns_a_clean_photo_unchanged(browser, tmp_path):
+    from test_auto import degraded, save
+
+    noisy = save(degraded("denoise", 30, size=128), tmp_path / "noisy.png")
+    clean = save(degraded("clean", None, size=128), tmp_path / "clean.png")
+    with serving(create_app(Settings(tile=0, example_size=96, isolate_jobs=False))) as url:
+        context = browser.new_context(accept_downloads=True)
+        page = context.new_page()
+        page.goto(url)
+        page.check("input[name=task][value=auto]")
+        for task in ("denoise", "deblur", "derain"):  # every task's examples, to see what auto makes of them
+            sync_api.expect(page.locator(f".examples button:has-text('({task})')")).not_to_have_count(0)
+        page.click(".examples button:has-text('(derain)') >> nth=0")
+        sync_api.expect(page.locator("#run")).to_be_enabled()
+        page.click("#run")
+        sync_api.expect(page.locator("#decision")).to_contain_text("Auto chose derain (")
+        assert page.is_visible("#metrics")
+        found = {}
+        for photo in (noisy, clean):
+            page.set_input_files("#file", str(photo))
+            page.click("#run")
+            sync_api.expect(page.locator("#timing")).to_contain_text(f"({'denoise' if photo is noisy else 'clean'})")
+            found[photo.name] = page.inner_text("#decision")
+            shot(page, f"auto-{photo.stem}")
+        with page.expect_download() as download:
+            page.click("#download")
+        returned = read_image(Path(download.value.path())).pixels
+        context.close()
+    assert found["noisy.png"].startswith("Auto chose denoise (") and found["noisy.png"].endswith("% sure).")
+    assert found["clean.png"].startswith("The photo looks clean (") and "returned unchanged" in found["clean.png"]
+    assert np.array_equal(returned, read_image(clean).pixels)
+
+
+def test_auto_says_when_the_photos_sharp_kernel_overrules_the_classifiers_blur(browser, tmp_path, monkeypatch):
+    import mprnet.diagnose
+    from mprnet.models.degradation_classifier import CLASSES
+
+    from test_auto import save
+
+    monkeypatch.setattr(mprnet.diagnose, "combine_crops", lambda log_probabilities: dict(zip(CLASSES, (0, 0, 1, 0))))
+    sharp = save(sample_photos(256)["coffee"], tmp_path / "sharp.png")
+    with serving(create_app(Settings(tile=0, example_size=32, isolate_jobs=False))) as url:
+        page = browser.new_page()
+        page.goto(url)
+        page.check("input[name=task][value=auto]")
+        page.set_input_files("#file", str(sharp))
+        page.click("#run")
+        sync_api.expect(page.locator("#timing")).to_contain_text("(clean)")
+        said = page.inner_text("#decision")
+        page.close()
+    assert said.startswith("It looked blurred (100% sure), but the blur kernel") and "returned unchanged" in said

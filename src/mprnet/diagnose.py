@@ -36,6 +36,13 @@ UNSURE = "unsure"
 #: 0.4 dB on average on photos denoised from sigma 25-35 and 2.4 dB on derained ones with light rain, while it gained
 #: 0.7 dB at most on blurred noisy photos (benchmarks/auto_steps.py, docs/results/auto_steps.txt).
 SECOND_STEPS = {"denoise": ("derain",)}
+#: A photo the classifier takes for blurred is left alone where the blur kernel estimated from it is at least this
+#: concentrated (the largest entry's share): soft but sharp photos (smooth fruit, a pencil drawing) look blurred to
+#: the classifier, while their kernel stays near a single pixel and blur spreads it. The value splits clean from
+#: camera-blurred training photos with about equal errors (scripts/calibrate_sharp_kernel.py).
+SHARP_KERNEL = 0.24
+#: The kernel is estimated on the most textured crop of this size (full resolution), at most this many pixels wide.
+KERNEL_CROP, KERNEL_SIZE = 256, 15
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,9 @@ class Diagnosis:
 
     probabilities: dict[str, float]
     noise_sigma: float
+    #: The largest share of the blur kernel estimated from the photo (`kernel_peak`), where the classifier's likeliest
+    #: class is blur; None elsewhere.
+    kernel_peak: float | None = None
     #: The diagnosis of the photo as the first task restored it, where it found another degradation to undo.
     then: Diagnosis | None = None
 
@@ -57,8 +67,15 @@ class Diagnosis:
         return self.probabilities[self.likeliest]
 
     @property
+    def sharp(self) -> bool:
+        """Whether the classifier's blur is overruled: the kernel estimated from the photo is a sharp photo's."""
+        return self.likeliest == "deblur" and self.kernel_peak is not None and self.kernel_peak >= SHARP_KERNEL
+
+    @property
     def decision(self) -> str:
-        return self.likeliest if self.confidence >= CONFIDENCE else UNSURE
+        if self.confidence < CONFIDENCE:
+            return UNSURE
+        return "clean" if self.sharp else self.likeliest
 
     @property
     def task(self) -> str | None:
@@ -87,8 +104,10 @@ class Diagnosis:
         """One line: the decision, how sure, the noise level where noise was found, and any second task."""
         odds = ", ".join(f"{name} {share:.0%}" for name, share in self.probabilities.items())
         noise = f"; noise sigma about {self.noise_sigma:.1f}" if self.likeliest == "denoise" else ""
+        kernel = "" if self.kernel_peak is None else f"; blur kernel peak {self.kernel_peak:.2f}"
+        sharp = f" (sharp, at least {SHARP_KERNEL:.2f}: the blur is overruled)" if self.sharp else ""
         then = f"; then {self.then.decision} ({self.then.confidence:.0%} sure)" if self.then else ""
-        return f"{self.decision} ({odds}){noise}{then}"
+        return f"{self.decision} ({odds}){noise}{kernel}{sharp}{then}"
 
     def record(self) -> dict:
         return {
@@ -98,6 +117,7 @@ class Diagnosis:
             "confidence": round(self.confidence, 4),
             "probabilities": _rounded(self.probabilities),
             "noise_sigma": round(self.noise_sigma, 2),
+            **({"kernel_peak": round(self.kernel_peak, 4)} if self.kernel_peak is not None else {}),
             **({"then_probabilities": _rounded(self.then.probabilities)} if self.then else {}),
         }
 
@@ -119,20 +139,62 @@ def load_classifier(path: Path = WEIGHTS) -> DegradationClassifier:
 
 def diagnose(pixels: np.ndarray, network: DegradationClassifier | None = None) -> Diagnosis:
     """The diagnosis of a float32 H x W x C image in [0, 1] (gray is repeated, alpha dropped), from up to CROPS
-    full-resolution crops of PATCH pixels spread over it, and the median of their noise levels.
+    full-resolution crops of PATCH pixels spread over it, and the median of their noise levels."""
+    log_probabilities, sigmas = crop_evidence(pixels, network)
+    diagnosis = Diagnosis(combine_crops(log_probabilities), max(0.0, float(sigmas.median())))
+    return checked_for_blur(diagnosis, pixels)
 
-    The crops' evidence adds up: their log-probabilities are summed, so that a few telling crops (rain streaks in
-    one corner, texture that shows blur) outweigh many flat ones that cannot tell clean from blurred; the sum is
-    divided by the square root of the count, as the crops of one photo are far from independent."""
+
+def checked_for_blur(diagnosis: Diagnosis, pixels: np.ndarray) -> Diagnosis:
+    """The diagnosis with the photo's blur kernel peak, where its likeliest class is blur (`SHARP_KERNEL`)."""
+    return (
+        dataclasses.replace(diagnosis, kernel_peak=kernel_peak(pixels))
+        if diagnosis.likeliest == "deblur"
+        else diagnosis
+    )
+
+
+def kernel_peak(pixels: np.ndarray) -> float | None:
+    """The largest entry's share of the blur kernel that the l0-prior estimator finds in the most textured
+    full-resolution crop of the image (near 1: a sharp photo); None for an image too small to tell."""
+    from .baselines.l0_deblur import estimate_kernel
+
+    gray = to_rgb(pixels).mean(axis=2)
+    if min(gray.shape) < 4 * KERNEL_SIZE:
+        return None
+    kernel = estimate_kernel(most_textured(gray, min(KERNEL_CROP, *gray.shape)).astype(np.float32), KERNEL_SIZE)
+    return float(kernel.max() / kernel.sum())
+
+
+def most_textured(gray: np.ndarray, size: int) -> np.ndarray:
+    """Of the size x size crops on a 3 x 3 grid over a gray image, the one with the largest mean gradient."""
+
+    def texture(crop: np.ndarray) -> float:
+        return float(np.abs(np.diff(crop, axis=0)).mean() + np.abs(np.diff(crop, axis=1)).mean())
+
+    tops, lefts = (np.linspace(0, extent - size, 3).round().astype(int) for extent in gray.shape)
+    candidates = [gray[top : top + size, left : left + size] for top in tops for left in lefts]
+    return max(candidates, key=texture)
+
+
+def crop_evidence(
+    pixels: np.ndarray, network: DegradationClassifier | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per crop of the image (`crops`), the classifier's log-probabilities of the classes and its noise level."""
     network = load_classifier() if network is None else network
     patches = torch.from_numpy(np.stack([patch.transpose(2, 0, 1) for patch in crops(to_rgb(pixels))]))
     with torch.no_grad():
         logits, sigmas = network(patches)
-    evidence = torch.log_softmax(logits, dim=1).sum(0) / len(patches) ** 0.5
-    probabilities = torch.softmax(evidence, dim=0)
-    return Diagnosis(
-        {name: float(share) for name, share in zip(CLASSES, probabilities)}, max(0.0, float(sigmas.median()))
-    )
+    return torch.log_softmax(logits.float(), dim=1), sigmas.float()
+
+
+def combine_crops(log_probabilities: torch.Tensor) -> dict[str, float]:
+    """Each class's probability for the whole photo. The crops' evidence adds up: their log-probabilities are
+    summed, so that a few telling crops (rain streaks in one corner, texture that shows blur) outweigh many flat ones
+    that cannot tell clean from blurred; the sum is divided by the square root of the count, as the crops of one
+    photo are far from independent."""
+    evidence = log_probabilities.sum(0) / len(log_probabilities) ** 0.5
+    return {name: float(share) for name, share in zip(CLASSES, torch.softmax(evidence, dim=0))}
 
 
 def crops(image: np.ndarray, count: int = CROPS, size: int = PATCH) -> list[np.ndarray]:
@@ -234,15 +296,26 @@ def make_training_set(photos: list[np.ndarray], count: int, seed: int) -> tuple[
 
 
 def train_classifier(
-    patches: np.ndarray, labels: np.ndarray, sigmas: np.ndarray, steps: int, batch: int = 64, seed: int = 0
+    patches: np.ndarray,
+    labels: np.ndarray,
+    sigmas: np.ndarray,
+    steps: int,
+    batch: int = 64,
+    seed: int = 0,
+    start: DegradationClassifier | None = None,
+    lr: float = 2e-3,
 ) -> DegradationClassifier:
-    """Cross-entropy on the class plus L1 on the noise level (noisy examples only), Adam with cosine decay; patches
-    flipped and rotated at random; in bf16 on CPUs with native bf16 (about 1.8x faster there)."""
+    """Cross-entropy on the class plus L1 on the noise level (noisy examples only), Adam with cosine decay from
+    `lr`; patches flipped and rotated at random; in bf16 on CPUs with native bf16 (about 1.8x faster there). From
+    `start`'s weights where given (fine-tuning a classifier on a changed recipe), else from random ones."""
     device = torch.device("cpu")
     precision = pick_precision("auto", device)
     torch.manual_seed(seed)
     network = DegradationClassifier()
-    optimiser = torch.optim.Adam(network.parameters(), lr=2e-3)
+    if start is not None:
+        network.load_state_dict(start.state_dict())
+    network.train()
+    optimiser = torch.optim.Adam(network.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps, eta_min=2e-5)
     generator = np.random.default_rng(seed)
     noisy = torch.from_numpy(labels == CLASSES.index("denoise"))

@@ -240,6 +240,8 @@ def _restore_in(folder: Path, request: RestoreRequest, deadline: Deadline) -> Re
     if diagnosis is not None:
         diagnosis = decided(diagnosis, chosen)
         decisions = {"X-Decision": diagnosis.decision, "X-Confidence": f"{diagnosis.confidence:.4f}"}
+        if diagnosis.kernel_peak is not None:
+            decisions["X-Kernel-Peak"] = f"{diagnosis.kernel_peak:.4f}"
         steps = diagnosis.steps or [diagnosis.decision]
     headers = {
         "X-Task": "+".join(steps),  # "denoise+derain" where a second task followed

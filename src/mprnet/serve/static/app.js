@@ -131,15 +131,17 @@ function showExamples() {
     box.textContent = "Preparing the examples… they appear here in a moment.";
     return;
   }
-  const shown = state.examples.filter((example) => task && example.task === task.name);
-  box.replaceChildren(...shown.map(exampleButton));
+  // Task "auto" is to find out for itself what each example needs: it is offered every task's.
+  const everyTask = task && task.name === "auto";
+  const shown = state.examples.filter((example) => task && (everyTask || example.task === task.name));
+  box.replaceChildren(...shown.map((example) => exampleButton(example, everyTask)));
   if (!shown.length) {
     box.textContent = state.examplesFailed ? "The examples could not be loaded; reload the page to retry."
       : "No examples for this task.";
   }
 }
 
-function exampleButton(example) {
+function exampleButton(example, withTask) {
   const button = document.createElement("button");
   button.type = "button";
   button.title = `${example.photo}: ${example.degradation}`;
@@ -147,7 +149,7 @@ function exampleButton(example) {
   image.src = example.degraded;
   image.alt = `${example.photo}, ${example.degradation}`;
   const caption = document.createElement("span");
-  caption.textContent = example.photo;
+  caption.textContent = withTask ? `${example.photo} (${example.task})` : example.photo;
   button.append(image, caption);
   button.addEventListener("click", () => useExample(example, button));
   return button;
@@ -266,6 +268,7 @@ function showResult(request) {
   const seconds = Number(request.getResponseHeader("X-Seconds"));
   $("timing").textContent = `${request.getResponseHeader("X-Method")} (${request.getResponseHeader("X-Task")}) ` +
     `took ${seconds.toFixed(2)} s on the server.`;
+  showDecision(request);
   showMetrics(request);
   $("result").hidden = false;
   $("after").addEventListener("load", () => zoomAround(0.5, 0.5), { once: true });
@@ -277,6 +280,27 @@ function showResult(request) {
 function replaceUrl(key, blob) {
   if (state.urls[key]) URL.revokeObjectURL(state.urls[key]);
   state.urls[key] = URL.createObjectURL(blob);
+}
+
+// Task "auto" says what it found: the server's X-Decision, X-Confidence, X-Task ("denoise+derain": two steps) and
+// X-Kernel-Peak (where blur was checked against the kernel estimated from the photo).
+function showDecision(request) {
+  const decision = request.getResponseHeader("X-Decision");
+  $("decision").hidden = !decision;
+  if (!decision) return;
+  const sure = `${Math.round(100 * Number(request.getResponseHeader("X-Confidence")))}% sure`;
+  if (decision === "clean" && request.getResponseHeader("X-Kernel-Peak")) {
+    $("decision").textContent = `It looked blurred (${sure}), but the blur kernel estimated from it is a sharp ` +
+      "photo's: it is returned unchanged. Choose deblur to restore it anyway.";
+  } else if (decision === "clean") {
+    $("decision").textContent = `The photo looks clean (${sure}): it is returned unchanged.`;
+  } else if (decision === "unsure") {
+    $("decision").textContent = `Not sure what is wrong with this photo (at most ${sure} of any one ` +
+      "thing): it is returned unchanged. Choose a task to restore it anyway.";
+  } else {
+    const then = request.getResponseHeader("X-Task").split("+").slice(1).map((task) => `, then ${task}`).join("");
+    $("decision").textContent = `Auto chose ${decision} (${sure})${then}.`;
+  }
 }
 
 function showMetrics(request) {
