@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from mprnet.degrade import CameraNoise, GaussianNoise, seeded_rng
-from mprnet.diagnose import UNSURE, Diagnosis, crop_evidence, diagnose, load_classifier
+from mprnet.diagnose import UNSURE, Diagnosis, crop_evidence, diagnosis_from, load_classifier
 from mprnet.infer import cpu_name
 from mprnet.io import image_files, read_rgb
 from mprnet.models.degradation_classifier import CLASSES, DegradationClassifier
@@ -65,7 +65,8 @@ def evidences(images: dict[str, np.ndarray], network: DegradationClassifier | No
         for name, clean in images.items():
             degraded = clean if make is None else make()(clean, seeded_rng(SEED, condition, name))[0]
             pixels = np.clip(degraded, 0, 1).astype(np.float32)
-            found[condition, name] = diagnose(pixels, network), crop_evidence(pixels, network)[0]
+            log_probabilities, sigmas = crop_evidence(pixels, network)
+            found[condition, name] = diagnosis_from(pixels, log_probabilities, sigmas), log_probabilities
     return found
 
 

@@ -33,11 +33,17 @@ def peaks(folder: Path, count: int) -> dict[str, np.ndarray]:
     found: dict[str, list[float]] = {"clean": [], **{str(level): [] for level in LEVELS}}
     for index in chosen:
         photo = read_rgb(paths[index])
-        found["clean"].append(kernel_peak(photo) or 0.0)
-        for level in LEVELS:
-            blurred = make_degradation("deblur", level)(photo, seeded_rng(SEED, str(level), int(index)))[0]
-            found[str(level)].append(kernel_peak(np.clip(blurred, 0, 1).astype(np.float32)) or 0.0)
+        versions = {"clean": photo, **{str(level): blurred(photo, level, int(index)) for level in LEVELS}}
+        measured = {condition: kernel_peak(pixels) for condition, pixels in versions.items()}
+        for condition, peak in measured.items():
+            if peak is not None:  # None: too small to tell, left to the classifier alone
+                found[condition].append(peak)
     return {condition: np.array(values) for condition, values in found.items()}
+
+
+def blurred(photo: np.ndarray, level: str | int, index: int) -> np.ndarray:
+    degraded = make_degradation("deblur", level)(photo, seeded_rng(SEED, str(level), index))[0]
+    return np.clip(degraded, 0, 1).astype(np.float32)
 
 
 def equal_error_threshold(clean: np.ndarray, blurred: np.ndarray) -> float:

@@ -141,6 +141,20 @@ def test_the_kernel_peak_tells_a_sharp_photo_from_a_blurred_one():
     assert kernel_peak(degraded("deblur", 15, size=256)) < SHARP_KERNEL
     assert kernel_peak(sharp[:40, :40]) is None  # too small to tell
     assert diagnose(degraded("deblur", 21)).kernel_peak is not None and diagnose(sharp).kernel_peak is None
+    assert diagnose(degraded("deblur", 21), check_blur=False).kernel_peak is None
+
+
+def test_the_second_look_at_a_denoised_photo_does_not_check_blur_that_no_step_would_undo(monkeypatch):
+    checks = []
+
+    def decide(self, image, check_blur=True):
+        checks.append(check_blur)
+        odds = (0.01, 0.97, 0.01, 0.01) if len(checks) == 1 else (0.01, 0.01, 0.97, 0.01)
+        return Diagnosis(dict(zip(CLASSES, odds)), 20.0)
+
+    monkeypatch.setattr(AutoRestorer, "decide", decide)
+    get_restorer("auto")(degraded("denoise", 30, size=64))
+    assert checks == [True, False]
 
 
 def test_a_second_task_follows_only_where_another_degradation_is_found():

@@ -137,21 +137,22 @@ def load_classifier(path: Path = WEIGHTS) -> DegradationClassifier:
     return network.eval()
 
 
-def diagnose(pixels: np.ndarray, network: DegradationClassifier | None = None) -> Diagnosis:
+def diagnose(pixels: np.ndarray, network: DegradationClassifier | None = None, check_blur: bool = True) -> Diagnosis:
     """The diagnosis of a float32 H x W x C image in [0, 1] (gray is repeated, alpha dropped), from up to CROPS
-    full-resolution crops of PATCH pixels spread over it, and the median of their noise levels."""
-    log_probabilities, sigmas = crop_evidence(pixels, network)
+    full-resolution crops of PATCH pixels spread over it, and the median of their noise levels; with `check_blur`,
+    where blur is likeliest, the photo's blur kernel peak too (`SHARP_KERNEL`; leave it out where blur would not
+    be acted on)."""
+    return diagnosis_from(pixels, *crop_evidence(pixels, network), check_blur=check_blur)
+
+
+def diagnosis_from(
+    pixels: np.ndarray, log_probabilities: torch.Tensor, sigmas: torch.Tensor, check_blur: bool = True
+) -> Diagnosis:
+    """The diagnosis of an image from its crops' evidence (`crop_evidence`), as `diagnose` makes it."""
     diagnosis = Diagnosis(combine_crops(log_probabilities), max(0.0, float(sigmas.median())))
-    return checked_for_blur(diagnosis, pixels)
-
-
-def checked_for_blur(diagnosis: Diagnosis, pixels: np.ndarray) -> Diagnosis:
-    """The diagnosis with the photo's blur kernel peak, where its likeliest class is blur (`SHARP_KERNEL`)."""
-    return (
-        dataclasses.replace(diagnosis, kernel_peak=kernel_peak(pixels))
-        if diagnosis.likeliest == "deblur"
-        else diagnosis
-    )
+    if check_blur and diagnosis.likeliest == "deblur":
+        return dataclasses.replace(diagnosis, kernel_peak=kernel_peak(pixels))
+    return diagnosis
 
 
 def kernel_peak(pixels: np.ndarray) -> float | None:
@@ -159,22 +160,21 @@ def kernel_peak(pixels: np.ndarray) -> float | None:
     full-resolution crop of the image (near 1: a sharp photo); None for an image too small to tell."""
     from .baselines.l0_deblur import estimate_kernel
 
-    gray = to_rgb(pixels).mean(axis=2)
-    if min(gray.shape) < 4 * KERNEL_SIZE:
+    image = to_rgb(pixels)
+    if min(image.shape[:2]) < 4 * KERNEL_SIZE:
         return None
-    kernel = estimate_kernel(most_textured(gray, min(KERNEL_CROP, *gray.shape)).astype(np.float32), KERNEL_SIZE)
+    kernel = estimate_kernel(most_textured(image, min(KERNEL_CROP, *image.shape[:2])), KERNEL_SIZE)
     return float(kernel.max() / kernel.sum())
 
 
-def most_textured(gray: np.ndarray, size: int) -> np.ndarray:
-    """Of the size x size crops on a 3 x 3 grid over a gray image, the one with the largest mean gradient."""
+def most_textured(image: np.ndarray, size: int) -> np.ndarray:
+    """Of the size x size crops on a 3 x 3 grid over the image (`crops`), the one with the largest mean gradient,
+    in gray."""
 
-    def texture(crop: np.ndarray) -> float:
-        return float(np.abs(np.diff(crop, axis=0)).mean() + np.abs(np.diff(crop, axis=1)).mean())
+    def texture(gray: np.ndarray) -> float:
+        return float(np.abs(np.diff(gray, axis=0)).mean() + np.abs(np.diff(gray, axis=1)).mean())
 
-    tops, lefts = (np.linspace(0, extent - size, 3).round().astype(int) for extent in gray.shape)
-    candidates = [gray[top : top + size, left : left + size] for top in tops for left in lefts]
-    return max(candidates, key=texture)
+    return max((crop.mean(axis=2, dtype=np.float32) for crop in crops(image, 9, size)), key=texture)
 
 
 def crop_evidence(
@@ -314,7 +314,6 @@ def train_classifier(
     network = DegradationClassifier()
     if start is not None:
         network.load_state_dict(start.state_dict())
-    network.train()
     optimiser = torch.optim.Adam(network.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps, eta_min=2e-5)
     generator = np.random.default_rng(seed)

@@ -71,8 +71,8 @@ class AutoRestorer:
     needs: tuple[str, ...] = ()
     uses: tuple[str, ...] = ()
 
-    def decide(self, image: np.ndarray) -> Diagnosis:
-        return diagnose(image)
+    def decide(self, image: np.ndarray, check_blur: bool = True) -> Diagnosis:
+        return diagnose(image, check_blur=check_blur)
 
     def model(self, task: str) -> Restorer:
         return get_restorer(task, device=self.device, precision=self.precision, tile=self.tile, overlap=self.overlap)
@@ -103,7 +103,9 @@ class AutoSteps:
         restored = self.first(image, progress, **known)
         if not self.diagnosis.followers:
             return restored
-        self.diagnosis = self.diagnosis.followed_by(self.auto.decide(restored))
+        # The kernel check is for blur that a step would undo, and deblurring never follows.
+        look = self.auto.decide(restored, check_blur="deblur" in self.diagnosis.followers)
+        self.diagnosis = self.diagnosis.followed_by(look)
         if self.diagnosis.then is None:
             return restored
         return self.auto.model(self.diagnosis.then.decision)(restored, progress, **known)
