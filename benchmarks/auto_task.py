@@ -22,6 +22,7 @@ import torch
 
 from mprnet.degrade import CameraNoise, GaussianNoise, seeded_rng
 from mprnet.diagnose import UNSURE, Diagnosis, crop_evidence, diagnosis_from, load_classifier
+from mprnet.errors import CheckpointError
 from mprnet.infer import cpu_name
 from mprnet.io import image_files, read_rgb
 from mprnet.models.degradation_classifier import CLASSES, DegradationClassifier
@@ -141,6 +142,14 @@ def timing() -> None:
     )
 
 
+def classifier(parser: argparse.ArgumentParser, path: Path) -> DegradationClassifier:
+    """The classifier in the weights file, or the parser's error (one line, exit status 2) where it is not one."""
+    try:
+        return load_classifier(path)
+    except CheckpointError as error:
+        parser.error(str(error))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("val_dir", nargs="?", type=Path, help="more clean photos, e.g. ../shared/data/val/mcmaster18")
@@ -149,7 +158,7 @@ def main() -> None:
     parser.add_argument("--other-rules", action="store_true", help="also score other ways of adding up the crops")
     args = parser.parse_args()
     images = photos(args.val_dir)
-    evidence = evidences(images, None if args.classifier is None else load_classifier(args.classifier))
+    evidence = evidences(images, None if args.classifier is None else classifier(parser, args.classifier))
     matrix, sigma_errors = decisions(evidence)
     print(f"{len(images)} photos, {len(CONDITIONS)} conditions, seed {SEED}")
     print_matrix(matrix)

@@ -18,8 +18,10 @@ import numpy as np
 import torch
 
 from mprnet.diagnose import WEIGHTS, load_classifier, make_training_set, save_classifier, train_classifier
+from mprnet.errors import CheckpointError
 from mprnet.infer import cpu_name
 from mprnet.io import image_files, read_rgb
+from mprnet.models.degradation_classifier import DegradationClassifier
 
 TRAIN_SEED, HELD_OUT_SEED = 101, 202
 
@@ -37,6 +39,14 @@ def _examples(folder: Path, count: int, seed: int):
     return make_training_set(photos, count, seed)
 
 
+def classifier(parser: argparse.ArgumentParser, path: Path) -> DegradationClassifier:
+    """The classifier in the weights file, or the parser's error (one line, exit status 2) where it is not one."""
+    try:
+        return load_classifier(path)
+    except CheckpointError as error:
+        parser.error(str(error))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("clean_dir", type=Path, help="training photos, e.g. ../shared/data/train/bsds432")
@@ -47,7 +57,7 @@ def main() -> None:
     parser.add_argument("--start", type=Path, help="classifier weights to fine-tune (default: random weights)")
     parser.add_argument("--lr", type=float, default=2e-3, help="the learning rate, decayed by a cosine")
     args = parser.parse_args()
-    start_network = None if args.start is None else load_classifier(args.start)
+    start_network = None if args.start is None else classifier(parser, args.start)
     start = time.perf_counter()
     patches, labels, sigmas = examples(args.clean_dir, args.examples, TRAIN_SEED, args.workers)
     held_patches, held_labels, _ = examples(args.clean_dir, 2000, HELD_OUT_SEED, args.workers)

@@ -128,12 +128,17 @@ def _rounded(probabilities: dict[str, float]) -> dict[str, float]:
 
 @functools.lru_cache(maxsize=1)
 def load_classifier(path: Path = WEIGHTS) -> DegradationClassifier:
-    from safetensors.torch import load_file
+    from .checkpoint import read_weights
 
     if not path.exists():
         raise CheckpointError(f"no degradation classifier at {path}; this installation lacks its weights")
     network = DegradationClassifier()
-    network.load_state_dict(load_file(str(path)))
+    try:
+        network.load_state_dict(read_weights(path)[0])
+    except RuntimeError as error:  # weights of another network
+        raise CheckpointError(
+            f"{path}: not a degradation classifier's weights ({str(error).splitlines()[0]})"
+        ) from None
     return network.eval()
 
 
