@@ -6,7 +6,8 @@ decision costs on a 1-megapixel photo against giving the right task by hand.
     (VAL_DIR e.g. ../shared/data/val/mcmaster18; WEIGHTS: a classifier that scripts/train_classifier.py wrote,
     instead of the bundled one)
 
-The photos: scikit-image's sample photographs and, when given, the validation folder's (whole images).
+The photos: scikit-image's sample photographs and, when given, the validation folder's (whole images); the rows
+named "gray" make them black and white first.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from mprnet.degrade import CameraNoise, GaussianNoise, seeded_rng
 from mprnet.diagnose import UNSURE, Diagnosis, crop_evidence, diagnosis_from, load_classifier
 from mprnet.errors import CheckpointError
 from mprnet.infer import cpu_name
-from mprnet.io import image_files, read_rgb
+from mprnet.io import image_files, read_rgb, to_gray
 from mprnet.models.degradation_classifier import CLASSES, DegradationClassifier
 from mprnet.restorers import get_restorer
 from mprnet.tasks import make_degradation
@@ -45,6 +46,9 @@ CONDITIONS = {
         for level in ("light", "medium", "heavy")
     },
 }
+#: The conditions measured on black-and-white photos too: their noise is the same in the three channels.
+GRAY = ("clean", "gaussian 5", "gaussian 15", "gaussian 25", "gaussian 50", "camera", "blur camera", "rain light")
+CONDITIONS.update({f"gray {condition}": CONDITIONS[condition] for condition in GRAY})
 
 
 def photos(val_dir: Path | None) -> dict[str, np.ndarray]:
@@ -63,7 +67,8 @@ def evidences(images: dict[str, np.ndarray], network: DegradationClassifier | No
     """Per condition and photo, the diagnosis, and the classifier's log-probabilities per crop (for `--other-rules`)."""
     found = {}
     for condition, (_, make) in CONDITIONS.items():
-        for name, clean in images.items():
+        for name, photo in images.items():
+            clean = to_gray(photo) if condition.startswith("gray ") else photo
             degraded = clean if make is None else make()(clean, seeded_rng(SEED, condition, name))[0]
             pixels = np.clip(degraded, 0, 1).astype(np.float32)
             log_probabilities, sigmas = crop_evidence(pixels, network)
@@ -71,14 +76,16 @@ def evidences(images: dict[str, np.ndarray], network: DegradationClassifier | No
     return found
 
 
-def decisions(evidence: Evidence) -> tuple[dict[str, dict[str, int]], list[float]]:
-    """Per condition, how often each decision was made; and |estimated - true| sigma for the Gaussian conditions."""
+def decisions(evidence: Evidence) -> tuple[dict[str, dict[str, int]], dict[str, list[float]]]:
+    """Per condition, how often each decision was made; and |estimated - true| sigma for the Gaussian conditions,
+    of colour and of gray photos."""
     matrix = {condition: dict.fromkeys((*CLASSES, UNSURE), 0) for condition in CONDITIONS}
-    sigma_errors = []
+    sigma_errors: dict[str, list[float]] = {"colour": [], "gray": []}
     for (condition, _), (diagnosis, _) in evidence.items():
         matrix[condition][diagnosis.decision] += 1
-        if condition.startswith("gaussian"):
-            sigma_errors.append(abs(diagnosis.noise_sigma - float(condition.split()[1])))
+        if "gaussian" in condition:
+            kind = "gray" if condition.startswith("gray") else "colour"
+            sigma_errors[kind].append(abs(diagnosis.noise_sigma - float(condition.split()[-1])))
     return matrix, sigma_errors
 
 
@@ -115,8 +122,10 @@ def print_matrix(matrix: dict[str, dict[str, int]]) -> None:
         rows = [counts for condition, counts in matrix.items() if CONDITIONS[condition][0] == group]
         right = sum(counts[group] for counts in rows) / sum(sum(counts.values()) for counts in rows)
         print(f"all {group:14s} correct {right:.1%}")
-    clean = matrix["clean"]
-    print(f"clean photos left alone (clean or unsure) {(clean['clean'] + clean[UNSURE]) / sum(clean.values()):.1%}")
+    for kind in ("clean", "gray clean"):
+        clean = matrix[kind]
+        left = (clean["clean"] + clean[UNSURE]) / sum(clean.values())
+        print(f"{kind} photos left alone (clean or unsure) {left:.1%}")
 
 
 def timing() -> None:
@@ -162,7 +171,8 @@ def main() -> None:
     matrix, sigma_errors = decisions(evidence)
     print(f"{len(images)} photos, {len(CONDITIONS)} conditions, seed {SEED}")
     print_matrix(matrix)
-    print(f"noise sigma estimate, Gaussian sigma {SIGMAS[0]}-{SIGMAS[-1]}: mean |error| {np.mean(sigma_errors):.2f}")
+    for kind, errors in sigma_errors.items():
+        print(f"noise sigma estimate, {kind} photos, Gaussian sigma 5-50: mean |error| {np.mean(errors):.2f}")
     if args.other_rules:
         print_other_rules(evidence)
     if not args.no_timing:

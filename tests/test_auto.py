@@ -26,13 +26,17 @@ from mprnet.diagnose import (
     noise_level,
     train_classifier,
 )
+from mprnet.io import to_gray
 from mprnet.models.degradation_classifier import CLASSES, PATCH
 from mprnet.restorers import AutoRestorer, get_restorer
 from mprnet.tasks import make_degradation
 
 
-def degraded(task, level, photo="coffee", size=160, seed=0):
+def degraded(task, level, photo="coffee", size=160, seed=0, gray=False):
+    """The sample photo degraded for the task at the level; with `gray`, a one-channel black-and-white photo."""
     clean = sample_photos(size)[photo]
+    if gray:
+        clean = to_gray(clean)
     if task == "clean":
         return clean
     return np.clip(make_degradation(task, level)(clean, seeded_rng(seed, task, photo))[0], 0, 1).astype(np.float32)
@@ -62,6 +66,13 @@ def test_the_classifier_tells_the_degradations_apart(task, level):
     assert diagnosis.decision == task, diagnosis.summary()
 
 
+@pytest.mark.parametrize("task, level", [("clean", None), ("denoise", 10), ("denoise", 25), ("derain", "light")])
+def test_the_classifier_tells_the_degradations_of_black_and_white_photos_apart(task, level):
+    """A gray photo's noise is the same in the three channels: the classifier once took it for clean."""
+    diagnosis = diagnose(degraded(task, level, gray=True))
+    assert diagnosis.decision == task, diagnosis.summary()
+
+
 def test_the_noise_level_estimate_follows_sigma():
     clean = sample_photos(192)["astronaut"]
     estimates = [
@@ -87,9 +98,12 @@ def test_clean_examples_are_made_as_cameras_make_photos_and_are_repeatable():
     assert all(image.min() >= 0 and image.max() <= 1 for image in made)
     assert sum(np.array_equal(image, photo) for image in made) < 12  # most carry a trace of noise or JPEG artefacts
     assert np.array_equal(made[3], clean_as_cameras_make(photo, seeded_rng(7, 3)))
-    patches, labels, sigmas = make_training_set([photo], 8, seed=3)
-    assert patches.shape == (8, PATCH, PATCH, 3) and list(labels) == [0, 1, 2, 3] * 2
-    assert np.all(sigmas[labels == CLASSES.index("denoise")] > 0) and np.all(sigmas[labels != 1] == 0)
+    patches, labels, sigmas = make_training_set([photo], 40, seed=3)
+    assert patches.shape == (40, PATCH, PATCH, 3) and list(labels) == [0, 1, 2, 3] * 10
+    noisy = labels == CLASSES.index("denoise")
+    assert np.all(sigmas[noisy] > 0) and np.all(sigmas[~noisy] == 0)
+    gray = (patches == patches[..., :1]).all(axis=(1, 2, 3))
+    assert 0 < gray.sum() < 20 and (gray & noisy).any()  # some are black and white, their noise too
 
 
 def test_fine_tuning_starts_from_the_given_classifier_and_leaves_it_unchanged():
@@ -224,11 +238,43 @@ def test_restore_auto_copies_a_clean_photo_byte_for_byte_and_reports_each_decisi
         "confidence",
         "probabilities",
         "noise_sigma",
+        "method",
         "seconds",
     }
+    assert entries["noisy.png"]["method"] == "mprnet" and entries["clean.png"]["method"] is None
     printed = capsys.readouterr().out
     assert "noisy.png: denoise (" in printed and "clean.png: clean (" in printed and "; then derain (" in printed
     assert (out / "noisy.png").read_bytes() != (photos / "noisy.png").read_bytes()
+
+
+def save_gray(pixels, path):
+    Image.fromarray(np.round(pixels[..., 0] * 255).astype(np.uint8), mode="L").save(path)
+    return path
+
+
+def test_restore_auto_denoises_a_black_and_white_photo_with_the_classic_gray_method(tmp_path, capsys):
+    """The bundled denoiser learned colour noise only; until it learns gray photos, auto takes msdct for them."""
+    clean = to_gray(sample_photos(160)["coffee"])
+    noisy = save_gray(degraded("denoise", 25, gray=True), tmp_path / "gray.png")
+    colour = save(degraded("denoise", 25), tmp_path / "colour.png")
+    report, out = tmp_path / "decisions.jsonl", tmp_path / "out"
+    assert main(["restore", str(noisy), str(colour), "--task", "auto", "-o", str(out), "--report", str(report)]) == 0
+    entries = {Path(entry["input"]).name: entry for entry in map(json.loads, report.read_text().splitlines())}
+    assert entries["gray.png"]["method"] == "msdct" and entries["colour.png"]["method"] == "mprnet"
+    assert "gray.png: denoise (" in (printed := capsys.readouterr().out) and "restored with msdct" in printed
+    with Image.open(noisy) as before, Image.open(out / "gray.png") as after:
+        assert after.mode == "L"
+        gain = [mprnet.metrics.psnr(np.asarray(image, np.float32)[..., None] / 255, clean) for image in (before, after)]
+    assert gain[1] > gain[0] + 4
+
+
+def test_a_bundled_model_that_learned_gray_photos_restores_them_itself(monkeypatch):
+    from mprnet import restorers
+
+    monkeypatch.setattr(restorers, "read_metadata", lambda path: {"recipe": json.dumps({"gray_share": 0.1})})
+    assert restorers.learned_gray.__wrapped__("denoise")
+    monkeypatch.setattr(restorers, "read_metadata", lambda path: {})
+    assert not restorers.learned_gray.__wrapped__("denoise")
 
 
 def test_restore_auto_leaves_an_unsure_photo_unchanged(tmp_path, monkeypatch, capsys):

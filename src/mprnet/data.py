@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 
 from .degrade import Degradation
 from .errors import DataError, ImageError
-from .io import image_files, read_rgb
+from .io import image_files, read_rgb, to_gray, to_rgb
 
 _PROBLEMS_SHOWN = 10
 _RAIN_FOLDERS = (("input", "target"), ("rainy", "norain"), ("rain", "norain"))
@@ -113,7 +113,8 @@ class SyntheticPairs(_PatchDataset):
     patch_size, so the kernel sees real image content rather than boundary padding.
 
     With `with_labels`, items are (degraded, clean, label): the rain-density label (0 heavy, 1 medium, 2 light)
-    that the degradation records, which DID-MDN trains on.
+    that the degradation records, which DID-MDN trains on. With `gray_share`, that share of the pairs is black and
+    white: the crop's luma is degraded, then repeated in the three channels, as a gray photo is read.
     """
 
     def __init__(
@@ -125,11 +126,13 @@ class SyntheticPairs(_PatchDataset):
         seed: int = 0,
         cache_images: bool = True,
         with_labels: bool = False,
+        gray_share: float = 0.0,
     ):
         self.paths = _clean_paths(clean_dir_or_paths)
         super().__init__(patch_size, seed, length, len(self.paths))
         self.degradation = degradation
         self.with_labels = with_labels
+        self.gray_share = gray_share
         self.images = _decode_all(self.paths) if cache_images else None
         if self.images is not None:
             _check_sizes(
@@ -143,8 +146,10 @@ class SyntheticPairs(_PatchDataset):
         margin = min(self.degradation.margin, (min(photo.shape[:2]) - self.patch_size) // 2)
         (crop,) = random_patches([photo], self.patch_size + 2 * margin, rng)
         crop = crop.astype(np.float32) / 255 if crop.dtype == np.uint8 else crop
+        if self.gray_share and rng.random() < self.gray_share:  # no draw without it: the same pairs as before
+            crop = to_gray(crop)
         degraded, params = self.degradation(crop, rng)
-        pair = to_tensor(trim_border(degraded, margin)), to_tensor(trim_border(crop, margin))
+        pair = to_tensor(to_rgb(trim_border(degraded, margin))), to_tensor(to_rgb(trim_border(crop, margin)))
         return (*pair, _density_label(params)) if self.with_labels else pair
 
     def _photo(self, number: int) -> np.ndarray:

@@ -19,7 +19,7 @@ from .degrade import CameraNoise, Degradation, GaussianNoise, PoissonGaussianNoi
 from .degrade.camera import jpeg_round_trip
 from .errors import CheckpointError
 from .infer import autocast, pick_precision
-from .io import to_rgb
+from .io import to_gray, to_rgb
 from .models.degradation_classifier import CLASSES, PATCH, DegradationClassifier
 from .tasks import make_degradation
 
@@ -41,6 +41,10 @@ SECOND_STEPS = {"denoise": ("derain",)}
 #: the classifier, while their kernel stays near a single pixel and blur spreads it. The value splits clean from
 #: camera-blurred training photos with about equal errors (scripts/calibrate_sharp_kernel.py).
 SHARP_KERNEL = 0.24
+#: The share of training examples made black and white before they are degraded. A gray photo's noise is the same
+#: in its three channels (as `to_rgb` repeats it), unlike a colour photo's: a classifier that saw colour photos only
+#: took gray photos with noise up to sigma 25 for clean.
+GRAY_SHARE = 0.2
 #: The kernel is estimated on the most textured crop of this size (full resolution), at most this many pixels wide.
 KERNEL_CROP, KERNEL_SIZE = 256, 15
 
@@ -241,19 +245,22 @@ def training_example(
     photo: np.ndarray, label: int, makers: dict[str, list[Degradation]], rng: np.random.Generator
 ) -> tuple[np.ndarray, float]:
     """A PATCH-pixel crop of the photo degraded as class `label` says, and its noise level (0-255; 0 for the other
-    classes). The crop is taken at a random scale (up to half size, as crisp as a downscaled photo is)."""
+    classes). The crop is taken at a random scale (up to half size, as crisp as a downscaled photo is), and made
+    black and white (`GRAY_SHARE`) before it is degraded."""
     options = makers[CLASSES[label]]
     degradation = options[int(rng.integers(len(options)))] if options else None
     margin = degradation.margin if degradation is not None else 0
     size = min(PATCH + 2 * margin, *photo.shape[:2])
     crop = _scaled_crop(photo, size, float(rng.uniform(1.0, 2.0)), rng)
+    if rng.random() < GRAY_SHARE:
+        crop = to_gray(crop)
     inner = (slice((size - PATCH) // 2, (size - PATCH) // 2 + PATCH),) * 2
     if degradation is None:
-        return clean_as_cameras_make(crop, rng)[inner], 0.0
+        return to_rgb(clean_as_cameras_make(crop, rng)[inner]), 0.0
     degraded, params = degradation(crop, rng)
     degraded = np.clip(degraded, 0.0, 1.0)[inner]
     sigma = noise_level(degraded - crop[inner], params) if CLASSES[label] == "denoise" else 0.0
-    return degraded.astype(np.float32), sigma
+    return to_rgb(degraded), sigma
 
 
 def clean_as_cameras_make(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:

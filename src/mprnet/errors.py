@@ -25,3 +25,7 @@ class BaselineError(MprnetError, ValueError):
 
 class MetricError(MprnetError, ValueError):
     """A metric protocol or measurement setting that cannot be used."""
+
+
+class RestoreError(MprnetError):
+    """A restorer that gave no usable image (NaN or infinite values)."""

@@ -294,6 +294,23 @@ def to_rgb(pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(colour, (*colour.shape[:2], 3)), dtype=np.float32)
 
 
+#: ITU-R BT.601 luma, as black-and-white conversions weigh red, green and blue.
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def to_gray(pixels: np.ndarray) -> np.ndarray:
+    """An H x W x 3 RGB image as float32 H x W x 1 black and white (its luma)."""
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ImageError(f"expected an H x W x 3 RGB image, found shape {pixels.shape}")
+    return (pixels.astype(np.float32) @ LUMA_WEIGHTS)[..., None]
+
+
+def is_gray(pixels: np.ndarray) -> bool:
+    """Whether H x W x C pixels are black and white: one channel, or every channel the first one (as restorers get
+    a gray photo, repeated in RGB by `to_rgb`)."""
+    return bool(np.all(pixels == pixels[..., :1]))
+
+
 def image_files(folder: str | os.PathLike) -> list[Path]:
     """The image files directly inside a folder, sorted by name; DataError if there is no such folder."""
     if not Path(folder).is_dir():

@@ -11,6 +11,7 @@ total)` hears about tiles. It also says what it is: `name` (the method: a networ
 from __future__ import annotations
 
 import functools
+import json
 import os
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -19,10 +20,11 @@ import numpy as np
 from torch import nn
 
 from .baselines import BASELINES, get_baseline
-from .checkpoint import bundled_models, load_model
+from .checkpoint import bundled_models, load_model, read_metadata
 from .diagnose import Diagnosis, diagnose
 from .errors import CheckpointError, MprnetError
 from .infer import Engine, Progress
+from .io import is_gray
 from .models.registry import ARCHITECTURES
 from .tasks import TASKS
 
@@ -74,13 +76,18 @@ class AutoRestorer:
     def decide(self, image: np.ndarray, check_blur: bool = True) -> Diagnosis:
         return diagnose(image, check_blur=check_blur)
 
-    def model(self, task: str) -> Restorer:
+    def model(self, task: str, image: np.ndarray | None = None) -> Restorer:
+        """What restores the image for the task: the task's bundled model, or for a black-and-white image the
+        task's `gray_method` where the bundled model has not learned such photos (`learned_gray`)."""
+        gray_method = TASKS[task].gray_method
+        if gray_method and image is not None and is_gray(image) and not learned_gray(task):
+            return get_baseline(gray_method)
         return get_restorer(task, device=self.device, precision=self.precision, tile=self.tile, overlap=self.overlap)
 
     def choose(self, image: np.ndarray) -> tuple[Diagnosis, AutoSteps | None]:
         """The diagnosis of the image and what restores it (None: leave the image as it is)."""
         diagnosis = self.decide(image)
-        return diagnosis, None if diagnosis.task is None else AutoSteps(self, diagnosis)
+        return diagnosis, None if diagnosis.task is None else AutoSteps(self, diagnosis, image)
 
     def __call__(self, image: np.ndarray, progress: Progress | None = None, **known: Any) -> np.ndarray:
         _, chosen = self.choose(image)
@@ -92,15 +99,26 @@ class AutoSteps:
     and, where that finds another degradation, the second task's model. `diagnosis` says, once it has run, what
     was done (`steps`). It is a restorer like the first model, whose name and task it gives."""
 
-    def __init__(self, auto: AutoRestorer, diagnosis: Diagnosis):
+    def __init__(self, auto: AutoRestorer, diagnosis: Diagnosis, image: np.ndarray):
         assert diagnosis.task is not None
-        self.auto, self.diagnosis, self.first = auto, diagnosis, auto.model(diagnosis.task)
+        self.auto, self.diagnosis, self.first = auto, diagnosis, auto.model(diagnosis.task, image)
         self.name, self.title, self.kind = self.first.name, self.first.title, self.first.kind
         self.task, self.summary = self.first.task, self.first.summary
         self.needs, self.uses = (), ()
 
+    @property
+    def remark(self) -> str:
+        """What the printed decision adds where the first step is a classic method instead of the bundled model."""
+        if self.first.kind != "classic":
+            return ""
+        return (
+            f"; restored with {self.first.name} (black and white: the bundled {self.first.task} model has not "
+            f"learned such photos)"
+        )
+
     def __call__(self, image: np.ndarray, progress: Progress | None = None, **known: Any) -> np.ndarray:
-        restored = self.first(image, progress, **known)
+        # A classic denoiser (`AutoRestorer.model`) needs the noise level: the classifier's, at least 1.
+        restored = self.first(image, progress, **{"sigma": max(1.0, self.diagnosis.noise_sigma), **known})
         if not self.diagnosis.followers:
             return restored
         # The kernel check is for blur that a step would undo, and deblurring never follows.
@@ -108,7 +126,16 @@ class AutoSteps:
         self.diagnosis = self.diagnosis.followed_by(look)
         if self.diagnosis.then is None:
             return restored
-        return self.auto.model(self.diagnosis.then.decision)(restored, progress, **known)
+        return self.auto.model(self.diagnosis.then.decision, restored)(restored, progress, **known)
+
+
+@functools.cache
+def learned_gray(task: str) -> bool:
+    """Whether the bundled model of the task learned black-and-white photos too: its recipe's `data.gray_share`,
+    which the trainer writes into the weights' metadata."""
+    path = bundled_models().get(task)
+    recipe = json.loads(read_metadata(path).get("recipe", "{}")) if path else {}
+    return float(recipe.get("gray_share", 0.0)) > 0
 
 
 def resolve(restorer: Restorer, image: np.ndarray) -> tuple[Diagnosis | None, Restorer | None]:
@@ -121,6 +148,11 @@ def resolve(restorer: Restorer, image: np.ndarray) -> tuple[Diagnosis | None, Re
 def decided(diagnosis: Diagnosis, chosen: Restorer | None) -> Diagnosis:
     """The diagnosis `resolve` gave, with the second task the restoration found, if it found one."""
     return chosen.diagnosis if isinstance(chosen, AutoSteps) else diagnosis
+
+
+def remark(chosen: Restorer | None) -> str:
+    """What a printed decision adds about how the image was restored ("" where by the task's bundled model)."""
+    return chosen.remark if isinstance(chosen, AutoSteps) else ""
 
 
 def method_names() -> list[str]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import BaselineError, ImageError
+from ..io import is_gray
 from .dct import dct_denoise, msdct_denoise
 from .deconv import as_kernel, load_kernel, richardson_lucy, tv_deconvolve, wiener_deconvolve
 from .l0_deblur import deblur_blind, estimate_kernel
@@ -69,8 +70,13 @@ class Baseline:
             raise BaselineError(f"The {self.name} method needs {' and '.join(_NEEDS_TEXT[m] for m in missing)}.")
         self._check_package()
         given = {name: known[name] for name in self.uses if known[name] is not None}
-        restored = np.clip(self.restore(pixels, **given, **options), 0.0, 1.0).astype(np.float32)
-        return restored.reshape(np.shape(image))
+        # A black-and-white photo goes to the method's gray version: its noise is the same in every channel,
+        # which colour versions do not expect (colour BM3D returned NaN on it).
+        gray = is_gray(pixels)
+        restored = self.restore(pixels[..., :1] if gray else pixels, **given, **options)
+        if gray:
+            restored = np.repeat(restored, pixels.shape[2], axis=2)
+        return np.clip(restored, 0.0, 1.0).astype(np.float32).reshape(np.shape(image))
 
     def _check_package(self) -> None:
         if not self.available:

@@ -41,7 +41,7 @@ from ..io import (
     write_image,
 )
 from ..models.registry import ARCHITECTURES, get_architecture
-from ..restorers import AUTO, decided, get_restorer, method_names, resolve
+from ..restorers import AUTO, decided, get_restorer, method_names, remark, resolve
 from ..tasks import TASK_NAMES
 
 HELP = "restore photographs: deblur, denoise or derain image files and folders"
@@ -407,9 +407,9 @@ def _restore_file(
             write_image(target, image.map_frames(lambda pixels: restore_pixels(pixels, chosen, **known)))
         if diagnosis is not None:
             diagnosis = decided(diagnosis, chosen)
-            tqdm.write(f"{source}: {diagnosis.summary()}")
+            tqdm.write(f"{source}: {diagnosis.summary()}{remark(chosen)}")
             if report:
-                report.write(source, target, diagnosis, time.monotonic() - started)
+                report.write(source, target, diagnosis, chosen, time.monotonic() - started)
     except PixelLimitError as error:
         return f"{error} (raise it with --max-megapixels if you trust the file)"
     except MprnetError as error:
@@ -433,15 +433,18 @@ def _copy_unchanged(source: Path, target: Path, image) -> None:
 
 
 class DecisionReport:
-    """JSON lines, one per file that --task auto decided on: input, output, decision and probabilities, seconds."""
+    """JSON lines, one per file that --task auto decided on: input, output, decision and probabilities, the method
+    that restored it (None: left alone), seconds."""
 
     def __init__(self, path: Path):
         prepare_folder(path.parent)
         self.path = path
         self.handle = path.open("w", encoding="utf-8")
 
-    def write(self, source: Path, target: Path, diagnosis, seconds: float) -> None:
-        entry = {"input": str(source), "output": str(target), **diagnosis.record(), "seconds": round(seconds, 3)}
+    def write(self, source: Path, target: Path, diagnosis, chosen, seconds: float) -> None:
+        method = chosen.name if chosen is not None else None
+        entry = {"input": str(source), "output": str(target), **diagnosis.record(), "method": method}
+        entry["seconds"] = round(seconds, 3)
         self.handle.write(json.dumps(entry) + "\n")
         self.handle.flush()
 

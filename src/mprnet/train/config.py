@@ -27,6 +27,9 @@ class DataConfig:
     level: str | float | None = None
     #: The share of synthetic inputs left clean, so that the model learns to pass undegraded photos unchanged.
     clean_share: float = 0.0
+    #: The share of synthetic pairs made black and white before they are degraded: a gray photo's noise is the same
+    #: in its three channels, which a model that saw colour noise only leaves in place.
+    gray_share: float = 0.0
     #: ... or a paired folder (GoPro, SIDD, Rain13K or input/ + target/ layouts).
     paired_dir: str | None = None
     workers: int = 2
@@ -177,6 +180,8 @@ def check_recipe(config: TrainConfig, where: str) -> None:
         raise MprnetError(f"{where}: schedule step needs step_every >= 1, found {config.step_every}")
     if not 0 <= config.data.clean_share < 1:
         raise MprnetError(f"{where}: data.clean_share must be at least 0 and below 1, found {config.data.clean_share}")
+    if not 0 <= config.data.gray_share <= 1:
+        raise MprnetError(f"{where}: data.gray_share must be between 0 and 1, found {config.data.gray_share}")
     if config.task not in TASKS:
         raise MprnetError(f"{where}: task must be one of {', '.join(TASKS)}, found {config.task!r}")
     if config.precision not in PRECISIONS:
@@ -238,6 +243,7 @@ def recipe(config: TrainConfig) -> dict:
     return {
         "model": config.model,
         "clean_share": config.data.clean_share,
+        "gray_share": config.data.gray_share,
         **{key: getattr(config, key) for key in keys},
     }
 

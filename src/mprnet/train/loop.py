@@ -99,6 +99,7 @@ def training_patches(config: TrainConfig, total_items: int, with_labels: bool = 
         length=total_items,
         seed=config.seed,
         with_labels=with_labels,
+        gray_share=config.data.gray_share,
     )
 
 
