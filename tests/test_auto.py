@@ -268,6 +268,16 @@ def test_restore_auto_denoises_a_black_and_white_photo_with_the_classic_gray_met
     assert gain[1] > gain[0] + 4
 
 
+def test_restore_denoise_says_what_restores_a_black_and_white_photo_better(tmp_path, capsys):
+    gray = save_gray(degraded("denoise", 25, size=64, gray=True), tmp_path / "gray.png")
+    colour = save(degraded("denoise", 25, size=64), tmp_path / "colour.png")
+    assert main(["restore", str(gray), str(colour), "--task", "denoise", "-o", str(tmp_path / "out")]) == 0
+    advice = [line for line in capsys.readouterr().err.splitlines() if "has not learned" in line]
+    assert len(advice) == 1 and advice[0].startswith(str(gray)) and "--method msdct --sigma N" in advice[0]
+    assert main(["restore", str(gray), "--method", "msdct", "--sigma", "25", "-o", str(tmp_path / "o2")]) == 0
+    assert "has not learned" not in capsys.readouterr().err
+
+
 def test_a_bundled_model_that_learned_gray_photos_restores_them_itself(monkeypatch):
     from mprnet import restorers
 
@@ -275,6 +285,8 @@ def test_a_bundled_model_that_learned_gray_photos_restores_them_itself(monkeypat
     assert restorers.learned_gray.__wrapped__("denoise")
     monkeypatch.setattr(restorers, "read_metadata", lambda path: {})
     assert not restorers.learned_gray.__wrapped__("denoise")
+    monkeypatch.setattr(restorers, "learned_gray", lambda task: True)
+    assert restorers.gray_advice("denoise") is None
 
 
 def test_restore_auto_leaves_an_unsure_photo_unchanged(tmp_path, monkeypatch, capsys):

@@ -44,7 +44,7 @@ def centre_of_mass(kernel):
 
 def test_gaussian_noise_std_matches_sigma():
     noisy, params = GaussianNoise(sigma=25)(flat(), np.random.default_rng(0))
-    assert params == {"type": "gaussian", "sigma": 25.0, "clip": False}
+    assert params == {"type": "gaussian", "sigma": 25.0, "clip": False, "shared": 0.0}
     assert noisy.dtype == np.float32 and noisy.shape == (256, 256, 3)
     assert np.std((noisy - 0.5) * 255) == pytest.approx(25, rel=0.02)
     bright, _ = GaussianNoise(sigma=25)(flat(0.98, 32), np.random.default_rng(0))
@@ -81,6 +81,28 @@ def test_poisson_gaussian_variance_is_a_x_plus_b(level):
     assert params == {"type": "poisson_gaussian", "a": a, "b": b}
     assert np.var(noisy) == pytest.approx(a * level + b, rel=0.05)
     assert np.mean(noisy) == pytest.approx(level, abs=0.002)
+
+
+@pytest.mark.parametrize("shared", [0.0, 0.5, 1.0])
+def test_gaussian_noise_shares_the_given_part_of_its_variance_between_the_channels(shared):
+    noisy, params = GaussianNoise(sigma=20, shared=shared)(flat(0.5, 256), np.random.default_rng(1))
+    noise = (noisy - 0.5).reshape(-1, 3)
+    assert params["shared"] == shared and noise.std() == pytest.approx(20 / 255, rel=0.03)
+    assert np.corrcoef(noise[:, 0], noise[:, 1])[0, 1] == pytest.approx(shared, abs=0.03)
+
+
+def test_parameters_without_a_shared_part_are_colour_noise_as_before():
+    image = flat(0.5, 32)
+    old = {"type": "gaussian", "sigma": 20.0, "clip": False}
+    applied = GaussianNoise().apply(image, old, np.random.default_rng(3))
+    assert np.array_equal(applied, GaussianNoise().apply(image, {**old, "shared": 0.0}, np.random.default_rng(3)))
+
+
+def test_the_mixed_level_holds_luminance_noise():
+    noise = make_degradation("denoise", "mixed")
+    rng = np.random.default_rng(0)
+    shares = [params.get("shared", 0.0) for _, params in (noise(flat(0.5, 8), rng) for _ in range(200))]
+    assert 0.1 < np.mean(np.array(shares) >= 0.5) < 0.3
 
 
 def test_mixed_noise_uses_each_kind_in_proportion():

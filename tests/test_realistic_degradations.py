@@ -146,7 +146,7 @@ def test_mixed_noise_draws_camera_noise_among_the_kinds():
     rng = np.random.default_rng(0)
     kinds = [noise(flat(0.5, 8), rng)[1]["type"] for _ in range(300)]
     assert 0.3 < kinds.count("camera") / len(kinds) < 0.5 and 0.12 < kinds.count("poisson_gaussian") / 300 < 0.28
-    with pytest.raises(DataError, match="poisson_share \\+ camera_share <= 1"):
+    with pytest.raises(DataError, match="poisson_share \\+ camera_share \\+ luma_share <= 1"):
         MixedNoise(poisson_share=0.7, camera_share=0.5)
 
 

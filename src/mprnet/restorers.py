@@ -138,6 +138,18 @@ def learned_gray(task: str) -> bool:
     return float(recipe.get("gray_share", 0.0)) > 0
 
 
+def gray_advice(task: str | None, model: object = None, method: str | None = None) -> str | None:
+    """Where a black-and-white photo is restored with the bundled model of `task` (no model or method given) and
+    that model has not learned such photos: what restores them instead; else None."""
+    gray_method = TASKS[task].gray_method if task in TASKS else None
+    if gray_method is None or model is not None or method is not None or learned_gray(str(task)):
+        return None
+    return (
+        f"black and white: the bundled {task} model has not learned such photos and leaves most of their noise; "
+        f"--task auto, or --method {gray_method} --sigma N, restores them"
+    )
+
+
 def resolve(restorer: Restorer, image: np.ndarray) -> tuple[Diagnosis | None, Restorer | None]:
     """What restores this image: the restorer itself (and no diagnosis), or, for `AutoRestorer`, what it chooses
     and why (None: the image is to be left as it is). Front ends that report decisions call this once per image,

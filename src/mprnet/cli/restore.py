@@ -34,6 +34,7 @@ from ..infer import PRECISIONS, pick_device
 from ..io import (
     DEFAULT_MAX_PIXELS,
     PixelLimitError,
+    is_gray,
     is_image_name,
     output_suffix,
     prepare_folder,
@@ -41,7 +42,7 @@ from ..io import (
     write_image,
 )
 from ..models.registry import ARCHITECTURES, get_architecture
-from ..restorers import AUTO, decided, get_restorer, method_names, remark, resolve
+from ..restorers import AUTO, decided, get_restorer, gray_advice, method_names, remark, resolve
 from ..tasks import TASK_NAMES
 
 HELP = "restore photographs: deblur, denoise or derain image files and folders"
@@ -341,10 +342,11 @@ def _restore_share(todo, args: argparse.Namespace, counts: dict, group: Distribu
     known = _known(args)
     known["progress"] = lambda done, total: _show_tiles(tiles, done, total)
     report = DecisionReport(_report_part(args.report, group)) if args.report else None
+    advice = gray_advice(args.task, args.weights, args.method)
     done = 0
     for source, target in todo:
         tiles.reset()
-        problem = _restore_file(source, target, restorer, known, int(args.max_megapixels * 1e6), report)
+        problem = _restore_file(source, target, restorer, known, int(args.max_megapixels * 1e6), report, advice)
         if problem:
             _report(problem)
         counts["failed" if problem else "restored"] += 1
@@ -392,13 +394,21 @@ def _show_tiles(bar: tqdm, done: int, total: int) -> None:
 
 
 def _restore_file(
-    source: Path, target: Path, restorer, known: dict, max_pixels: int, report: DecisionReport | None = None
+    source: Path,
+    target: Path,
+    restorer,
+    known: dict,
+    max_pixels: int,
+    report: DecisionReport | None = None,
+    gray_advice: str | None = None,
 ) -> str | None:
-    """Restore one file (with task auto: as the classifier decides, printed and reported); the reason it failed,
-    or None."""
+    """Restore one file (with task auto: as the classifier decides, printed and reported; a black-and-white one
+    with the `gray_advice` printed, if any); the reason it failed, or None."""
     try:
         prepare_folder(target.parent)  # before the work, not after
         image = read_image(source, max_pixels=max_pixels)
+        if gray_advice and is_gray(image.pixels):
+            tqdm.write(f"{source}: {gray_advice}", file=sys.stderr)
         started = time.monotonic()
         diagnosis, chosen = resolve(restorer, image.pixels)
         if chosen is None:

@@ -11,12 +11,21 @@ from .camera import CameraNoise
 
 
 class GaussianNoise(Degradation):
-    """Adds N(0, sigma^2) noise, sigma on the 0-255 scale, fixed or drawn uniformly per image from sigma_range."""
+    """Adds N(0, sigma^2) noise, sigma on the 0-255 scale, fixed or drawn uniformly per image from sigma_range.
+    `shared` (fixed or a range to draw from) is the share of each pixel's noise variance common to its channels:
+    0 is colour noise, independent per channel; 1 is luminance noise, the same in every channel, as cameras leave
+    it where they remove chroma noise (and as a black-and-white photo has it)."""
 
     task = "denoise"
     param_type = "gaussian"
 
-    def __init__(self, sigma: float | None = None, sigma_range: tuple[float, float] | None = None, clip: bool = False):
+    def __init__(
+        self,
+        sigma: float | None = None,
+        sigma_range: tuple[float, float] | None = None,
+        clip: bool = False,
+        shared: Range = 0.0,
+    ):
         if sigma is not None and sigma_range is not None:
             raise DataError(f"GaussianNoise expects sigma or sigma_range, found both ({sigma}, {sigma_range}).")
         if sigma_range is None:
@@ -24,12 +33,15 @@ class GaussianNoise(Degradation):
         else:
             self.sigma = check_range("sigma_range", sigma_range, 0.0, 255.0)
         self.clip = bool(clip)
+        self.shared = check_range("shared", shared, 0.0, 1.0)
 
     def sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> dict:
-        return {"type": self.param_type, "sigma": draw(self.sigma, rng), "clip": self.clip}
+        sigma = draw(self.sigma, rng)
+        return {"type": self.param_type, "sigma": sigma, "clip": self.clip, "shared": draw(self.shared, rng)}
 
     def apply(self, clean: np.ndarray, params: dict, rng: np.random.Generator) -> np.ndarray:
-        noisy = add_gaussian_noise(clean, params["sigma"], rng)
+        shared = params.get("shared", 0.0)  # parameters written before it had one: colour noise
+        noisy = add_gaussian_noise(clean, params["sigma"], rng, shared)
         return np.clip(noisy, 0.0, 1.0) if params["clip"] else noisy
 
 
@@ -59,7 +71,8 @@ class PoissonGaussianNoise(Degradation):
 
 class MixedNoise(RandomChoice):
     """The kinds of noise a blind denoiser meets, drawn per image: Gaussian noise of a blind sigma, Poisson-Gaussian
-    sensor noise (poisson_share of the images) and noise through a camera's pipeline (camera_share)."""
+    sensor noise (poisson_share of the images), noise through a camera's pipeline (camera_share) and Gaussian
+    noise mostly common to the channels (luma_share: `shared` 0.5-1, luminance noise)."""
 
     def __init__(
         self,
@@ -68,18 +81,33 @@ class MixedNoise(RandomChoice):
         sigma_range: tuple[float, float] = (0.0, 50.0),
         a_range: Range = (1e-4, 1e-2),
         b_range: Range = (1e-6, 1e-3),
+        luma_share: float = 0.0,
     ):
         poisson = check_range("poisson_share", poisson_share, 0.0, 1.0)[0]
         camera = check_range("camera_share", camera_share, 0.0, 1.0)[0]
-        if poisson + camera > 1.0:
-            raise DataError(f"MixedNoise expects poisson_share + camera_share <= 1, found {poisson} + {camera}.")
-        super().__init__(
-            [GaussianNoise(sigma_range=sigma_range), PoissonGaussianNoise(a_range, b_range), CameraNoise()],
-            [1.0 - poisson - camera, poisson, camera],
-        )
+        luma = check_range("luma_share", luma_share, 0.0, 1.0)[0]
+        if poisson + camera + luma > 1.0:
+            raise DataError(
+                "MixedNoise expects poisson_share + camera_share + luma_share <= 1, "
+                f"found {poisson} + {camera} + {luma}."
+            )
+        options: list[Degradation] = [
+            GaussianNoise(sigma_range=sigma_range),
+            PoissonGaussianNoise(a_range, b_range),
+            CameraNoise(),
+        ]
+        weights = [1.0 - poisson - camera - luma, poisson, camera]
+        if luma:  # no option of weight 0: the draws of mixes without it stay as they were
+            options.append(GaussianNoise(sigma_range=sigma_range, shared=(0.5, 1.0)))
+            weights.append(luma)
+        super().__init__(options, weights)
 
 
-def add_gaussian_noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """The image plus white Gaussian noise of standard deviation sigma (0-255 scale), as float32."""
+def add_gaussian_noise(image: np.ndarray, sigma: float, rng: np.random.Generator, shared: float = 0.0) -> np.ndarray:
+    """The image plus white Gaussian noise of standard deviation sigma (0-255 scale), as float32; `shared` of its
+    variance common to the channels."""
     noise = rng.standard_normal(image.shape, dtype=np.float32)
+    if shared > 0:
+        common = rng.standard_normal((*image.shape[:-1], 1), dtype=np.float32)
+        noise = np.float32(np.sqrt(1.0 - shared)) * noise + np.float32(np.sqrt(shared)) * common
     return image + noise * np.float32(sigma / 255.0)

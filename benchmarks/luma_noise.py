@@ -1,14 +1,16 @@
-"""Black-and-white photos with Gaussian noise: PSNR of the noisy input, the bundled denoiser, the classic methods'
-gray versions given the true sigma, and `--task auto` (the classifier's decision and noise level). A gray photo's
-noise is the same in its three channels, which the bundled denoiser (trained on colour noise) has not learned.
+"""Noise the same in every channel: black-and-white photos with Gaussian noise, and colour photos with luminance
+noise (Gaussian, all of it common to the channels). PSNR of the noisy input, the bundled denoiser (trained on
+colour noise), the classic methods given the true sigma (gray versions for gray photos), and `--task auto` (the
+classifier's decision and noise level), per sigma.
 
-    python benchmarks/gray_denoise.py ../shared/data/val/mcmaster18 [--count 6] [--crop 256]
+    python benchmarks/luma_noise.py ../shared/data/val/mcmaster18 [--count 6] [--crop 256]
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,7 @@ from mprnet.restorers import get_restorer, resolve
 
 SEED = 24_680
 SIGMAS = (15, 25, 50)
+KINDS = ("black and white", "colour, luminance noise")
 CLASSICS = ("msdct", "bm3d", "ffdnet")
 
 
@@ -34,16 +37,18 @@ def main() -> None:
     args = parser.parse_args()
     classics = [name for name in CLASSICS if name == "msdct" or importlib.util.find_spec(name)]
     columns = ["input", "bundled denoiser", *[f"{name} (true sigma)" for name in classics], "auto"]
-    print(f"{args.count} photos of {args.val_dir}, black and white, central {args.crop} px; {cpu_name()}")
-    print(f"{'sigma':>6s}" + "".join(f"{column:>22s}" for column in columns) + f"{'auto chose':>24s}")
-    for sigma in SIGMAS:
+    print(f"{args.count} photos of {args.val_dir}, central {args.crop} px; {cpu_name()}")
+    print(f"{'photos, sigma':>28s}" + "".join(f"{column:>22s}" for column in columns) + f"{'auto chose':>24s}")
+    for kind, sigma in itertools.product(KINDS, SIGMAS):
         scores: dict[str, list[float]] = {column: [] for column in columns}
         chosen: list[str] = []
         for path in image_files(args.val_dir)[: args.count]:
             photo = read_rgb(path)
             top, left = ((extent - args.crop) // 2 for extent in photo.shape[:2])
-            clean = to_gray(photo[top : top + args.crop, left : left + args.crop])
-            noisy = np.clip(GaussianNoise(sigma=sigma)(clean, seeded_rng(SEED, sigma, path.name))[0], 0, 1)
+            crop = photo[top : top + args.crop, left : left + args.crop]
+            clean = to_gray(crop) if kind == "black and white" else crop
+            noise = GaussianNoise(sigma=sigma, shared=1.0)
+            noisy = np.clip(noise(clean, seeded_rng(SEED, kind, sigma, path.name))[0], 0, 1)
             noisy = noisy.astype(np.float32)
             restored = {
                 "input": noisy,
@@ -57,7 +62,7 @@ def main() -> None:
                 scores[column].append(psnr(image, clean))
         common = max(set(chosen), key=chosen.count)
         print(
-            f"{sigma:6d}"
+            f"{kind + ', ' + str(sigma):>28s}"
             + "".join(f"{np.mean(scores[column]):19.2f} dB" for column in columns)
             + f"{common:>19s} ({chosen.count(common)}/{len(chosen)})"
         )
