@@ -146,10 +146,13 @@ class SyntheticPairs(_PatchDataset):
         margin = min(self.degradation.margin, (min(photo.shape[:2]) - self.patch_size) // 2)
         (crop,) = random_patches([photo], self.patch_size + 2 * margin, rng)
         crop = crop.astype(np.float32) / 255 if crop.dtype == np.uint8 else crop
-        if self.gray_share and rng.random() < self.gray_share:  # no draw without it: the same pairs as before
-            crop = to_gray(crop)
+        gray = bool(self.gray_share) and rng.random() < self.gray_share  # no draw without it: the pairs as before
+        crop = to_gray(crop) if gray else crop
         degraded, params = self.degradation(crop, rng)
-        pair = to_tensor(to_rgb(trim_border(degraded, margin))), to_tensor(to_rgb(trim_border(crop, margin)))
+        degraded, crop = trim_border(degraded, margin), trim_border(crop, margin)
+        if gray:
+            degraded, crop = to_rgb(degraded), to_rgb(crop)
+        pair = to_tensor(degraded), to_tensor(crop)
         return (*pair, _density_label(params)) if self.with_labels else pair
 
     def _photo(self, number: int) -> np.ndarray:

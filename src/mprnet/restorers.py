@@ -78,9 +78,9 @@ class AutoRestorer:
 
     def model(self, task: str, image: np.ndarray | None = None) -> Restorer:
         """What restores the image for the task: the task's bundled model, or for a black-and-white image the
-        task's `gray_method` where the bundled model has not learned such photos (`learned_gray`)."""
-        gray_method = TASKS[task].gray_method
-        if gray_method and image is not None and is_gray(image) and not learned_gray(task):
+        task's `gray_method` where the bundled model has not learned such photos (`gray_method_for`)."""
+        gray_method = gray_method_for(task)
+        if gray_method and image is not None and is_gray(image):
             return get_baseline(gray_method)
         return get_restorer(task, device=self.device, precision=self.precision, tile=self.tile, overlap=self.overlap)
 
@@ -138,11 +138,18 @@ def learned_gray(task: str) -> bool:
     return float(recipe.get("gray_share", 0.0)) > 0
 
 
+def gray_method_for(task: str | None) -> str | None:
+    """The classic method that restores black-and-white photos of the task (its `gray_method`) while the task's
+    bundled model has not learned them; None where the bundled model is to restore them."""
+    gray_method = TASKS[task].gray_method if task in TASKS else None
+    return None if gray_method is None or learned_gray(str(task)) else gray_method
+
+
 def gray_advice(task: str | None, model: object = None, method: str | None = None) -> str | None:
     """Where a black-and-white photo is restored with the bundled model of `task` (no model or method given) and
     that model has not learned such photos: what restores them instead; else None."""
-    gray_method = TASKS[task].gray_method if task in TASKS else None
-    if gray_method is None or model is not None or method is not None or learned_gray(str(task)):
+    gray_method = gray_method_for(task)
+    if gray_method is None or model is not None or method is not None:
         return None
     return (
         f"black and white: the bundled {task} model has not learned such photos and leaves most of their noise; "

@@ -452,9 +452,13 @@ class DecisionReport:
         self.handle = path.open("w", encoding="utf-8")
 
     def write(self, source: Path, target: Path, diagnosis, chosen, seconds: float) -> None:
-        method = chosen.name if chosen is not None else None
-        entry = {"input": str(source), "output": str(target), **diagnosis.record(), "method": method}
-        entry["seconds"] = round(seconds, 3)
+        entry = {
+            "input": str(source),
+            "output": str(target),
+            **diagnosis.record(),
+            "method": chosen.name if chosen is not None else None,
+            "seconds": round(seconds, 3),
+        }
         self.handle.write(json.dumps(entry) + "\n")
         self.handle.flush()
 
