@@ -1,85 +1,81 @@
-"""Train the bundled degradation classifier (src/mprnet/weights/classifier/degradation.safetensors) on the training
-photos, degraded with every level of every task, clean photos included with and without JPEG artefacts.
+"""Train the bundled degradation classifier with the project's trainer (`mprnet train classifier`, the config
+`src/mprnet/train/configs/classifier.yaml`) and bundle its best weights (held-out accuracy) as
+src/mprnet/weights/classifier/degradation.safetensors, with what the run was: steps, examples, minutes, hardware.
 
-    python scripts/train_classifier.py ../shared/data/train/bsds432 [--examples 24000] [--steps 5000] [--out PATH]
-        [--start WEIGHTS --lr 5e-4]   (fine-tune a classifier instead of training one from random weights)
+    python scripts/train_classifier.py [--set KEY=VALUE ...] [--init-weights classifier] [--out PATH]
+    python scripts/train_classifier.py --from-run runs/classifier [--out PATH]   (bundle a finished run)
 
-Prints how long making the examples and training took, and the accuracy on held-out examples of the same photos.
+`--set` and `--init-weights` are those of `mprnet train` (e.g. `--set steps=2000 --set lr=5.0e-4 --init-weights
+classifier` fine-tunes the bundled classifier on a changed recipe).
 """
 
 from __future__ import annotations
 
 import argparse
-import time
-from concurrent.futures import ProcessPoolExecutor
+import json
+import shlex
+import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from mprnet.diagnose import WEIGHTS, load_classifier, make_training_set, save_classifier, train_classifier
-from mprnet.errors import CheckpointError
+from mprnet.cli.train import parse_overrides
+from mprnet.diagnose import WEIGHTS, load_classifier, save_classifier
+from mprnet.errors import MprnetError
 from mprnet.infer import cpu_name
-from mprnet.io import image_files, read_rgb
-from mprnet.models.degradation_classifier import DegradationClassifier
-
-TRAIN_SEED, HELD_OUT_SEED = 101, 202
+from mprnet.train import load_config, train
 
 
-def examples(folder: Path, count: int, seed: int, workers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The examples made in `workers` processes, each its own share with its own seed."""
-    shares = [count // workers + (index < count % workers) for index in range(workers)]
-    with ProcessPoolExecutor(workers) as pool:
-        parts = list(pool.map(_examples, [folder] * workers, shares, [seed * 1000 + index for index in range(workers)]))
-    return tuple(np.concatenate(arrays) for arrays in zip(*parts))  # type: ignore[return-value]
+def trained_run(args: argparse.Namespace) -> Path:
+    """The folder of the run: trained now, or the finished one named by --from-run."""
+    if args.from_run:
+        return args.from_run
+    overrides = parse_overrides(args.set) | ({"init_weights": args.init_weights} if args.init_weights else {})
+    return Path(train(load_config("classifier", overrides))["out_dir"])
 
 
-def _examples(folder: Path, count: int, seed: int):
-    photos = [read_rgb(path) for path in image_files(folder)]
-    return make_training_set(photos, count, seed)
-
-
-def classifier(parser: argparse.ArgumentParser, path: Path) -> DegradationClassifier:
-    """The classifier in the weights file, or the parser's error (one line, exit status 2) where it is not one."""
+def run_facts(run: Path) -> dict:
+    """What the run's log says: the best validation, its step and batch, and the minutes the run took."""
     try:
-        return load_classifier(path)
-    except CheckpointError as error:
-        parser.error(str(error))
+        log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    except (OSError, ValueError) as error:
+        raise MprnetError(f"{run}: no readable training log ({error})") from None
+    validations = [entry["validation"] for entry in log if "validation" in entry]
+    if not validations:
+        raise MprnetError(f"{run}: the run was never validated (set val.dir)")
+    best = max(validations, key=lambda record: record["accuracy"])
+    start = next(entry["start"] for entry in log if "start" in entry)
+    config = start["config"]
+    return {
+        "steps": best["step"],
+        "examples": best["step"] * config["batch_size"],
+        "init_weights": config["init_weights"],
+        "training_photos": config["data"]["clean_dir"],
+        "held_out_patch_accuracy": round(best["accuracy"], 4),
+        "held_out_sigma_error": round(best["sigma_error"], 3),
+        "minutes": round((log[-1]["time"] - log[0]["time"]) / 60, 1),
+        # Runs logged before the trainer recorded its hardware ran here.
+        "hardware": start.get("hardware", f"{cpu_name()}, {torch.get_num_threads()} threads"),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("clean_dir", type=Path, help="training photos, e.g. ../shared/data/train/bsds432")
-    parser.add_argument("--examples", type=int, default=24000)
-    parser.add_argument("--steps", type=int, default=5000)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="as for mprnet train")
+    parser.add_argument("--init-weights", metavar="FILE", help="as for mprnet train (`classifier`: the bundled one)")
+    parser.add_argument("--from-run", type=Path, metavar="DIR", help="bundle this finished run instead of training")
     parser.add_argument("--out", type=Path, default=WEIGHTS)
-    parser.add_argument("--start", type=Path, help="classifier weights to fine-tune (default: random weights)")
-    parser.add_argument("--lr", type=float, default=2e-3, help="the learning rate, decayed by a cosine")
     args = parser.parse_args()
-    start_network = None if args.start is None else classifier(parser, args.start)
-    start = time.perf_counter()
-    patches, labels, sigmas = examples(args.clean_dir, args.examples, TRAIN_SEED, args.workers)
-    held_patches, held_labels, _ = examples(args.clean_dir, 2000, HELD_OUT_SEED, args.workers)
-    made = time.perf_counter() - start
-    network = train_classifier(patches, labels, sigmas, args.steps, start=start_network, lr=args.lr)
-    trained = time.perf_counter() - start - made
-    with torch.no_grad():
-        logits, _ = network(torch.from_numpy(held_patches).permute(0, 3, 1, 2).float() / 255.0)
-    accuracy = float((logits.argmax(1).numpy() == held_labels).mean())
-    metadata = {
-        "examples": args.examples,
-        "steps": args.steps,
-        **({"fine_tuned_from": str(args.start), "lr": args.lr} if args.start else {}),
-        "training_photos": str(args.clean_dir),
-        "held_out_patch_accuracy": round(accuracy, 4),
-        "hardware": f"{cpu_name()}, {torch.get_num_threads()} threads",
-        "minutes": round((made + trained) / 60, 1),
-    }
-    save_classifier(network, args.out, metadata)
+    try:
+        run = trained_run(args)
+        network = load_classifier(run / "best.safetensors")
+        facts = run_facts(run)
+    except MprnetError as error:
+        parser.error(str(error))
+    save_classifier(network, args.out, {"command": shlex.join(["python", *sys.argv]), **facts})
     print(
-        f"{args.examples} examples in {made / 60:.1f} min, {args.steps} steps in {trained / 60:.1f} min on "
-        f"{cpu_name()}; held-out patch accuracy {accuracy:.1%}; wrote {args.out}"
+        f"{facts['minutes']} min on {facts['hardware']}; best held-out patch accuracy "
+        f"{facts['held_out_patch_accuracy']:.1%} at step {facts['steps']}; wrote {args.out}"
     )
 
 

@@ -24,7 +24,7 @@ from mprnet.models.mimo_unet import training_loss as mimo_unet_loss
 from mprnet.models.registry import create_model
 from mprnet.models.srn import training_loss as srn_loss
 from mprnet.train import Trainer, learning_rate, load_config
-from mprnet.train.loop import build_model, training_patches
+from mprnet.train.objectives import objective_for, training_patches
 
 #: name -> (tiny network, task, degradation level, recipe settings)
 PEERS = {
@@ -160,7 +160,7 @@ def test_the_config_picks_the_optimizer(tmp_path, photos):
 def test_peer_configs_build_the_published_and_the_cpu_sized_networks(name, architecture, millions):
     config = load_config(name)
     with torch.device("meta"):
-        model = build_model(config)
+        model = objective_for(config).build_model()
     assert model.architecture == architecture
     assert sum(p.numel() for p in model.parameters()) / 1e6 == pytest.approx(millions, abs=0.006)
 
@@ -240,9 +240,10 @@ def test_did_mdn_refuses_data_without_density_labels(tmp_path, photos):
 
 
 def loss_on(trainer: Trainer, batch: tuple) -> float:
-    degraded, clean, *labels = batch
+    degraded, *targets = batch
+    objective = trainer.objective
     with torch.no_grad():
-        return float(trainer.loss_fn(trainer.forward(trainer.model, degraded, *labels), clean, *labels))
+        return float(objective.loss(objective.forward(trainer.model, degraded, *targets), *targets))
 
 
 def first_batch(config) -> tuple:

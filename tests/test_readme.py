@@ -24,6 +24,8 @@ NOT_RUN_HERE = {
     "mprnet train my.yaml --set steps=20000 --set data.workers=4": "a long run: test_train runs --set",
     "mprnet train my.yaml --resume": "test_train's kill-and-resume test",
     "mprnet train my.yaml": "test_train's torchrun test",
+    "mprnet train my.yaml --init-weights denoise": "test_train's init-weights tests",
+    "mprnet train classifier": "35 minutes: test_train trains the classifier config at tiny size",
     "mprnet export denoise --format onnx -o denoise.onnx": "a minute per bundled model: test_export exports tiny "
     "weights of every architecture through the command line",
     "mprnet export deblur --format torchscript -o deblur.pt --height 512 --width 512": "test_export",

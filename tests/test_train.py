@@ -99,7 +99,7 @@ def test_a_tiny_network_overfits_two_pairs(tmp_path):
     )
     torch.manual_seed(0)
     trainer = Trainer(config)
-    before = validate(trainer.model, trainer.val_pairs, "denoise", torch.device("cpu"), "fp32")["psnr"]
+    before = validate(trainer.model, trainer.validation, "denoise", torch.device("cpu"), "fp32")["psnr"]
     summary = trainer.run()
     assert summary["history"][-1]["psnr"] > before + 3
     exported = mprnet.load_model(Path(config.out_dir) / "best.safetensors")
@@ -184,7 +184,7 @@ def test_non_finite_losses_skip_steps_then_stop_the_run(tmp_path, monkeypatch):
     data = _paired_folder(tmp_path / "pairs")
     config = load_config(_config(tmp_path, data, max_bad_steps=3))
     trainer = Trainer(config)
-    monkeypatch.setattr(trainer, "loss_fn", lambda outputs, target: outputs[0].sum() * float("nan"))
+    monkeypatch.setattr(trainer.objective, "loss_fn", lambda outputs, target: outputs[0].sum() * float("nan"))
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     with pytest.warns(UserWarning, match="non-finite loss"), pytest.raises(MprnetError, match="not finite for 3 steps"):
         trainer.run()
@@ -202,7 +202,7 @@ def test_validation_pairs_from_clean_photos_are_seeded(tmp_path):
 
 
 def test_a_share_of_synthetic_inputs_is_left_clean(tmp_path):
-    from mprnet.train.loop import training_patches
+    from mprnet.train.objectives import training_patches
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -218,7 +218,7 @@ def test_a_share_of_synthetic_inputs_is_left_clean(tmp_path):
 
 
 def test_a_share_of_synthetic_pairs_is_black_and_white_with_the_same_noise_in_every_channel(tmp_path):
-    from mprnet.train.loop import training_patches
+    from mprnet.train.objectives import training_patches
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -242,6 +242,9 @@ def test_a_share_of_synthetic_pairs_is_black_and_white_with_the_same_noise_in_ev
         ("steps: 3\n", "clean_dir"),
         ("data: {clean_dir: x, clean_share: 1.0}\n", "clean_share"),
         ("data: {clean_dir: x, gray_share: 1.5}\n", "gray_share"),
+        ("task: diagnose\npatch_size: 96\ndata: {clean_dir: x, level: 25}\n", "remove data.level"),
+        ("task: diagnose\ndata: {clean_dir: x}\n", "set patch_size: 96"),
+        ("task: diagnose\npatch_size: 96\ndata: {paired_dir: x}\n", "remove data.paired_dir"),
     ],
 )
 def test_bad_configs_get_clear_messages(tmp_path, content, message):
@@ -268,13 +271,14 @@ def test_bundled_configs_load():
         "bundled-denoise",
         "bundled-deblur",
         "bundled-derain",
+        "classifier",
         "denoise-tiny",
         "mprnet-deblur",
         "mprnet-denoise",
         "mprnet-derain",
     ):
         config = load_config(name)
-        assert config.task in name or name == "denoise-tiny"
+        assert config.task in name or name in ("denoise-tiny", "classifier")
 
 
 @pytest.mark.parametrize(
@@ -322,6 +326,110 @@ def test_validation_leaves_cpu_training_in_its_own_layout_and_mode(tmp_path):
     config.val.dir = str(tmp_path / "pairs")
     trainer = Trainer(config)
     trainer.model.train()
-    validate(trainer.model, trainer.val_pairs, "denoise", trainer.device, "fp32")
+    validate(trainer.model, trainer.validation, "denoise", trainer.device, "fp32")
     weights = [p for p in trainer.model.parameters() if p.ndim == 4]
     assert trainer.model.training and all(p.is_contiguous() for p in weights)
+
+
+def _photo_folder(folder: Path, size: int = 128) -> Path:
+    from mprnet.demo import sample_photos
+
+    folder.mkdir(parents=True)
+    for name, photo in sample_photos(size).items():
+        Image.fromarray(np.round(photo * 255).astype(np.uint8)).save(folder / f"{name}.png")
+    return folder
+
+
+def test_the_degradation_classifier_trains_through_the_trainer(tmp_path, capsys):
+    from mprnet.cli import main
+    from mprnet.diagnose import load_classifier
+
+    photos = _photo_folder(tmp_path / "photos")
+
+    def run(out_dir: Path, *extra: str, **settings) -> dict:
+        values = {"data.clean_dir": photos, "data.workers": 0, "val.dir": photos, "val.count": 96, "out_dir": out_dir}
+        values |= settings
+        arguments = [part for key, value in values.items() for part in ("--set", f"{key}={value}")]
+        assert main(["train", "classifier", *arguments, *extra]) == 0
+        return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    run(tmp_path / "fresh", steps=40, batch_size=8, log_every=1, **{"val.every": 40})
+    log = [json.loads(line) for line in (tmp_path / "fresh" / "log.jsonl").read_text().splitlines()]
+    losses = [entry["loss"] for entry in log if "loss" in entry]
+    assert len(losses) == 40 and np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
+    assert {"accuracy", "sigma_error"} <= set(next(entry["validation"] for entry in log if "validation" in entry))
+
+    tuned = run(tmp_path / "tuned", "--init-weights", "classifier", steps=2, batch_size=8, lr="1.0e-7")
+    assert tuned["val_accuracy"] > 0.8 and tuned["best_accuracy"] >= tuned["val_accuracy"]  # four classes: chance 0.25
+    network = load_classifier(tmp_path / "tuned" / "best.safetensors")  # the classifier's own loader reads the export
+    assert sum(parameter.numel() for parameter in network.parameters()) < 300_000
+
+
+def test_init_weights_are_the_model_before_the_first_step(tmp_path):
+    from mprnet.diagnose import load_classifier
+
+    data = _paired_folder(tmp_path / "pairs")
+    first = load_config(_config(tmp_path / "a", data, steps=2))
+    train(first)
+    exported = Path(first.out_dir) / "last.safetensors"
+    continued = Trainer(load_config(_config(tmp_path / "b", data), {"init_weights": str(exported)}))
+    assert all(torch.equal(value, _weights(exported)[key]) for key, value in continued.model.state_dict().items())
+    assert json.loads(mprnet.load_model(exported).metadata["recipe"])["init_weights"] is None
+
+    photos = _photo_folder(tmp_path / "photos")
+    settings = {"init_weights": "classifier", "data.clean_dir": str(photos), "val.dir": None}
+    tuned = Trainer(load_config("classifier", settings))
+    bundled = load_classifier().state_dict()
+    assert all(torch.equal(value, bundled[key]) for key, value in tuned.model.state_dict().items())
+
+
+@pytest.mark.parametrize(
+    "config, weights, message",
+    [
+        ("tiny", "wider", "do not fit the network the config trains"),
+        ("tiny", "classifier", "neither a weights file nor a bundled model"),
+        ("classifier", "denoise", "no such file"),
+        ("classifier", "wider", "not a degradation classifier's weights"),
+    ],
+)
+def test_init_weights_that_do_not_fit_get_one_line(tmp_path, capsys, config, weights, message):
+    from mprnet.cli import main
+
+    data = _paired_folder(tmp_path / "pairs")
+    if weights == "wider":
+        wider = load_config(_config(tmp_path / "wider", data, steps=1, model={**TINY, "n_feat": 12}))
+        train(wider)
+        weights = str(Path(wider.out_dir) / "last.safetensors")
+    path = _config(tmp_path, data) if config == "tiny" else "classifier"
+    photos = _photo_folder(tmp_path / "photos")
+    arguments = ["--set", f"data.clean_dir={photos}", "--set", f"out_dir={tmp_path / 'run'}"] * (path == "classifier")
+    assert main(["train", str(path), "--init-weights", weights, *arguments]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_classifier_script_trains_and_bundles_with_what_the_run_was(tmp_path):
+    from safetensors import safe_open
+
+    from mprnet.diagnose import load_classifier
+
+    photos = _photo_folder(tmp_path / "photos")
+    settings = {"data.clean_dir": photos, "data.workers": 0, "val.dir": photos, "val.count": 16, "val.every": 2}
+    settings |= {"steps": 4, "batch_size": 4, "out_dir": tmp_path / "run"}
+    out = tmp_path / "bundled.safetensors"
+    arguments = [part for key, value in settings.items() for part in ("--set", f"{key}={value}")]
+    script = Path(__file__).parents[1] / "scripts" / "train_classifier.py"
+    done = subprocess.run([sys.executable, script, *arguments, "--out", out], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "held-out patch accuracy" in done.stdout and str(out) in done.stdout
+    load_classifier(out)
+    with safe_open(str(out), "pt") as weights:
+        metadata = {key: json.loads(value) for key, value in weights.metadata().items()}
+    assert metadata["steps"] in (2, 4) and metadata["examples"] == 4 * metadata["steps"]
+    assert metadata["training_photos"] == str(photos) and 0 <= metadata["held_out_patch_accuracy"] <= 1
+    assert "threads" in metadata["hardware"] and "--set" in metadata["command"]
+
+    missing = subprocess.run([sys.executable, script, "--from-run", tmp_path / "none"], capture_output=True, text=True)
+    assert missing.returncode == 2 and "no degradation classifier at" in missing.stderr
+    assert "Traceback" not in missing.stderr

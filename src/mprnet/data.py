@@ -133,12 +133,7 @@ class SyntheticPairs(_PatchDataset):
         self.degradation = degradation
         self.with_labels = with_labels
         self.gray_share = gray_share
-        self.images = _decode_all(self.paths) if cache_images else None
-        if self.images is not None:
-            _check_sizes(
-                {str(path): (image.shape[1], image.shape[0]) for path, image in zip(self.paths, self.images)},
-                self.patch_size,
-            )
+        self.images = _decoded(self.paths, self.patch_size) if cache_images else None
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         rng = self._generator(index)
@@ -183,6 +178,18 @@ def _clean_paths(source: PathLike | Sequence[PathLike]) -> list[Path]:
     if not paths:
         raise DataError(f"Expected clean images, found none in {source}.")
     return paths
+
+
+def clean_photos(source: PathLike | Sequence[PathLike], least: int) -> list[np.ndarray]:
+    """Every image of a folder (or list) of clean photos, 8-bit ones as uint8; a DataError where there are none, or
+    some are unreadable or smaller than `least` pixels on a side."""
+    return _decoded(_clean_paths(source), least)
+
+
+def _decoded(paths: list[Path], least: int) -> list[np.ndarray]:
+    images = _decode_all(paths)
+    _check_sizes({str(path): (image.shape[1], image.shape[0]) for path, image in zip(paths, images)}, least)
+    return images
 
 
 def _decode_all(paths: list[Path]) -> list[np.ndarray]:

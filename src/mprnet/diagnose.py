@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 from .degrade import CameraNoise, Degradation, GaussianNoise, PoissonGaussianNoise, seeded_rng
 from .degrade.camera import jpeg_round_trip
 from .errors import CheckpointError
-from .infer import autocast, pick_precision
+from .infer import autocast
 from .io import to_gray, to_rgb
 from .models.degradation_classifier import CLASSES, PATCH, DegradationClassifier
 from .tasks import make_degradation
@@ -41,10 +42,6 @@ SECOND_STEPS = {"denoise": ("derain",)}
 #: the classifier, while their kernel stays near a single pixel and blur spreads it. The value splits clean from
 #: camera-blurred training photos with about equal errors (scripts/calibrate_sharp_kernel.py).
 SHARP_KERNEL = 0.24
-#: The share of training examples made black and white before they are degraded. A gray photo's noise is the same
-#: in its three channels (as `to_rgb` repeats it), unlike a colour photo's: a classifier that saw colour photos only
-#: took gray photos with noise up to sigma 25 for clean.
-GRAY_SHARE = 0.2
 #: The kernel is estimated on the most textured crop of this size (full resolution), at most this many pixels wide.
 KERNEL_CROP, KERNEL_SIZE = 256, 15
 
@@ -135,7 +132,8 @@ def load_classifier(path: Path = WEIGHTS) -> DegradationClassifier:
     from .checkpoint import read_weights
 
     if not path.exists():
-        raise CheckpointError(f"no degradation classifier at {path}; this installation lacks its weights")
+        lacking = "; this installation lacks its weights" if path == WEIGHTS else ""
+        raise CheckpointError(f"no degradation classifier at {path}{lacking}")
     network = DegradationClassifier()
     try:
         network.load_state_dict(read_weights(path)[0])
@@ -241,18 +239,32 @@ def training_degradations() -> dict[str, list[Callable[[], Degradation]]]:
     return {"clean": [], "denoise": noise, "deblur": blur, "derain": rain}
 
 
+#: The name the classifier trains under (`task: diagnose`) and records in its weights.
+CLASSIFIER_NAME = "degradation-classifier"
+
+
+def new_classifier(**settings) -> DegradationClassifier:
+    """A freshly initialised classifier carrying `.architecture` and `.hparams`, as the trainer exports networks."""
+    network = DegradationClassifier(**settings)
+    # nn.Module.__setattr__ is typed for tensors and modules only; it stores any other value as a plain attribute.
+    network.architecture = CLASSIFIER_NAME  # type: ignore[assignment]
+    network.hparams = {"width": network.width, **settings}  # type: ignore[assignment]
+    return network
+
+
 def training_example(
-    photo: np.ndarray, label: int, makers: dict[str, list[Degradation]], rng: np.random.Generator
+    photo: np.ndarray, label: int, makers: dict[str, list[Degradation]], rng: np.random.Generator, gray_share: float
 ) -> tuple[np.ndarray, float]:
     """A PATCH-pixel crop of the photo degraded as class `label` says, and its noise level (0-255; 0 for the other
     classes). The crop is taken at a random scale (up to half size, as crisp as a downscaled photo is), and made
-    black and white (`GRAY_SHARE`) before it is degraded."""
+    black and white (`gray_share` of the time) before it is degraded: a gray photo's noise is the same in its three
+    channels, which a classifier that saw colour photos only takes for clean."""
     options = makers[CLASSES[label]]
     degradation = options[int(rng.integers(len(options)))] if options else None
     margin = degradation.margin if degradation is not None else 0
     size = min(PATCH + 2 * margin, *photo.shape[:2])
     crop = _scaled_crop(photo, size, float(rng.uniform(1.0, 2.0)), rng)
-    if rng.random() < GRAY_SHARE:
+    if rng.random() < gray_share:
         crop = to_gray(crop)
     inner = (slice((size - PATCH) // 2, (size - PATCH) // 2 + PATCH),) * 2
     if degradation is None:
@@ -280,75 +292,83 @@ def noise_level(added: np.ndarray, params: dict) -> float:
 
 
 def _scaled_crop(photo: np.ndarray, size: int, scale: float, rng: np.random.Generator) -> np.ndarray:
-    """A size x size crop of the photo shrunk by `scale` (as far as the photo allows), at a random place."""
+    """A size x size float32 crop of the photo shrunk by `scale` (as far as the photo allows), at a random place."""
     from PIL import Image
 
     region = min(round(size * scale), *photo.shape[:2])
     top, left = (int(rng.integers(0, extent - region + 1)) for extent in photo.shape[:2])
     crop = photo[top : top + region, left : left + region]
+    crop = crop.astype(np.float32) / 255 if crop.dtype == np.uint8 else crop
     if region == size:
         return crop
-    channels = [Image.fromarray(crop[..., c].astype(np.float32), mode="F") for c in range(crop.shape[2])]
+    channels = [Image.fromarray(np.ascontiguousarray(crop[..., c]), mode="F") for c in range(crop.shape[2])]
     resized = [np.asarray(channel.resize((size, size), Image.Resampling.BOX)) for channel in channels]
     return np.stack(resized, axis=-1).astype(np.float32)
 
 
-def make_training_set(photos: list[np.ndarray], count: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`count` examples, the classes in turn: uint8 N x PATCH x PATCH x 3 patches, labels and noise levels."""
-    makers = {name: [make() for make in options] for name, options in training_degradations().items()}
-    patches = np.zeros((count, PATCH, PATCH, 3), dtype=np.uint8)
-    labels = np.arange(count) % len(CLASSES)
-    sigmas = np.zeros(count, dtype=np.float32)
-    for index in range(count):
-        rng = seeded_rng(seed, index)
-        photo = photos[int(rng.integers(len(photos)))]
-        patch, sigmas[index] = training_example(photo, int(labels[index]), makers, rng)
-        patches[index] = np.round(np.clip(patch, 0, 1) * 255)
-    return patches, labels, sigmas
+class DegradationExamples(Dataset):
+    """`length` training examples made from a folder of clean photos, the classes in turn (item i is class
+    i % len(CLASSES)): (3 x PATCH x PATCH float32 patch, quantised to 8 bits as photos are stored; the class; the
+    noise level). Item i is drawn from the generator seeded by (seed, i) alone, so every run sees the same items."""
+
+    def __init__(self, clean_dir: str | Path, length: int, seed: int, gray_share: float = 0.0):
+        from .data import clean_photos
+
+        self.photos = clean_photos(clean_dir, PATCH)
+        self.length, self.seed, self.gray_share = length, seed, gray_share
+        self.makers: dict[str, list[Degradation]] | None = None
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.makers is None:  # made in each data-loader worker, not pickled to it
+            self.makers = {name: [make() for make in options] for name, options in training_degradations().items()}
+        rng = seeded_rng(self.seed, index)
+        label = index % len(CLASSES)
+        photo = self.photos[int(rng.integers(len(self.photos)))]
+        patch, sigma = training_example(photo, label, self.makers, rng, self.gray_share)
+        quantised = torch.from_numpy(np.round(np.clip(patch, 0.0, 1.0) * 255).transpose(2, 0, 1) / 255.0)
+        return quantised.float(), torch.tensor(label), torch.tensor(sigma, dtype=torch.float32)
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every item at once: patches, classes and noise levels stacked (a validation set)."""
+        patches, labels, sigmas = zip(*(self[index] for index in range(self.length)))
+        return torch.stack(patches), torch.stack(labels), torch.stack(sigmas)
 
 
-def train_classifier(
-    patches: np.ndarray,
-    labels: np.ndarray,
-    sigmas: np.ndarray,
-    steps: int,
-    batch: int = 64,
-    seed: int = 0,
-    start: DegradationClassifier | None = None,
-    lr: float = 2e-3,
-) -> DegradationClassifier:
-    """Cross-entropy on the class plus L1 on the noise level (noisy examples only), Adam with cosine decay from
-    `lr`; patches flipped and rotated at random; in bf16 on CPUs with native bf16 (about 1.8x faster there). From
-    `start`'s weights where given (fine-tuning a classifier on a changed recipe), else from random ones."""
-    device = torch.device("cpu")
-    precision = pick_precision("auto", device)
-    torch.manual_seed(seed)
-    network = DegradationClassifier()
-    if start is not None:
-        network.load_state_dict(start.state_dict())
-    optimiser = torch.optim.Adam(network.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps, eta_min=2e-5)
-    generator = np.random.default_rng(seed)
-    noisy = torch.from_numpy(labels == CLASSES.index("denoise"))
-    for _ in range(steps):
-        chosen = generator.integers(0, len(labels), batch)
-        images = torch.from_numpy(patches[chosen]).permute(0, 3, 1, 2).float() / 255.0
-        images = torch.rot90(images, int(generator.integers(4)), dims=(2, 3))
-        if generator.random() < 0.5:
-            images = images.flip(3)
-        with autocast(device, precision):
-            logits, estimates = network(images)
-        logits, estimates = logits.float(), estimates.float()
-        target = torch.from_numpy(labels[chosen])
-        loss = torch.nn.functional.cross_entropy(logits, target)
-        mask = noisy[chosen]
-        if mask.any():
-            loss = loss + (estimates[mask] - torch.from_numpy(sigmas[chosen])[mask]).abs().mean() / 10.0
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-    return network.eval()
+def classifier_loss(outputs: tuple[torch.Tensor, torch.Tensor], labels: torch.Tensor, sigmas: torch.Tensor):
+    """Cross-entropy on the class, plus a tenth of the L1 error of the noise level on the noisy examples."""
+    logits, estimates = outputs
+    loss = torch.nn.functional.cross_entropy(logits, labels)
+    noisy = labels == CLASSES.index("denoise")
+    if noisy.any():
+        loss = loss + (estimates[noisy] - sigmas[noisy]).abs().mean() / 10.0
+    return loss
+
+
+def classifier_scores(
+    network: torch.nn.Module,
+    examples: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    device: torch.device,
+    precision: str,
+    batch: int = 256,
+) -> dict[str, float]:
+    """The share of examples classified right, and the mean noise-level error (0-255) on the noisy ones."""
+    patches, labels, sigmas = examples
+    was_training = network.training
+    network.eval()
+    logits, estimates = [], []
+    with torch.no_grad():
+        for start in range(0, len(patches), batch):
+            with autocast(device, precision):
+                output = network(patches[start : start + batch].to(device))
+            logits.append(output[0].float().cpu())
+            estimates.append(output[1].float().cpu())
+    network.train(was_training)
+    noisy = labels == CLASSES.index("denoise")
+    error = (torch.cat(estimates)[noisy] - sigmas[noisy]).abs().mean() if noisy.any() else torch.tensor(0.0)
+    return {"accuracy": float((torch.cat(logits).argmax(1) == labels).float().mean()), "sigma_error": float(error)}
 
 
 def save_classifier(network: DegradationClassifier, path: Path, metadata: dict) -> Path:

@@ -7,12 +7,17 @@ import json
 
 import yaml
 
-HELP = "train a restoration network from a YAML config (also under torchrun for several processes)"
+HELP = "train a restoration network or the degradation classifier from a YAML config (also under torchrun)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="a YAML training config, or a bundled one's name (e.g. denoise-cpu)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt")
+    parser.add_argument(
+        "--init-weights",
+        metavar="FILE",
+        help="start from these trained weights (a weights file or a bundled model's name) instead of random ones",
+    )
     parser.add_argument(
         "--set",
         action="append",
@@ -22,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _overrides(pairs: list[str]) -> dict:
+def parse_overrides(pairs: list[str]) -> dict:
     from ..errors import MprnetError
 
     values = {}
@@ -37,20 +42,13 @@ def _overrides(pairs: list[str]) -> dict:
 def run(args: argparse.Namespace) -> int:
     from ..train import load_config, train
 
-    config = load_config(args.config, _overrides(args.set))
-    summary = train(config, resume=args.resume)
+    overrides = parse_overrides(args.set)
+    if args.init_weights:
+        overrides["init_weights"] = args.init_weights
+    summary = train(load_config(args.config, overrides), resume=args.resume)
+    line = {"step": summary["step"]}
     if summary["history"]:
-        last = summary["history"][-1]
-        print(
-            json.dumps(
-                {
-                    "step": summary["step"],
-                    "val_psnr": round(last["psnr"], 3),
-                    "best_psnr": round(summary["best_psnr"], 3),
-                    "out_dir": summary["out_dir"],
-                }
-            )
-        )
-    else:
-        print(json.dumps({"step": summary["step"], "out_dir": summary["out_dir"]}))
+        score = summary["score"]
+        line |= {f"val_{score}": round(summary["history"][-1][score], 4), f"best_{score}": round(summary["best"], 4)}
+    print(json.dumps({**line, "out_dir": summary["out_dir"]}))
     return 0

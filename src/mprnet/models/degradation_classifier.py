@@ -26,6 +26,7 @@ class DegradationClassifier(nn.Module):
 
     def __init__(self, width: int = 32):
         super().__init__()
+        self.width = width
         channels = [3, width, 48, 64, 96, 96]
         strides = [1, 2, 2, 2, 1]
         layers: list[nn.Module] = []

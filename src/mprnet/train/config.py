@@ -18,6 +18,8 @@ from ..tasks import TASKS
 CONFIG_DIR = Path(__file__).parent / "configs"
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("cosine", "poly", "step")
+#: The task of training the degradation classifier (`objectives.Diagnosis`) rather than a restoration network.
+DIAGNOSE = "diagnose"
 
 
 @dataclass
@@ -48,8 +50,12 @@ class ValConfig:
 
 @dataclass
 class TrainConfig:
+    #: A restoration task, or `diagnose` (the degradation classifier).
     task: str = "denoise"
     model: dict = field(default_factory=lambda: {"name": "mprnet-derain"})
+    #: Trained weights to start from instead of random ones: a weights file or a bundled model's name
+    #: (`classifier` for the bundled degradation classifier).
+    init_weights: str | None = None
     data: DataConfig = field(default_factory=DataConfig)
     val: ValConfig = field(default_factory=ValConfig)
     steps: int = 1000
@@ -182,8 +188,10 @@ def check_recipe(config: TrainConfig, where: str) -> None:
         raise MprnetError(f"{where}: data.clean_share must be at least 0 and below 1, found {config.data.clean_share}")
     if not 0 <= config.data.gray_share <= 1:
         raise MprnetError(f"{where}: data.gray_share must be between 0 and 1, found {config.data.gray_share}")
-    if config.task not in TASKS:
-        raise MprnetError(f"{where}: task must be one of {', '.join(TASKS)}, found {config.task!r}")
+    if config.task not in (*TASKS, DIAGNOSE):
+        raise MprnetError(f"{where}: task must be one of {', '.join((*TASKS, DIAGNOSE))}, found {config.task!r}")
+    if config.task == DIAGNOSE:
+        _check_diagnosis(config, where)
     if config.precision not in PRECISIONS:
         raise MprnetError(f"{where}: precision must be one of {', '.join(PRECISIONS)}, found {config.precision!r}")
     for name, value, low in _lower_bounds(config):
@@ -200,6 +208,29 @@ def check_recipe(config: TrainConfig, where: str) -> None:
             raise MprnetError(f"{where}: {name} must be above 0, found {value}")
     if not all(0 <= beta < 1 for beta in config.betas):
         raise MprnetError(f"{where}: betas must lie in [0, 1), found {list(config.betas)}")
+
+
+def _check_diagnosis(config: TrainConfig, where: str) -> None:
+    """The classifier learns from clean photos, each class degraded as the tasks degrade, on patches of its size."""
+    from ..models.degradation_classifier import PATCH
+
+    unused = [
+        name
+        for name, value in (
+            ("data.paired_dir", config.data.paired_dir),
+            ("data.level", config.data.level),
+            ("data.clean_share", config.data.clean_share),
+            ("val.level", config.val.level),
+        )
+        if value
+    ]
+    if unused:
+        raise MprnetError(
+            f"{where}: task {DIAGNOSE} makes its examples from data.clean_dir with every level of every task; "
+            f"remove {', '.join(unused)}"
+        )
+    if config.patch_size != PATCH:
+        raise MprnetError(f"{where}: task {DIAGNOSE} trains on {PATCH}-pixel patches: set patch_size: {PATCH}")
 
 
 def _lower_bounds(config: TrainConfig) -> list[tuple[str, float | None, float]]:
@@ -242,6 +273,7 @@ def recipe(config: TrainConfig) -> dict:
     )
     return {
         "model": config.model,
+        "init_weights": config.init_weights,
         "clean_share": config.data.clean_share,
         "gray_share": config.data.gray_share,
         **{key: getattr(config, key) for key in keys},

@@ -14,7 +14,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -22,16 +22,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
 from ..checkpoint import save_weights
-from ..data import PairedPatches, SyntheticPairs, open_paired
-from ..degrade import Identity, RandomChoice
 from ..distributed import Distributed
 from ..errors import MprnetError
 from ..files import atomic_path
-from ..infer import autocast, cpu_has_fast_bf16, pick_device, pick_precision
-from ..models.registry import create_model, get_architecture
-from ..tasks import make_degradation
+from ..infer import autocast, cpu_has_fast_bf16, cpu_name, pick_device, pick_precision
 from .config import TrainConfig, check_recipe, config_dict, recipe
-from .validation import validate, validation_pairs
+from .objectives import load_start, objective_for
 
 #: The classes behind the `optimizer` setting (whose names config.OPTIMIZERS lists).
 OPTIMIZER_CLASSES = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
@@ -73,43 +69,6 @@ class StepSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return (self.stop - self.start) * self.batch
-
-
-def training_patches(config: TrainConfig, total_items: int, with_labels: bool = False):
-    if with_labels and (config.data.paired_dir or config.task != "derain" or config.data.clean_share):
-        raise MprnetError(
-            "this network trains on rain-density labels, which only synthetic rain records: "
-            f"set task: derain and data.clean_dir, without data.clean_share (found task {config.task!r}"
-            f"{' and data.paired_dir' if config.data.paired_dir else ''}"
-            f"{' and data.clean_share' if config.data.clean_share else ''})"
-        )
-    if config.data.paired_dir:
-        return PairedPatches(
-            open_paired(config.data.paired_dir), config.patch_size, seed=config.seed, length=total_items
-        )
-    degradation = make_degradation(config.task, config.data.level)
-    if config.data.clean_share:
-        share = config.data.clean_share
-        degradation = RandomChoice([degradation, Identity(config.task)], [1 - share, share])
-    assert config.data.clean_dir is not None  # a config has clean_dir or paired_dir (load_config checks)
-    return SyntheticPairs(
-        config.data.clean_dir,
-        degradation,
-        config.patch_size,
-        length=total_items,
-        seed=config.seed,
-        with_labels=with_labels,
-        gray_share=config.data.gray_share,
-    )
-
-
-def build_model(config: TrainConfig) -> nn.Module:
-    settings = dict(config.model)
-    name = settings.pop("name", "mprnet")
-    try:
-        return create_model(name, **settings)
-    except (ValueError, TypeError) as error:
-        raise MprnetError(f"model: {error}") from None
 
 
 def training_memory_format(device: torch.device, precision: str) -> torch.memory_format:
@@ -174,21 +133,21 @@ class Trainer:
         self.out_dir = Path(config.out_dir)
         self.memory_format = training_memory_format(self.device, self.precision)
         self.layout = "channels-last" if self.memory_format == torch.channels_last else "contiguous"
+        self.objective = objective_for(config)
+        model = self.objective.build_model()
+        if config.init_weights:
+            load_start(self.objective, model, config.init_weights)
         # Module.to takes memory_format= (see its docstring); torch's overloads leave it out.
-        self.model: nn.Module = build_model(config).to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
-        architecture = get_architecture(cast(str, self.model.architecture))
-        self.loss_fn = architecture.training_loss(config.task)
-        self.forward = architecture.training_forward
-        self.with_labels = architecture.needs_density_labels
+        self.model: nn.Module = model.to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
         self.optimizer = make_optimizer(config, self.model)
         self.scaler = torch.amp.GradScaler(enabled=self.precision == "fp16")
-        self.step, self.best_psnr, self.history = 0, -math.inf, []
+        self.step, self.best_score, self.history = 0, -math.inf, []
         self.started, self.share, self.lr = time.time(), 0.0, config.lr
         self.network = self.model
         if self.dist.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.network = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
-        self.val_pairs = validation_pairs(config) if self.dist.main and config.val.dir else []
+        self.validation = self.objective.validation_set() if self.dist.main and config.val.dir else None
 
     # -- checkpoints ---------------------------------------------------------------------------------------------
     @property
@@ -202,7 +161,7 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(),
                 "scaler": self.scaler.state_dict(),
                 "step": self.step,
-                "best_psnr": self.best_psnr,
+                "best_score": self.best_score,
                 "history": self.history,
                 "config": config_dict(self.config),
                 "rng": torch.get_rng_state(),
@@ -218,7 +177,8 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
-        self.step, self.best_psnr, self.history = state["step"], state["best_psnr"], state["history"]
+        self.step, self.history = state["step"], state["history"]
+        self.best_score = state["best_score"] if "best_score" in state else state["best_psnr"]  # older checkpoints
         torch.set_rng_state(state["rng"])
 
     def export(self, name: str, **extra) -> Path:
@@ -241,7 +201,7 @@ class Trainer:
             return self.summary()
         total_items = config.steps * config.batch_size * self.dist.world
         sampler = StepSampler(self.step, config.steps, config.batch_size, self.dist.rank, self.dist.world)
-        dataset = training_patches(config, total_items, self.with_labels)  # checks the data before anything is written
+        dataset = self.objective.training_items(total_items)  # checks the data before anything is written
         loader = DataLoader(
             dataset,
             batch_size=config.batch_size,
@@ -259,11 +219,11 @@ class Trainer:
         bad_steps, started, patches = 0, time.time(), 0
         log = RunLog(self.out_dir) if self.dist.main else None
         if log is not None:  # each (re)start is recorded, so that elapsed times can be read from the log alone
-            arithmetic = {"precision": self.precision, "layout": self.layout}
+            arithmetic = {"precision": self.precision, "layout": self.layout, "hardware": self.hardware()}
             log.write({"start": {"step": self.step, **arithmetic, "config": config_dict(config)}})
         try:
-            for degraded, clean, *labels in loader:
-                loss = self._train_step(degraded, clean, *labels)
+            for inputs, *targets in loader:
+                loss = self._train_step(inputs, *targets)
                 finite = loss is not None
                 bad_steps = 0 if finite else bad_steps + 1
                 if bad_steps >= config.max_bad_steps:
@@ -275,7 +235,7 @@ class Trainer:
                     warnings.warn(f"step {self.step}: non-finite loss, step skipped", stacklevel=2)
                 self.step += 1
                 self.share = self.time_share()
-                patches += degraded.shape[0] * self.dist.world
+                patches += inputs.shape[0] * self.dist.world
                 if self.dist.main:
                     self._after_step(loss, patches / (time.time() - started), progress, log)
                 if self.share >= 1.0:
@@ -287,9 +247,16 @@ class Trainer:
                 log.close()
         if self.dist.main:
             self.save_checkpoint()
-            self.export("last", val_psnr=self.history[-1]["psnr"] if self.history else None)
+            score = self.objective.score
+            self.export("last", **{f"val_{score}": self.history[-1][score] if self.history else None})
         self.dist.barrier()
         return self.summary()
+
+    def hardware(self) -> str:
+        """What the run trains on: the GPU's name, or the CPU's and its threads."""
+        if self.device.type == "cuda":
+            return torch.cuda.get_device_name(self.device)
+        return f"{cpu_name()}, {torch.get_num_threads()} threads"
 
     def time_share(self) -> float:
         """The share of the time budget used (0 without a budget), agreed by all processes."""
@@ -300,17 +267,16 @@ class Trainer:
             dist.all_reduce(share, op=dist.ReduceOp.MAX)
         return float(share.item())
 
-    def _train_step(self, degraded: torch.Tensor, clean: torch.Tensor, *labels: torch.Tensor) -> float | None:
-        """One optimizer step; `labels` holds the batch's rain-density labels where the network trains on them."""
+    def _train_step(self, inputs: torch.Tensor, *targets: torch.Tensor) -> float | None:
+        """One optimizer step on a batch of network inputs and the objective's targets."""
         self.lr = learning_rate(self.config, self.step, self.share)
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr
-        degraded = degraded.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
-        clean = clean.to(self.device, non_blocking=True)
-        on_device = [label.to(self.device, non_blocking=True) for label in labels]
+        inputs = inputs.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+        on_device = [target.to(self.device, non_blocking=True) for target in targets]
         with autocast(self.device, self.precision):
-            outputs = self.forward(self.network, degraded, *on_device)
-        loss = self.loss_fn(_to_float(outputs), clean, *on_device)
+            outputs = self.objective.forward(self.network, inputs, *on_device)
+        loss = self.objective.loss(_to_float(outputs), *on_device)
         self.optimizer.zero_grad(set_to_none=True)
         # Every process must skip together: one that skipped backward would leave the others waiting in DDP.
         if not self.dist.all_true(bool(torch.isfinite(loss))):
@@ -332,7 +298,8 @@ class Trainer:
             )
         if self.step % config.log_every == 0 or self.step == config.steps:
             log.write({"step": self.step, "loss": loss, "lr": self.lr, "patches_per_s": round(throughput, 2)})
-        if self.val_pairs and (self.step % config.val.every == 0 or self.step == config.steps or self._last_step()):
+        due = self.step % config.val.every == 0 or self.step == config.steps or self._last_step()
+        if self.validation is not None and due:
             self._validate(log)
         if self.step % config.checkpoint_every == 0:
             self.save_checkpoint()
@@ -341,14 +308,14 @@ class Trainer:
         return self.share >= 1.0
 
     def _validate(self, log) -> None:
-        scores = validate(self.model, self.val_pairs, self.config.task, self.device, self.precision)
+        scores = self.objective.validate(self.model, self.validation, self.device, self.precision)
         self.network.train()
         record = {"step": self.step, **scores, "time": time.time()}
         self.history.append(record)
         log.write({"validation": record})
-        if scores["psnr"] > self.best_psnr:
-            self.best_psnr = scores["psnr"]
-            self.export("best", val_psnr=scores["psnr"], val_ssim=scores["ssim"])
+        if scores[self.objective.score] > self.best_score:
+            self.best_score = scores[self.objective.score]
+            self.export("best", **{f"val_{name}": value for name, value in scores.items()})
 
     def _progress_bar(self):
         if not self.dist.main:
@@ -366,13 +333,19 @@ class Trainer:
         )
 
     def summary(self) -> dict:
-        return {"step": self.step, "best_psnr": self.best_psnr, "history": self.history, "out_dir": str(self.out_dir)}
+        return {
+            "step": self.step,
+            "score": self.objective.score,
+            "best": self.best_score,
+            "history": self.history,
+            "out_dir": str(self.out_dir),
+        }
 
 
 def _to_float(outputs):
     if isinstance(outputs, torch.Tensor):
         return outputs.float()
-    return [output.float() for output in outputs]
+    return type(outputs)(output.float() for output in outputs)
 
 
 def train(config: TrainConfig, resume: bool = False) -> dict:
