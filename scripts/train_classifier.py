@@ -40,7 +40,7 @@ def run_facts(run: Path) -> dict:
         log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     except (OSError, ValueError) as error:
         raise MprnetError(f"{run}: no readable training log ({error})") from None
-    validations = [entry["validation"] for entry in log if "validation" in entry]
+    validations = [entry["validation"] for entry in log if "validation" in entry and entry["validation"]["step"]]
     if not validations:
         raise MprnetError(f"{run}: the run was never validated (set val.dir)")
     best = max(validations, key=lambda record: record["accuracy"])
@@ -68,6 +68,10 @@ def main() -> None:
     args = parser.parse_args()
     try:
         run = trained_run(args)
+        if not run.is_dir():
+            raise MprnetError(f"{run}: no such run folder")
+        if not (run / "best.safetensors").exists():
+            raise MprnetError(f"{run}: no validation beat the starting weights (or none was made): nothing bundled")
         network = load_classifier(run / "best.safetensors")
         facts = run_facts(run)
     except MprnetError as error:

@@ -143,6 +143,8 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(enabled=self.precision == "fp16")
         self.step, self.best_score, self.history = 0, -math.inf, []
         self.started, self.share, self.lr = time.time(), 0.0, config.lr
+        #: The starting weights' validation scores (`init_weights` with validation): the score to beat.
+        self.start_scores: dict[str, float] | None = None
         self.network = self.model
         if self.dist.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -163,6 +165,7 @@ class Trainer:
                 "step": self.step,
                 "best_score": self.best_score,
                 "history": self.history,
+                "start_scores": self.start_scores,
                 "config": config_dict(self.config),
                 "rng": torch.get_rng_state(),
             },
@@ -177,7 +180,7 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
-        self.step, self.history = state["step"], state["history"]
+        self.step, self.history, self.start_scores = state["step"], state["history"], state.get("start_scores")
         self.best_score = state["best_score"] if "best_score" in state else state["best_psnr"]  # older checkpoints
         torch.set_rng_state(state["rng"])
 
@@ -221,6 +224,8 @@ class Trainer:
         if log is not None:  # each (re)start is recorded, so that elapsed times can be read from the log alone
             arithmetic = {"precision": self.precision, "layout": self.layout, "hardware": self.hardware()}
             log.write({"start": {"step": self.step, **arithmetic, "config": config_dict(config)}})
+            if self.step == 0 and config.init_weights and self.validation is not None:
+                self._validate_start(log)
         try:
             for inputs, *targets in loader:
                 loss = self._train_step(inputs, *targets)
@@ -240,6 +245,8 @@ class Trainer:
                     self._after_step(loss, patches / (time.time() - started), progress, log)
                 if self.share >= 1.0:
                     break
+            if log is not None and self.start_scores is not None:
+                self._judge_start(log)
         finally:
             if progress is not None:
                 progress.close()
@@ -317,6 +324,25 @@ class Trainer:
             self.best_score = scores[self.objective.score]
             self.export("best", **{f"val_{name}": value for name, value in scores.items()})
 
+    def _validate_start(self, log) -> None:
+        """Score the starting weights: a best model is exported only where it beats them."""
+        self.start_scores = self.objective.validate(self.model, self.validation, self.device, self.precision)
+        self.network.train()
+        self.best_score = self.start_scores[self.objective.score]
+        log.write({"validation": {"step": 0, **self.start_scores, "start_weights": self.config.init_weights}})
+
+    def _judge_start(self, log) -> None:
+        assert self.start_scores is not None  # only called where the starting weights were scored
+        score, start = self.objective.score, self.start_scores[self.objective.score]
+        beaten = self.best_score > start
+        log.write({"start_weights": {"score": score, "start": start, "best": self.best_score, "beaten": beaten}})
+        if not beaten:
+            print(
+                f"no validation beat the starting weights ({score} {start:.4f} from {self.config.init_weights}): "
+                f"no best.safetensors was written, the starting weights stay the better model",
+                file=sys.stderr,
+            )
+
     def _progress_bar(self):
         if not self.dist.main:
             return None
@@ -337,6 +363,7 @@ class Trainer:
             "step": self.step,
             "score": self.objective.score,
             "best": self.best_score,
+            "start_scores": self.start_scores,
             "history": self.history,
             "out_dir": str(self.out_dir),
         }
