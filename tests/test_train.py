@@ -386,7 +386,7 @@ def test_init_weights_are_the_model_before_the_first_step(tmp_path):
 @pytest.mark.parametrize(
     "config, weights, message",
     [
-        ("tiny", "wider", "do not fit the network the config trains"),
+        ("tiny", "wider", "the weights do not fit mprnet"),
         ("tiny", "classifier", "neither a weights file nor a bundled model"),
         ("classifier", "denoise", "no such file"),
         ("classifier", "wider", "not a degradation classifier's weights"),

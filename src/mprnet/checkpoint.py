@@ -136,7 +136,7 @@ def model_from_state_dict(
         raise CheckpointError(
             f"{source}: its metadata says architecture {architecture!r}, but its tensors are a {arch.name} network"
         )
-    _load_strict(_meta_build(arch, detected, source), state_dict, source)
+    check_fit(_meta_build(arch, detected, source), state_dict, source)
     described = {**detected, **_described_config(arch, config, source)}
     if described != detected and not _fits(arch, described, state_dict):
         differing = [key for key, value in described.items() if detected.get(key) != value]
@@ -206,7 +206,9 @@ def _misfits(model: nn.Module, state_dict: StateDict) -> list[str]:
     return problems
 
 
-def _load_strict(model: nn.Module, state_dict: StateDict, source: str) -> None:
+def check_fit(model: nn.Module, state_dict: StateDict, source: str) -> None:
+    """A CheckpointError naming every missing, unexpected and mismatched tensor where `state_dict` does not fit
+    `model` (a network carrying `.architecture` and `.hparams`)."""
     problems = _misfits(model, state_dict)
     if problems:
         raise CheckpointError(

@@ -328,8 +328,8 @@ class DegradationExamples(Dataset):
         label = index % len(CLASSES)
         photo = self.photos[int(rng.integers(len(self.photos)))]
         patch, sigma = training_example(photo, label, self.makers, rng, self.gray_share)
-        quantised = torch.from_numpy(np.round(np.clip(patch, 0.0, 1.0) * 255).transpose(2, 0, 1) / 255.0)
-        return quantised.float(), torch.tensor(label), torch.tensor(sigma, dtype=torch.float32)
+        quantised = np.round(np.clip(patch, 0.0, 1.0, dtype=np.float32) * 255) / 255
+        return torch.from_numpy(quantised.transpose(2, 0, 1).copy()), torch.tensor(label), torch.tensor(sigma)
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Every item at once: patches, classes and noise levels stacked (a validation set)."""

@@ -52,6 +52,6 @@ def run(args: argparse.Namespace) -> int:
         line |= {f"val_{score}": round(summary["history"][-1][score], 4), f"best_{score}": round(summary["best"], 4)}
     if summary["start_scores"]:
         start = summary["start_scores"][summary["score"]]
-        line |= {f"start_{summary['score']}": round(start, 4), "beat_start": summary["best"] > start}
+        line |= {f"start_{summary['score']}": round(start, 4), "beat_start": summary["beat_start"]}
     print(json.dumps({**line, "out_dir": summary["out_dir"]}))
     return 0

@@ -166,6 +166,7 @@ class Trainer:
                 "best_score": self.best_score,
                 "history": self.history,
                 "start_scores": self.start_scores,
+                "beat_start": self.beat_start,
                 "config": config_dict(self.config),
                 "rng": torch.get_rng_state(),
             },
@@ -333,8 +334,7 @@ class Trainer:
 
     def _judge_start(self, log) -> None:
         assert self.start_scores is not None  # only called where the starting weights were scored
-        score, start = self.objective.score, self.start_scores[self.objective.score]
-        beaten = self.best_score > start
+        score, start, beaten = self.objective.score, self.start_scores[self.objective.score], self.beat_start
         log.write({"start_weights": {"score": score, "start": start, "best": self.best_score, "beaten": beaten}})
         if not beaten:
             print(
@@ -342,6 +342,11 @@ class Trainer:
                 f"no best.safetensors was written, the starting weights stay the better model",
                 file=sys.stderr,
             )
+
+    @property
+    def beat_start(self) -> bool | None:
+        """Whether a validation beat the starting weights (None where they were not scored)."""
+        return None if self.start_scores is None else self.best_score > self.start_scores[self.objective.score]
 
     def _progress_bar(self):
         if not self.dist.main:
@@ -364,6 +369,7 @@ class Trainer:
             "score": self.objective.score,
             "best": self.best_score,
             "start_scores": self.start_scores,
+            "beat_start": self.beat_start,
             "history": self.history,
             "out_dir": str(self.out_dir),
         }

@@ -14,10 +14,11 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from ..checkpoint import check_fit
 from ..data import PairedPatches, SyntheticPairs, open_paired
 from ..degrade import Identity, RandomChoice
 from ..errors import CheckpointError, MprnetError
-from ..models.registry import build, resolve_preset
+from ..models.registry import create_model, resolve_preset
 from ..tasks import make_degradation
 from .config import DIAGNOSE, TrainConfig
 from .validation import validate, validation_pairs
@@ -66,11 +67,10 @@ class Restoration(Objective):
 
     def __init__(self, config: TrainConfig):
         super().__init__(config)
-        settings = dict(config.model)
-        self.model_name = settings.pop("name", "mprnet")
-        self.settings = settings
+        self.settings = dict(config.model)
+        self.model_name = self.settings.pop("name", "mprnet")
         try:
-            self.architecture, self.preset = resolve_preset(self.model_name)
+            self.architecture = resolve_preset(self.model_name)[0]
         except ValueError as error:
             raise MprnetError(f"model: {error}") from None
         self.loss_fn = self.architecture.training_loss(config.task)
@@ -78,7 +78,7 @@ class Restoration(Objective):
 
     def build_model(self) -> nn.Module:
         try:
-            return build(self.architecture, {**self.preset, **self.settings})
+            return create_model(self.model_name, **self.settings)
         except (ValueError, TypeError) as error:
             raise MprnetError(f"model: {error}") from None
 
@@ -200,12 +200,5 @@ def objective_for(config: TrainConfig) -> Objective:
 def load_start(objective: Objective, model: nn.Module, path: str) -> None:
     """`model` with the weights of `path` (`init_weights`); a CheckpointError where they are another network's."""
     state = objective.start_weights(path)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as error:  # torch's message: a heading line, then one line per kind of misfit
-        details = [line.strip() for line in str(error).splitlines()[1:] if line.strip()] or [str(error)]
-        described = f"{getattr(model, 'architecture', '')} {getattr(model, 'hparams', '')}".strip()
-        raise CheckpointError(
-            f"init_weights {path}: the weights do not fit the network the config trains ({described}): "
-            f"{details[0][:300]}"
-        ) from None
+    check_fit(model, state, f"init_weights {path}")
+    model.load_state_dict(state)
