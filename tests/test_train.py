@@ -460,3 +460,66 @@ def test_a_run_from_trained_weights_ships_a_best_model_only_where_it_beats_them(
     assert not summary["beat_start"] and summary["val_psnr"] < summary["start_psnr"] == summary["best_psnr"]
     assert "no validation beat the starting weights" in captured.err
     assert not (tmp_path / "worse" / "run" / "best.safetensors").exists()
+
+
+def _logged_rates(run: Path) -> dict[int, float]:
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    return {entry["step"]: entry["lr"] for entry in log if "lr" in entry}
+
+
+def test_a_run_split_in_two_follows_the_learning_rate_curve_of_one_run(tmp_path, monkeypatch):
+    from mprnet.checkpoint import read_metadata
+
+    data = _paired_folder(tmp_path / "pairs")
+    plan = {"steps": 30, "warmup_steps": 5, "lr": 1e-3, "lr_min": 1e-5, "checkpoint_every": 1000}
+    whole = load_config(_config(tmp_path / "whole", data, **plan))
+    train(whole)
+
+    slot = {"time_budget_s": 600, "schedule_follows_budget": False}
+    first = load_config(_config(tmp_path / "first", data, **plan, **slot))
+    with monkeypatch.context() as patch:  # the slot's clock runs out after step 12
+        patch.setattr(Trainer, "time_share", lambda self: float(self.step >= 12))
+        train(first)
+    exported = Path(first.out_dir) / "last.safetensors"
+    assert json.loads(read_metadata(exported)["schedule"])["position"] == 12
+
+    second = load_config(_config(tmp_path / "second", data, **plan), {"init_weights": str(exported)})
+    summary = train(second)
+    assert summary["schedule"] == "continued at step 12 of the planned 30" and summary["step"] == 30
+    split = _logged_rates(Path(first.out_dir)) | _logged_rates(Path(second.out_dir))
+    assert sorted(split) == list(range(1, 31)) and split == _logged_rates(Path(whole.out_dir))
+    assert summary["seen"] == {"steps": 30, "patches": 60, "runs": 2}
+    assert json.loads(read_metadata(Path(second.out_dir) / "last.safetensors")["seen"])["runs"] == 2
+
+    start = {"init_weights": str(exported)}
+    budgeted = Trainer(load_config(_config(tmp_path / "budgeted", data, **plan, time_budget_s=600), start))
+    assert budgeted.step == 0 and budgeted.schedule_note == "new schedule: it follows this run's time budget"
+    replanned = Trainer(load_config(_config(tmp_path / "replanned", data, **{**plan, "lr": 5e-4}), start))
+    assert replanned.step == 0 and replanned.schedule_note.endswith("(lr differ)")
+
+
+def test_what_weights_have_seen_is_read_from_their_metadata():
+    from mprnet.train.lineage import Seen
+
+    assert Seen.of({"seen": json.dumps({"steps": 5, "patches": 80, "runs": 2})}) == Seen(5, 80, 2)
+    assert Seen.of({"steps": "2781", "batch_size": "16"}) == Seen(2781, 44496, 1)  # exported before `seen`
+    assert Seen.of({}) == Seen() and Seen(5, 80, 2).plus(3, 48) == Seen(8, 128, 3)
+
+
+def test_a_network_that_fails_to_compile_trains_eagerly_with_a_warning(tmp_path, monkeypatch):
+    class Uncompilable(torch.nn.Module):
+        def __init__(self, network):
+            super().__init__()
+            self.network = network
+
+        def forward(self, *inputs):
+            raise RuntimeError("backend compiler failed\nand a long trace")
+
+    monkeypatch.setattr(torch, "compile", Uncompilable)
+    data = _paired_folder(tmp_path / "pairs")
+    config = load_config(_config(tmp_path, data, steps=6, log_every=3), {"compile": True})
+    with pytest.warns(UserWarning, match="torch.compile failed, training eagerly: backend compiler failed$"):
+        summary = train(config)
+    assert summary["step"] == 6
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log if "loss" in entry] == [3, 6]  # the loss is looked at every log_every

@@ -34,13 +34,6 @@ class Distributed:
     def main(self) -> bool:
         return self.rank == 0
 
-    def all_true(self, flag: bool) -> bool:
-        if self.world == 1:
-            return flag
-        tensor = torch.tensor([1.0 if flag else 0.0])
-        dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
-        return bool(tensor.item())
-
     def sum(self, values: Sequence[int]) -> list[int]:
         """Each value summed over all processes (a collective: every process must call it)."""
         if self.world == 1:

@@ -63,6 +63,9 @@ class TrainConfig:
     #: schedule follows the share of the budget used: the way to make the best of a fixed slot on a GPU.
     #: Such a run is not bit-reproducible on resume (the schedule then depends on the clock).
     time_budget_s: float | None = None
+    #: false: the schedule stays planned over `steps` and the time budget only ends the run (a slot), so that the
+    #: next run, started from its export with init_weights, carries the schedule on where this one stopped.
+    schedule_follows_budget: bool = True
     batch_size: int = 16
     patch_size: int = 128
     #: `adam` (weight decay added to the gradient) or `adamw` (decoupled weight decay).
@@ -81,6 +84,9 @@ class TrainConfig:
     grad_clip: float | None = None
     precision: str = "auto"
     device: str = "auto"
+    #: torch.compile the network for training: faster steps on GPUs after a compile of a minute or more; where
+    #: compiling fails, a warning and eager training.
+    compile: bool = False
     seed: int = 0
     checkpoint_every: int = 500
     log_every: int = 20
@@ -270,6 +276,7 @@ def recipe(config: TrainConfig) -> dict:
         "grad_clip",
         "precision",
         "time_budget_s",
+        "schedule_follows_budget",
     )
     return {
         "model": config.model,
@@ -278,6 +285,12 @@ def recipe(config: TrainConfig) -> dict:
         "gray_share": config.data.gray_share,
         **{key: getattr(config, key) for key in keys},
     }
+
+
+def schedule_plan(config: TrainConfig) -> dict:
+    """The settings that make the learning-rate curve over the steps: runs that share them share one schedule."""
+    keys = ("lr", "lr_min", "warmup_steps", "schedule", "poly_power", "step_every", "step_gamma", "steps")
+    return {key: getattr(config, key) for key in keys}
 
 
 def config_dict(config: TrainConfig) -> dict:

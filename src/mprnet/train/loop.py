@@ -3,11 +3,14 @@
 Determinism by construction: the patches of global step s are items s*B*W ... (s+1)*B*W - 1 of an index-seeded
 data set (B the per-process batch, W the number of processes), each process taking its own B of them, and the
 learning rate is a pure function of the step. So a resumed run sees exactly the data and rates an uninterrupted
-one sees, and W processes see the same combined batch as one process with batch B*W.
+one sees, and W processes see the same combined batch as one process with batch B*W. A run continued from an
+earlier run's export (`lineage.py`) starts at the step that run reached, so it too sees the data and rates of one
+uninterrupted run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -27,6 +30,7 @@ from ..errors import MprnetError
 from ..files import atomic_path
 from ..infer import autocast, cpu_has_fast_bf16, cpu_name, pick_device, pick_precision
 from .config import TrainConfig, check_recipe, config_dict, recipe
+from .lineage import Seen, plans_in_steps, schedule_record, starting_step
 from .objectives import load_start, objective_for
 
 #: The classes behind the `optimizer` setting (whose names config.OPTIMIZERS lists).
@@ -48,11 +52,12 @@ def learning_rate(config: TrainConfig, step: int, time_share: float = 0.0) -> fl
     return config.lr_min + 0.5 * (config.lr - config.lr_min) * (1 + math.cos(math.pi * progress))
 
 
-def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """The recipe's optimizer over the parameters that learn (DID-MDN keeps some of the release's layers frozen)."""
+def make_optimizer(config: TrainConfig, model: nn.Module, device: torch.device) -> torch.optim.Optimizer:
+    """The recipe's optimizer over the parameters that learn (DID-MDN keeps some of the release's layers frozen);
+    fused on GPUs, where it also skips a non-finite step on the device."""
     parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
     return OPTIMIZER_CLASSES[config.optimizer](
-        parameters, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
+        parameters, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay, fused=device.type == "cuda"
     )
 
 
@@ -78,6 +83,33 @@ def training_memory_format(device: torch.device, precision: str) -> torch.memory
     if device.type == "cuda" or (device.type == "cpu" and precision == "bf16" and cpu_has_fast_bf16()):
         return torch.channels_last
     return torch.contiguous_format
+
+
+class LossWatch:
+    """The training losses between two looks, kept on the device that computed them: a look (every log_every
+    steps) is the one wait for the GPU that training makes outside validation."""
+
+    def __init__(self, device: torch.device):
+        self.in_row = torch.zeros((), dtype=torch.int64, device=device)  # non-finite losses in a row, up to now
+        self.skipped = torch.zeros((), dtype=torch.int64, device=device)  # non-finite losses since the last look
+        self.last = torch.zeros((), device=device)
+
+    def add(self, loss: torch.Tensor) -> None:
+        finite = torch.isfinite(loss)
+        self.in_row = torch.where(finite, 0, self.in_row + 1)
+        self.skipped += (~finite).long()
+        self.last = loss
+
+    def look(self, world: int) -> tuple[float | None, int, int]:
+        """The last loss (None where it was not finite), the most non-finite losses in a row and the most since the
+        last look in any process (agreed by all: every process must look at the same steps)."""
+        counts = torch.stack([self.in_row, self.skipped])
+        if world > 1:
+            dist.all_reduce(counts, op=dist.ReduceOp.MAX)
+        in_row, skipped = (int(count) for count in counts.tolist())
+        self.skipped.zero_()
+        loss = float(self.last)
+        return (loss if math.isfinite(loss) else None), in_row, skipped
 
 
 def atomic_torch_save(content: dict, path: Path) -> None:
@@ -135,13 +167,18 @@ class Trainer:
         self.layout = "channels-last" if self.memory_format == torch.channels_last else "contiguous"
         self.objective = objective_for(config)
         model = self.objective.build_model()
+        #: What the starting weights saw before this run, where this run's schedule starts, and why.
+        self.seen_before, self.first_step, self.schedule_note = Seen(), 0, "new schedule"
         if config.init_weights:
-            load_start(self.objective, model, config.init_weights)
+            metadata = load_start(self.objective, model, config.init_weights)
+            self.seen_before = Seen.of(metadata)
+            self.first_step, self.schedule_note = starting_step(config, metadata)
         # Module.to takes memory_format= (see its docstring); torch's overloads leave it out.
         self.model: nn.Module = model.to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
-        self.optimizer = make_optimizer(config, self.model)
-        self.scaler = torch.amp.GradScaler(enabled=self.precision == "fp16")
-        self.step, self.best_score, self.history = 0, -math.inf, []
+        self.optimizer = make_optimizer(config, self.model, self.device)
+        # Enabled whatever the precision: it is what skips a non-finite step without a wait (scale 1 but in fp16).
+        self.scaler = torch.amp.GradScaler(self.device.type, init_scale=2.0**16 if self.precision == "fp16" else 1.0)
+        self.step, self.best_score, self.history = self.first_step, -math.inf, []
         self.started, self.share, self.lr = time.time(), 0.0, config.lr
         #: The starting weights' validation scores (`init_weights` with validation): the score to beat.
         self.start_scores: dict[str, float] | None = None
@@ -149,6 +186,13 @@ class Trainer:
         if self.dist.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.network = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        #: The network the steps run (compiled with `compile`), the eager one it falls back to, and the steps the
+        #: compiled one has taken.
+        self.eager_network, self.compiled_steps = self.network, 0
+        if config.compile:
+            self.network = torch.compile(self.network)
+        if self.device.type == "cuda" and not config.deterministic:
+            torch.backends.cudnn.benchmark = True  # patches of one size: the fastest convolution is found once
         self.validation = self.objective.validation_set() if self.dist.main and config.val.dir else None
 
     # -- checkpoints ---------------------------------------------------------------------------------------------
@@ -167,6 +211,8 @@ class Trainer:
                 "history": self.history,
                 "start_scores": self.start_scores,
                 "beat_start": self.beat_start,
+                "first_step": self.first_step,
+                "seen_before": dataclasses.asdict(self.seen_before),
                 "config": config_dict(self.config),
                 "rng": torch.get_rng_state(),
             },
@@ -180,15 +226,26 @@ class Trainer:
         state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scaler.load_state_dict(state["scaler"])
+        if state["scaler"]:  # empty where it was saved disabled (older checkpoints, bf16 and fp32)
+            self.scaler.load_state_dict(state["scaler"])
         self.step, self.history, self.start_scores = state["step"], state["history"], state.get("start_scores")
+        self.first_step = state.get("first_step", 0)  # older checkpoints: runs from step 0 and random weights
+        self.seen_before = Seen(**state.get("seen_before", {}))
         self.best_score = state["best_score"] if "best_score" in state else state["best_psnr"]  # older checkpoints
         torch.set_rng_state(state["rng"])
 
+    def seen(self) -> Seen:
+        """What the model has seen over all its runs, this one up to now included."""
+        steps = self.step - self.first_step
+        return self.seen_before.plus(steps, steps * self.config.batch_size * self.dist.world)
+
     def export(self, name: str, **extra) -> Path:
+        schedule = schedule_record(self.config, self.step)
         metadata = dict(
             task=self.config.task,
             steps=self.step,
+            seen=self.seen().to_json(),
+            **({"schedule": schedule} if schedule else {}),
             patch_size=self.config.patch_size,
             batch_size=self.config.batch_size * self.dist.world,
             data=self.config.data.clean_dir or self.config.data.paired_dir,
@@ -220,30 +277,25 @@ class Trainer:
             (self.out_dir / "config.json").write_text(json.dumps(config_dict(config), indent=1))
         self.network.train()
         progress = self._progress_bar()
-        bad_steps, started, patches = 0, time.time(), 0
+        watch, started, patches = LossWatch(self.device), time.time(), 0
         log = RunLog(self.out_dir) if self.dist.main else None
         if log is not None:  # each (re)start is recorded, so that elapsed times can be read from the log alone
             arithmetic = {"precision": self.precision, "layout": self.layout, "hardware": self.hardware()}
-            log.write({"start": {"step": self.step, **arithmetic, "config": config_dict(config)}})
-            if self.step == 0 and config.init_weights and self.validation is not None:
+            lineage = {"schedule": self.schedule_note, "seen_before": dataclasses.asdict(self.seen_before)}
+            log.write({"start": {"step": self.step, **arithmetic, **lineage, "config": config_dict(config)}})
+            starting = self.start_scores is None and self.step == self.first_step and config.init_weights
+            if starting and self.validation is not None:
                 self._validate_start(log)
         try:
             for inputs, *targets in loader:
-                loss = self._train_step(inputs, *targets)
-                finite = loss is not None
-                bad_steps = 0 if finite else bad_steps + 1
-                if bad_steps >= config.max_bad_steps:
-                    raise MprnetError(
-                        f"the loss was not finite for {bad_steps} steps in a row at step {self.step}: "
-                        "lower the learning rate, use fp32, or check the data"
-                    )
-                if not finite:
-                    warnings.warn(f"step {self.step}: non-finite loss, step skipped", stacklevel=2)
+                watch.add(self._step_or_fall_back(inputs, *targets))
                 self.step += 1
                 self.share = self.time_share()
                 patches += inputs.shape[0] * self.dist.world
+                if self.step % config.log_every == 0 or self.step == config.steps or self._last_step():
+                    self._look(watch, patches / (time.time() - started), progress, log)
                 if self.dist.main:
-                    self._after_step(loss, patches / (time.time() - started), progress, log)
+                    self._after_step(progress, log)
                 if self.share >= 1.0:
                     break
             if log is not None and self.start_scores is not None:
@@ -270,14 +322,35 @@ class Trainer:
         """The share of the time budget used (0 without a budget), agreed by all processes."""
         if not self.config.time_budget_s:
             return 0.0
-        share = torch.tensor([(time.time() - self.started) / self.config.time_budget_s])
-        if self.dist.world > 1:
-            dist.all_reduce(share, op=dist.ReduceOp.MAX)
+        if self.dist.world == 1:
+            return (time.time() - self.started) / self.config.time_budget_s
+        share = torch.tensor([(time.time() - self.started) / self.config.time_budget_s], device=self.device)
+        dist.all_reduce(share, op=dist.ReduceOp.MAX)
         return float(share.item())
 
-    def _train_step(self, inputs: torch.Tensor, *targets: torch.Tensor) -> float | None:
-        """One optimizer step on a batch of network inputs and the objective's targets."""
-        self.lr = learning_rate(self.config, self.step, self.share)
+    def _step_or_fall_back(self, inputs: torch.Tensor, *targets: torch.Tensor) -> torch.Tensor:
+        """A training step; where the compiled network fails to compile (at its first step), a warning and the step
+        taken by the eager one, which trains from then on."""
+        if self.network is self.eager_network:
+            return self._train_step(inputs, *targets)
+        try:
+            loss = self._train_step(inputs, *targets)
+        # Whatever the compiler raises: Dynamo, Inductor and the backends share no exception type.
+        except Exception as error:
+            if self.compiled_steps:
+                raise
+            reason = (str(error).splitlines() or [type(error).__name__])[0]
+            warnings.warn(f"torch.compile failed, training eagerly: {reason}", stacklevel=2)
+            self.network = self.eager_network
+            return self._train_step(inputs, *targets)
+        self.compiled_steps += 1
+        return loss
+
+    def _train_step(self, inputs: torch.Tensor, *targets: torch.Tensor) -> torch.Tensor:
+        """One optimizer step on a batch of network inputs and the objective's targets; its loss, left on the
+        device. A step whose loss or gradients are not finite changes nothing: the grad scaler sees them and skips
+        the update, on the device too where the optimizer is fused (CUDA), so that no step waits for the GPU."""
+        self.lr = learning_rate(self.config, self.step, 0.0 if plans_in_steps(self.config) else self.share)
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr
         inputs = inputs.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
@@ -286,26 +359,40 @@ class Trainer:
             outputs = self.objective.forward(self.network, inputs, *on_device)
         loss = self.objective.loss(_to_float(outputs), *on_device)
         self.optimizer.zero_grad(set_to_none=True)
-        # Every process must skip together: one that skipped backward would leave the others waiting in DDP.
-        if not self.dist.all_true(bool(torch.isfinite(loss))):
-            return None
         self.scaler.scale(loss).backward()
         if self.config.grad_clip:
             self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        return float(loss.detach())
+        return loss.detach()
 
-    def _after_step(self, loss: float | None, throughput: float, progress, log) -> None:
+    def _look(self, watch: LossWatch, throughput: float, progress, log) -> None:
+        """Every log_every steps (in every process, which agree): the loss, the steps skipped, the log."""
+        loss, in_row, skipped = watch.look(self.dist.world)
+        if skipped:
+            warnings.warn(
+                f"{skipped} non-finite loss(es) up to step {self.step}: those steps were skipped", stacklevel=2
+            )
+        if in_row >= self.config.max_bad_steps:
+            raise MprnetError(
+                f"the loss was not finite for {in_row} steps in a row at step {self.step}: "
+                "lower the learning rate, use fp32, or check the data"
+            )
+        if not self.dist.main:
+            return
+        record = {"step": self.step, "loss": loss, "lr": self.lr, "patches_per_s": round(throughput, 2)}
+        if self.device.type == "cuda":
+            record["peak_memory_mib"] = round(torch.cuda.max_memory_allocated(self.device) / 2**20)
+        log.write(record)
+        if progress is not None:
+            shown = f"{loss:.4f}" if loss is not None else "nan"
+            progress.set_postfix(loss=shown, lr=f"{self.lr:.2e}", patches_s=f"{throughput:.1f}")
+
+    def _after_step(self, progress, log) -> None:
         config = self.config
         if progress is not None:
             progress.update(1)
-            progress.set_postfix(
-                loss=f"{loss:.4f}" if loss is not None else "nan", lr=f"{self.lr:.2e}", patches_s=f"{throughput:.1f}"
-            )
-        if self.step % config.log_every == 0 or self.step == config.steps:
-            log.write({"step": self.step, "loss": loss, "lr": self.lr, "patches_per_s": round(throughput, 2)})
         due = self.step % config.val.every == 0 or self.step == config.steps or self._last_step()
         if self.validation is not None and due:
             self._validate(log)
@@ -330,7 +417,7 @@ class Trainer:
         self.start_scores = self.objective.validate(self.model, self.validation, self.device, self.precision)
         self.network.train()
         self.best_score = self.start_scores[self.objective.score]
-        log.write({"validation": {"step": 0, **self.start_scores, "start_weights": self.config.init_weights}})
+        log.write({"validation": {"step": self.step, **self.start_scores, "start_weights": self.config.init_weights}})
 
     def _judge_start(self, log) -> None:
         assert self.start_scores is not None  # only called where the starting weights were scored
@@ -370,6 +457,8 @@ class Trainer:
             "best": self.best_score,
             "start_scores": self.start_scores,
             "beat_start": self.beat_start,
+            "schedule": self.schedule_note,
+            "seen": dataclasses.asdict(self.seen()),
             "history": self.history,
             "out_dir": str(self.out_dir),
         }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -36,8 +36,9 @@ class Objective(ABC):
         """The freshly initialised network, carrying `.architecture` and `.hparams` (what its export records)."""
 
     @abstractmethod
-    def start_weights(self, path: str) -> dict[str, Tensor]:
-        """The state dict of the trained weights named by `init_weights` (a file, or a bundled model's name)."""
+    def start_weights(self, path: str) -> tuple[dict[str, Tensor], dict[str, str]]:
+        """The state dict and metadata of the trained weights named by `init_weights` (a file, or a bundled
+        model's name)."""
 
     @abstractmethod
     def training_items(self, total_items: int) -> Dataset:
@@ -82,10 +83,11 @@ class Restoration(Objective):
         except (ValueError, TypeError) as error:
             raise MprnetError(f"model: {error}") from None
 
-    def start_weights(self, path: str) -> dict[str, Tensor]:
+    def start_weights(self, path: str) -> tuple[dict[str, Tensor], dict[str, str]]:
         from ..checkpoint import load_model
 
-        return load_model(path).state_dict()
+        model = load_model(path)
+        return model.state_dict(), cast("dict[str, str]", model.metadata)
 
     def training_items(self, total_items: int) -> Dataset:
         return training_patches(self.config, total_items, self.with_labels)
@@ -128,12 +130,14 @@ class Diagnosis(Objective):
         except TypeError as error:
             raise MprnetError(f"model: {error}") from None
 
-    def start_weights(self, path: str) -> dict[str, Tensor]:
+    def start_weights(self, path: str) -> tuple[dict[str, Tensor], dict[str, str]]:
+        from ..checkpoint import read_metadata
         from ..diagnose import WEIGHTS, load_classifier
 
         if path != "classifier" and not Path(path).is_file():
             raise CheckpointError(f"init_weights {path}: no such file (or `classifier`: the bundled classifier)")
-        return load_classifier(WEIGHTS if path == "classifier" else Path(path)).state_dict()
+        file = WEIGHTS if path == "classifier" else Path(path)
+        return load_classifier(file).state_dict(), read_metadata(file)
 
     def training_items(self, total_items: int) -> Dataset:
         from ..diagnose import DegradationExamples
@@ -197,8 +201,10 @@ def objective_for(config: TrainConfig) -> Objective:
     return Diagnosis(config) if config.task == DIAGNOSE else Restoration(config)
 
 
-def load_start(objective: Objective, model: nn.Module, path: str) -> None:
-    """`model` with the weights of `path` (`init_weights`); a CheckpointError where they are another network's."""
-    state = objective.start_weights(path)
+def load_start(objective: Objective, model: nn.Module, path: str) -> dict[str, str]:
+    """`model` with the weights of `path` (`init_weights`), and their metadata; a CheckpointError where they are
+    another network's."""
+    state, metadata = objective.start_weights(path)
     check_fit(model, state, f"init_weights {path}")
     model.load_state_dict(state)
+    return metadata

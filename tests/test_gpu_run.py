@@ -1,0 +1,129 @@
+"""The one-call GPU run (scripts/gpu_run.sh) end to end at tiny size on the CPU, and the photos it carries."""
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+from safetensors import safe_open
+
+import mprnet
+from mprnet.train import Trainer, load_config, train
+from mprnet.train.validation import validation_pairs
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {"name": "mprnet", "n_feat": 8, "scale_unetfeats": 4, "scale_orsnetfeats": 4, "num_cab": 1}
+
+
+def _photos(folder: Path, size: int = 64) -> Path:
+    from mprnet.demo import sample_photos
+
+    folder.mkdir(parents=True)
+    for name, photo in sample_photos(size).items():
+        Image.fromarray(np.round(photo * 255).astype(np.uint8)).save(folder / f"{name}.png")
+    return folder
+
+
+def _config(path: Path, data: Path, **settings) -> Path:
+    values = {
+        "task": "denoise",
+        "model": TINY,
+        "data": {"clean_dir": str(data / "train"), "level": 25, "workers": 0},
+        "val": {"dir": str(data / "val"), "level": 25, "count": 2, "crop": 32, "every": 10},
+        "steps": 40,
+        "batch_size": 2,
+        "patch_size": 32,
+        "lr": 2e-3,
+        "warmup_steps": 5,
+        "precision": "fp32",
+        "log_every": 5,
+        "schedule_follows_budget": False,
+        "out_dir": str(path.parent / "unused"),
+        **settings,
+    }
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def _gpu_run(*arguments) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "PYTHON": sys.executable}
+    script = ROOT / "scripts" / "gpu_run.sh"
+    return subprocess.run(["bash", script, *map(str, arguments)], capture_output=True, text=True, env=environment)
+
+
+def test_the_gpu_run_trains_each_config_in_turn_and_ships_what_beat_its_start(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    _photos(data / "train"), _photos(data / "val")
+    plan = {"steps": 120, "time_budget_s": 600}
+    first = load_config(_config(tmp_path / "first.yaml", data, **plan, out_dir=str(tmp_path / "first")))
+    with monkeypatch.context() as patch:  # the first slot of the plan ends after step 40
+        patch.setattr(Trainer, "time_share", lambda self: float(self.step >= 40))
+        train(first)
+    start = str(Path(first.out_dir) / "last.safetensors")
+    better = _config(tmp_path / "better.yaml", data, **plan, init_weights=start)
+    diverging = {"lr": 0.05, "warmup_steps": 0, "steps": 20, "init_weights": start}
+    worse = _config(tmp_path / "worse.yaml", data, **diverging)
+    broken = _config(tmp_path / "broken.yaml", data, init_weights=str(tmp_path / "missing.safetensors"))
+    out, work = tmp_path / "out", tmp_path / "work"
+
+    done = _gpu_run(
+        out, f"{better}=3", f"{worse}=3", f"{broken}=3", "--data", data, "--work", work, "--set", "data.workers=0"
+    )
+    assert done.returncode == 1, done.stderr + done.stdout  # the broken run failed; the others ran
+    assert sorted(path.name for path in out.iterdir()) == ["better.safetensors", "logs.tar.gz", "summary.md"]
+    shipped = mprnet.load_model(out / "better.safetensors")
+    with safe_open(str(out / "better.safetensors"), "pt") as weights:  # fp16, as bundled models are
+        assert {str(weights.get_slice(key).get_dtype()) for key in weights.keys()} == {"F16"}  # noqa: SIM118
+    assert json.loads(shipped.metadata["seen"])["runs"] == 2 and "threads" in shipped.metadata["hardware"]
+
+    page = (out / "summary.md").read_text()
+    rows = {line.split("|")[1].strip(): line.split("|") for line in page.splitlines() if line.startswith("| ")}
+    assert rows["better"][9].strip() == "yes" and rows["worse"][9].strip() == "no"
+    assert rows["broken"][9].strip() == "no (exit 1)" and rows["broken"][4].strip() == "none"
+    assert rows["better"][4].strip() == "40 -> 120" and int(rows["better"][5]) == 160  # continued its plan
+    assert float(rows["better"][8]) > float(rows["better"][7].split()[1])  # best validation over the start
+    assert "continued at step 40 of the planned 120" in rows["better"][10] and "new schedule" in rows["worse"][10]
+    assert page in done.stdout
+    with tarfile.open(out / "logs.tar.gz") as archive:
+        assert {"better.out", "better/log.jsonl", "worse/log.jsonl", "worse/config.json"} <= set(archive.getnames())
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["missing.yaml=1"], "cannot read the training config"),
+        (["denoise-tiny=soon"], "expected CONFIG=MINUTES"),
+        (["denoise-tiny=1", "--data", "nowhere"], "pack them with scripts/pack_device_data.py"),
+    ],
+)
+def test_the_gpu_run_refuses_unusable_arguments_before_it_trains(tmp_path, arguments, message):
+    data = tmp_path / "data"
+    (data / "train").mkdir(parents=True), (data / "val").mkdir()
+    done = _gpu_run(tmp_path / "out", *arguments, *(["--data", data] if "--data" not in arguments else []))
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_packed_photos_travel_within_the_device_limit_and_validate_alike(tmp_path, shared_data):
+    pack = tmp_path / "pack"
+    script = [sys.executable, ROOT / "scripts" / "pack_device_data.py", "--out", pack]
+    done = subprocess.run(script, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    carried = float(done.stdout.split("the call carries ")[1].split()[0])
+    assert carried <= 64 and len(list((pack / "train").glob("*.webp"))) == 432
+    assert sum(path.stat().st_size for path in (pack / "train").iterdir()) <= 22 * 2**20
+
+    config = load_config("bundled-denoise", {"val.count": 18})
+    here = validation_pairs(config)
+    config.val.dir = str(pack / "val")
+    assert all(np.array_equal(a, b) for pair, other in zip(here, validation_pairs(config)) for a, b in zip(pair, other))
+
+    (tmp_path / "photos").mkdir()
+    refused = subprocess.run([*script[:-1], tmp_path / "photos"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "is no earlier pack" in refused.stderr
