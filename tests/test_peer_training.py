@@ -155,14 +155,33 @@ def test_the_config_picks_the_optimizer(tmp_path, photos):
         ("mimo-unet-deblur-cpu", "mimo-unet", 3.83),
         ("srn-deblur-cpu", "srn", 3.81),
         ("did-mdn-derain-cpu", "did-mdn", 0.887),
+        ("nafnet-denoise-peer", "nafnet", 1.263),
+        ("mimo-unet-deblur-peer", "mimo-unet", 1.307),
+        ("srn-deblur-peer", "srn", 1.331),
+        ("did-mdn-derain-peer", "did-mdn", 0.887),
     ],
 )
-def test_peer_configs_build_the_published_and_the_cpu_sized_networks(name, architecture, millions):
+def test_peer_configs_build_the_published_and_the_smaller_networks(name, architecture, millions):
     config = load_config(name)
     with torch.device("meta"):
         model = objective_for(config).build_model()
     assert model.architecture == architecture
     assert sum(p.numel() for p in model.parameters()) / 1e6 == pytest.approx(millions, abs=0.006)
+
+
+@pytest.mark.parametrize(
+    "name", ["nafnet-denoise-peer", "mimo-unet-deblur-peer", "srn-deblur-peer", "did-mdn-derain-peer"]
+)
+def test_the_campaign_peers_are_small_and_learn_from_what_their_mprnet_learns(name):
+    """At most 1.5 M parameters (fp16 weights at most 3 MB: every bundled model travels with each GPU run), on the
+    data, patches, batch, validation and plan of the bundled MPRNet of their task."""
+    peer = load_config(name)
+    mprnet_config = load_config(f"bundled-{peer.task}")
+    with torch.device("meta"):
+        parameters = sum(p.numel() for p in objective_for(peer).build_model().parameters())
+    assert parameters <= 1.5e6 and 2 * parameters <= 3e6
+    shared = ("data", "val", "patch_size", "batch_size", "steps", "time_budget_s", "schedule_follows_budget")
+    assert {key: getattr(peer, key) for key in shared} == {key: getattr(mprnet_config, key) for key in shared}
 
 
 # --- losses on hand-made tensors --------------------------------------------------------------------------

@@ -52,12 +52,12 @@ def learning_rate(config: TrainConfig, step: int, time_share: float = 0.0) -> fl
     return config.lr_min + 0.5 * (config.lr - config.lr_min) * (1 + math.cos(math.pi * progress))
 
 
-def make_optimizer(config: TrainConfig, model: nn.Module, device: torch.device) -> torch.optim.Optimizer:
-    """The recipe's optimizer over the parameters that learn (DID-MDN keeps some of the release's layers frozen);
-    fused on GPUs, where it also skips a non-finite step on the device."""
+def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """The recipe's optimizer over the parameters that learn (DID-MDN keeps some of the release's layers frozen),
+    fused: one kernel per step, which skips a step the grad scaler found not finite without waiting for the device."""
     parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
     return OPTIMIZER_CLASSES[config.optimizer](
-        parameters, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay, fused=device.type == "cuda"
+        parameters, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay, fused=True
     )
 
 
@@ -175,7 +175,7 @@ class Trainer:
             self.first_step, self.schedule_note = starting_step(config, metadata)
         # Module.to takes memory_format= (see its docstring); torch's overloads leave it out.
         self.model: nn.Module = model.to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
-        self.optimizer = make_optimizer(config, self.model, self.device)
+        self.optimizer = make_optimizer(config, self.model)
         # Enabled whatever the precision: it is what skips a non-finite step without a wait (scale 1 but in fp16).
         self.scaler = torch.amp.GradScaler(self.device.type, init_scale=2.0**16 if self.precision == "fp16" else 1.0)
         self.step, self.best_score, self.history = self.first_step, -math.inf, []
@@ -348,8 +348,8 @@ class Trainer:
 
     def _train_step(self, inputs: torch.Tensor, *targets: torch.Tensor) -> torch.Tensor:
         """One optimizer step on a batch of network inputs and the objective's targets; its loss, left on the
-        device. A step whose loss or gradients are not finite changes nothing: the grad scaler sees them and skips
-        the update, on the device too where the optimizer is fused (CUDA), so that no step waits for the GPU."""
+        device. A step whose loss or gradients are not finite changes nothing: the grad scaler sees them and the
+        fused optimizer skips the update on the device, so that no step waits for the GPU."""
         self.lr = learning_rate(self.config, self.step, 0.0 if plans_in_steps(self.config) else self.share)
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr
