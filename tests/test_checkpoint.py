@@ -9,18 +9,19 @@ from mprnet.errors import CheckpointError
 from mprnet.models.mprnet import PRESETS, MPRNet
 
 from conftest import DATA
+from formula import formula_weights
 
 
 def _reference_state_dict():
-    return torch.load(DATA / "tiny_checkpoint.pth", weights_only=True)["state_dict"]
+    return formula_weights("mprnet")
 
 
 def _same_weights(model, state_dict):
     return all(torch.equal(model.state_dict()[k], v) for k, v in state_dict.items())
 
 
-def test_loads_state_dict_wrapped_checkpoint(tiny_config):
-    model = mprnet.load_model(DATA / "tiny_checkpoint.pth")
+def test_loads_state_dict_wrapped_checkpoint(tiny_config, tiny_checkpoint):
+    model = mprnet.load_model(tiny_checkpoint)
     assert model.architecture == "mprnet"
     assert {k: model.hparams[k] for k in tiny_config} == tiny_config
     assert _same_weights(model, _reference_state_dict())
@@ -29,7 +30,7 @@ def test_loads_state_dict_wrapped_checkpoint(tiny_config):
 
 def test_loads_dataparallel_checkpoint_with_extra_entries(tmp_path):
     """Saved as a DataParallel run saves them: "module." before every key, and an "epoch" beside the weights
-    (../shared/golden/tiny_checkpoint_dataparallel.pth holds the same; made here to keep the repository small)."""
+    (../shared/golden/tiny_checkpoint_dataparallel.pth is one such)."""
     path = tmp_path / "dataparallel.pth"
     torch.save(
         {"epoch": 3, "state_dict": {f"module.{key}": value for key, value in _reference_state_dict().items()}}, path
@@ -132,8 +133,8 @@ def test_damaged_files_get_one_clear_sentence(tmp_path, content, message):
         mprnet.load_model(path)
 
 
-def test_truncated_checkpoint(tmp_path):
-    data = (DATA / "tiny_checkpoint.pth").read_bytes()
+def test_truncated_checkpoint(tmp_path, tiny_checkpoint):
+    data = tiny_checkpoint.read_bytes()
     path = tmp_path / "truncated.pth"
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="not a readable"):

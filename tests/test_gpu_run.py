@@ -127,3 +127,10 @@ def test_the_packed_photos_travel_within_the_device_limit_and_validate_alike(tmp
     (tmp_path / "photos").mkdir()
     refused = subprocess.run([*script[:-1], tmp_path / "photos"], capture_output=True, text=True)
     assert refused.returncode == 2 and "is no earlier pack" in refused.stderr
+
+
+def test_the_tracked_files_leave_room_for_the_photos_and_the_peers():
+    """At most 40 MiB tracked, every bundled model included, so that a GPU call carries them and the photos."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.decode()
+    tracked = sum((ROOT / name).stat().st_size for name in listed.split("\0") if name and (ROOT / name).is_file())
+    assert tracked <= 40 * 2**20

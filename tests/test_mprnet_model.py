@@ -5,7 +5,8 @@ import torch
 
 from mprnet.models.mprnet import PRESETS, MPRNet
 
-from conftest import DATA
+from conftest import DATA, SHARED_GOLDEN
+from formula import formula_cases, formula_network, outputs_of, stored_outputs
 
 
 @pytest.mark.parametrize("task", ["deblur", "denoise", "derain"])
@@ -19,14 +20,27 @@ def test_state_dict_keys_and_shapes_match_the_published_network(task):
 
 
 @pytest.mark.parametrize("batch_patches", [True, False])
-def test_golden_vectors_all_three_stages(tiny_config, batch_patches):
+def test_the_reference_implementations_vectors_all_three_stages(tiny_config, batch_patches):
+    """Against the reference MPRNet's outputs (seeded random weights), kept in ../shared/golden."""
+    if not (SHARED_GOLDEN / "tiny_vectors.pt").exists():
+        pytest.skip("the reference vectors are kept in ../shared/golden, which is not present")
     model = MPRNet(**tiny_config, batch_patches=batch_patches).eval()
-    model.load_state_dict(torch.load(DATA / "tiny_checkpoint.pth", weights_only=True)["state_dict"])
-    vectors = torch.load(DATA / "tiny_vectors.pt", weights_only=True)
+    model.load_state_dict(torch.load(SHARED_GOLDEN / "tiny_checkpoint.pth", weights_only=True)["state_dict"])
+    vectors = torch.load(SHARED_GOLDEN / "tiny_vectors.pt", weights_only=True)
     with torch.no_grad():
         for image, expected in zip(vectors["inputs"], vectors["outputs"]):
             for produced, reference in zip(model(image), expected):
                 assert (produced - reference).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("batch_patches", [True, False])
+def test_formula_vectors_all_three_stages(batch_patches):
+    """Against this implementation's outputs with formula weights, made when it matched the reference's."""
+    model = formula_network("mprnet")
+    model.batch_patches = batch_patches
+    for (image, label), expected in zip(formula_cases("mprnet"), stored_outputs("mprnet"), strict=True):
+        for produced, reference in zip(outputs_of(model, image, label), expected, strict=True):
+            assert (produced - reference).abs().max() <= 1e-5
 
 
 def test_batched_patches_equal_one_call_per_patch(tiny_config):

@@ -16,9 +16,11 @@ from mprnet.models.nafnet import LocalMeanPool, NAFNet, _tlc_window
 from mprnet.models.registry import create_model, detect, get_architecture
 from mprnet.models.srn import SRNDeblurNet
 
+from formula import CASES, formula_cases, formula_weights, stored_outputs
+
 GOLDEN = Path(__file__).parent / "data" / "peers"
-#: MIMO-UNet+'s tiny golden file (5.7 MB) runs the same code path as MIMO-UNet's at the tiny size (dropout is inert
-#: in eval mode), so the repository keeps only MIMO-UNet's and the tests read the other from here when present.
+#: The reference implementations' tiny golden files kept out of the repository (MIMO-UNet, MIMO-UNet+, DID-MDN:
+#: 11 MB), read from here where present; vectors of formula weights (tests/formula.py) stand in for them everywhere.
 SHARED_GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden" / "peers"
 TOLERANCE = 1e-5
 
@@ -32,12 +34,15 @@ PUBLISHED = {
     "mimounet_plus": ("mimo-unet", 16.11),
     "didmdn_dense_rain": ("did-mdn", 0.373),
 }
-#: golden file -> architecture; each holds {"config", "state_dict", "inputs", "outputs"} of a tiny network.
+#: golden file -> architecture; each holds {"config", "state_dict", "inputs", "outputs"} of a tiny network; the
+#: architectures' own names are the formula vectors (tests/formula.py).
 TINY = {
     "nafnet_tiny": "nafnet",
     "mimounet_tiny": "mimo-unet",
     "mimounet_plus_tiny": "mimo-unet",
     "didmdn_dense_rain": "did-mdn",
+    "mimo-unet": "mimo-unet",
+    "did-mdn": "did-mdn",
 }
 
 
@@ -51,7 +56,19 @@ def meta_state_dict(name: str) -> dict[str, torch.Tensor]:
 
 
 def golden(name: str) -> dict:
-    """A golden file from tests/data/peers, or from ../shared/golden/peers for those kept out of the repository."""
+    """A golden file from tests/data/peers, or from ../shared/golden/peers for those kept out of the repository, or
+    the formula vectors of an architecture, in the same layout."""
+    if name in CASES:
+        _architecture, config, _shapes, labels = CASES[name]
+        images, labels = zip(*formula_cases(name), strict=True)
+        state_dict = formula_weights(name)
+        return {
+            "config": config,
+            "state_dict": state_dict,
+            "inputs": images,
+            "labels": labels,
+            "outputs": stored_outputs(name),
+        }
     for folder in (GOLDEN, SHARED_GOLDEN):
         if (folder / f"{name}.pt").exists():
             return torch.load(folder / f"{name}.pt", weights_only=True)
@@ -165,9 +182,7 @@ def test_tiny_checkpoint_is_detected_and_loaded_by_model_from_state_dict(name):
     )
 
 
-@pytest.mark.parametrize(
-    "name, wrapper", [("nafnet_tiny", "params"), ("mimounet_tiny", "model"), ("didmdn_dense_rain", None)]
-)
+@pytest.mark.parametrize("name, wrapper", [("nafnet_tiny", "params"), ("mimo-unet", "model"), ("did-mdn", None)])
 def test_release_style_file_loads_with_load_model(name, wrapper, tmp_path):
     """NAFNet releases wrap the weights in "params", MIMO-UNet in "model", DID-MDN stores them bare."""
     data, cases = golden_cases(name)
@@ -182,7 +197,7 @@ def test_release_style_file_loads_with_load_model(name, wrapper, tmp_path):
 
 
 def test_the_plus_layout_with_its_dropout_reproduces_the_reference_in_eval_mode():
-    data, cases = golden_cases("mimounet_tiny")
+    data, cases = golden_cases("mimo-unet")
     model = create_model("mimo-unet", **data["config"], dropout=0.1).eval()
     model.load_state_dict(data["state_dict"])
     for image, label, expected in cases:
@@ -190,7 +205,7 @@ def test_the_plus_layout_with_its_dropout_reproduces_the_reference_in_eval_mode(
             torch.testing.assert_close(output, reference, rtol=0, atol=TOLERANCE)
 
 
-@pytest.mark.parametrize("name", ["nafnet_tiny", "mimounet_tiny", "didmdn_dense_rain"])
+@pytest.mark.parametrize("name", ["nafnet_tiny", "mimo-unet", "did-mdn"])
 def test_saved_tiny_peer_round_trips_through_safetensors(name, tmp_path):
     data, cases = golden_cases(name)
     model = create_model(TINY[name], **data["config"])
@@ -308,7 +323,7 @@ def test_tlc_changes_nafnet_only_on_images_larger_than_the_training_crops():
 
 
 def test_did_mdn_takes_one_density_label_per_image():
-    data, cases = golden_cases("didmdn_dense_rain")
+    data, cases = golden_cases("did-mdn")
     model = create_model("did-mdn").eval()
     model.load_state_dict(data["state_dict"])
     image = cases[0][0]
