@@ -128,7 +128,12 @@ def train_one(run: Run, settings: dict, work: Path, out: Path) -> dict:
     best = work / run.name / "best.safetensors"
     report["shipped"] = best.exists() and report["beaten"] is not False
     if report["shipped"]:
-        resave_weights(best, out / f"{run.name}.safetensors", hardware=report["hardware"], gpu_run_minutes=run.minutes)
+        facts = {
+            "hardware": report["hardware"],
+            "wall_time": f"{report['wall_s']:.0f} s",
+            "command": " ".join(sys.argv),
+        }
+        resave_weights(best, out / f"{run.name}.safetensors", **facts)
     return report
 
 
@@ -159,10 +164,16 @@ def read_log(run_dir: Path) -> dict:
 
 
 def write_summary(reports: list[dict], work: Path, out: Path) -> None:
-    """summary.md and logs.tar.gz of the runs done so far, each replaced whole."""
+    """summary.md and logs.tar.gz (with summary.json, what scripts/land_gpu_run.py reads) of the runs done so far,
+    each replaced whole."""
     with atomic_path(out / "summary.md") as path:
         path.write_text(summary_page(reports))
+    records = [
+        {**report, "run": {"config": report["run"].config, "minutes": report["run"].minutes}} for report in reports
+    ]
+    (work / "summary.json").write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "runs": records}, indent=1))
     with atomic_path(out / "logs.tar.gz") as path, tarfile.open(path, "w:gz") as archive:
+        archive.add(work / "summary.json", arcname="summary.json")
         for report in reports:
             name = report["run"].name
             for file in (work / f"{name}.out", *(work / name).glob("*.json*")):

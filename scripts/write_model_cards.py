@@ -64,8 +64,9 @@ def recipe_line(name: str, architecture: str, task: str, metadata: dict) -> str:
     """The loss (from the trainer's own description of it), optimizer and schedule the model was trained with."""
     if "recipe" in metadata:
         settings = json.loads(metadata["recipe"])
-    else:  # weights packaged before their recipe was recorded: the bundled config, without the later clean share
-        settings = {**recipe(load_config(f"bundled-{name}")), "clean_share": 0.0}
+    else:  # weights packaged before their recipe was recorded: the bundled config as it was then (no clean share,
+        # the schedule over the time budget)
+        settings = {**recipe(load_config(f"bundled-{name}")), "clean_share": 0.0, "schedule_follows_budget": True}
     loss = " ".join(get_architecture(architecture).loss.__doc__.split(":", 1)[-1].split()).rstrip(".")
     parts = [
         loss[0].upper() + loss[1:],
@@ -81,18 +82,26 @@ def recipe_line(name: str, architecture: str, task: str, metadata: dict) -> str:
         "poly": f", polynomial decay (power {settings['poly_power']:g}) to {settings['lr_min']:g}",
         "step": f", times {settings['step_gamma']:g} every {settings['step_every']} steps",
     }[settings["schedule"]]
-    if settings["time_budget_s"]:
+    if settings["time_budget_s"] and settings.get("schedule_follows_budget", True):
         schedule += " over a fixed time budget"
+    elif "schedule" in metadata:
+        schedule += f" over a plan of {json.loads(metadata['schedule'])['plan']['steps']} steps"
     parts.append(schedule)
     if settings["grad_clip"]:
         parts.append(f"gradients clipped at norm {settings['grad_clip']:g}")
     if settings.get("clean_share"):
         parts.append(f"{settings['clean_share']:.0%} of the inputs left clean")
     patch = metadata.get("patch_size")
-    parts.append(
-        f"{metadata.get('batch_size')} patches of {patch}x{patch} per step; {metadata.get('steps')} steps in all"
-    )
+    parts.append(f"{metadata.get('batch_size')} patches of {patch}x{patch} per step; {seen_line(metadata)}")
     return "; ".join(parts)
+
+
+def seen_line(metadata: dict) -> str:
+    """How much training the model has had over all its runs."""
+    if "seen" not in metadata:
+        return f"{metadata.get('steps')} steps in all"
+    seen = json.loads(metadata["seen"])
+    return f"{seen['steps']} steps and {seen['patches']:,} patches over {seen['runs']} run(s)"
 
 
 def quality_table(task: str, method: str) -> str:
@@ -127,7 +136,7 @@ def card(name: str, path: Path, notes: str) -> str:
 - Recipe: {recipe_line(name, model.architecture, task, metadata)}.
 - Hardware and time: {metadata.get("hardware")}; {metadata.get("wall_time")}.
 - Reproduce: `{metadata.get("command")}`, then `python scripts/package_weights.py OUT/..._best.safetensors {name} ...`.
-- Validation PSNR (6 centre crops of 256x256 of McMaster18) by step: {curve}.
+- Validation PSNR (centre crops of 256x256 of McMaster18: 6 in the first run, 18 since) by step: {curve}.
 
 ## Measured by the study (McMaster18, centre crops of 256x256, 18 photos, seeded degradations)
 

@@ -84,3 +84,13 @@ def test_the_cards_are_what_the_card_script_writes():
     notes = json.loads((root / "docs" / "results" / "card_notes.json").read_text())
     for name, path in mprnet.bundled_models().items():
         assert path.with_suffix(".md").read_text() == script["card"](name, path, notes.get(name, "")), name
+
+
+def test_a_card_tells_how_much_training_a_campaign_model_has_had():
+    import runpy
+    from pathlib import Path
+
+    script = runpy.run_path(str(Path(__file__).resolve().parents[1] / "scripts" / "write_model_cards.py"))
+    seen = {"seen": json.dumps({"steps": 5000, "patches": 80000, "runs": 3})}
+    assert script["seen_line"](seen) == "5000 steps and 80,000 patches over 3 run(s)"
+    assert script["seen_line"]({"steps": "2781"}) == "2781 steps in all"  # weights from before `seen`

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -92,6 +93,23 @@ def test_the_gpu_run_trains_each_config_in_turn_and_ships_what_beat_its_start(tm
     assert page in done.stdout
     with tarfile.open(out / "logs.tar.gz") as archive:
         assert {"better.out", "better/log.jsonl", "worse/log.jsonl", "worse/config.json"} <= set(archive.getnames())
+
+    root = tmp_path / "repository"  # landed as into the repository: the bundled model, its log, the table's rows
+    (root / "src" / "mprnet" / "weights").mkdir(parents=True)
+    (root / "docs" / "training").mkdir(parents=True)
+    shutil.copy(ROOT / "docs" / "training" / "README.md", root / "docs" / "training")
+    land = [sys.executable, ROOT / "scripts" / "land_gpu_run.py", out, "--root", root]
+    landed = subprocess.run(land, capture_output=True, text=True)
+    assert landed.returncode == 0, landed.stderr
+    assert "better: bundled as src/mprnet/weights/better.safetensors" in landed.stdout
+    bundled = mprnet.load_model(root / "src" / "mprnet" / "weights" / "better.safetensors")
+    assert bundled.metadata["name"] == "better" and "gpu_run.py" in bundled.metadata["command"]
+    assert (root / "docs" / "training" / "better_log.jsonl").read_text() == (work / "better" / "log.jsonl").read_text()
+    table = (root / "docs" / "training" / "README.md").read_text()
+    assert "| better | 40 -> 120 | 160 |" in table and "| worse | 0 -> 20 | 40 |" in table
+    assert table.index("| broken |") < table.index("## The next GPU run")
+    missing = subprocess.run([*land[:2], tmp_path / "nothing"], capture_output=True, text=True)
+    assert missing.returncode == 2 and "holds no logs.tar.gz" in missing.stderr
 
 
 @pytest.mark.parametrize(
