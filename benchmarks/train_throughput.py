@@ -22,7 +22,6 @@ device), peak memory and the seconds to the first logged step.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -90,13 +89,14 @@ def main() -> None:
 
 
 def time_trainer(args: argparse.Namespace) -> None:
+    from mprnet.cli.train import parse_overrides
     from mprnet.train import load_config
     from mprnet.train.objectives import objective_for
 
     work = Path(tempfile.mkdtemp(prefix="train-throughput-"))
     settings = ["init_weights=null", "val.dir=null", "log_every=5", "checkpoint_every=1000000000"]
     settings += [f"device={args.device}", *args.set]
-    model = objective_for(load_config(args.config, dict(map(_pair, settings)))).build_model()
+    model = objective_for(load_config(args.config, parse_overrides(settings))).build_model()
     print(f"torch {torch.__version__}, {_device_name(args.device)}; {args.config}, {args.seconds:g} s each")
     print("| configuration | patches/s | TFLOP/s | peak memory, MiB | s to first step |")
     print("|---|---|---|---|---|")
@@ -132,7 +132,7 @@ def time_configuration(args, model, settings: list[str], configuration: tuple, w
     if failed:
         last_line = (failed[0] / "console.txt").read_text().strip().splitlines()[-1:]
         return f"failed: {last_line[0] if last_line else 'killed'} | | |"
-    measured = [steady_rate(run / "log.jsonl", batch) for run in runs]
+    measured = [steady_rate(run, batch) for run in runs]
     if None in measured:
         return "too few steps logged: give more --seconds | | |"
     rates, peaks, firsts = zip(*measured, strict=True)
@@ -141,24 +141,18 @@ def time_configuration(args, model, settings: list[str], configuration: tuple, w
     return f"{rate:.0f} | {flops:.1f} | {max(peaks)} | {max(firsts):.0f}"
 
 
-def steady_rate(log: Path, batch: int) -> tuple[float, int, float] | None:
+def steady_rate(run: Path, batch: int) -> tuple[float, int, float] | None:
     """Patches/s over the last two thirds of a run's logged steps, its peak memory and the seconds to its first step
     (None where too few steps were logged)."""
-    entries = [json.loads(line) for line in log.read_text().splitlines()]
-    start = next(entry["time"] for entry in entries if "start" in entry)
-    steps = [entry for entry in entries if "loss" in entry]
-    first, last = steps[len(steps) // 3], steps[-1]
-    if last["step"] == first["step"]:
+    from mprnet.train.loop import RunRecord
+
+    record = RunRecord.read(run)
+    steps = record.steps
+    if len(steps) < 2 or steps[-1]["step"] == steps[len(steps) // 3]["step"]:
         return None
+    first, last = steps[len(steps) // 3], steps[-1]
     rate = (last["step"] - first["step"]) * batch / (last["time"] - first["time"])
-    return rate, max(entry.get("peak_memory_mib", 0) for entry in steps), steps[0]["time"] - start
-
-
-def _pair(text: str) -> tuple[str, object]:
-    import yaml
-
-    key, _, value = text.partition("=")
-    return key, yaml.safe_load(value)
+    return rate, max(entry.get("peak_memory_mib", 0) for entry in steps), steps[0]["time"] - record.began
 
 
 def _device_name(device: str) -> str:

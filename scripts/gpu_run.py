@@ -21,19 +21,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from mprnet.checkpoint import resave_weights
+from mprnet.cli.train import parse_overrides
 from mprnet.errors import MprnetError
 from mprnet.files import atomic_path
 from mprnet.train import load_config
+from mprnet.train.loop import RunRecord
 
 #: Files a device call brings back, less the summary and the logs.
 MOST_RUNS = 6
 #: Seconds a run may take beyond its budget (start, validation, export) before it is stopped.
 GRACE_S = 120
-#: The validation scores that pick a best model: a restoration network's, the degradation classifier's.
-SCORES = ("psnr", "accuracy")
 
 
 @dataclass
@@ -55,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a setting for every run")
     args = parser.parse_args(argv)
     try:
+        if len(args.runs) > MOST_RUNS:
+            raise MprnetError(f"at most {MOST_RUNS} runs fit in what a device call brings back, found {len(args.runs)}")
         runs = [parse_run(text) for text in args.runs]
         settings = run_settings(args)
         for run in runs:  # every config is checked before any GPU time is spent
@@ -93,14 +93,7 @@ def run_settings(args: argparse.Namespace) -> dict:
         "val.dir": str(args.data / "val"),
         "data.workers": max(1, min(12, (os.cpu_count() or 2) - 2)),
     }
-    for pair in args.set:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise MprnetError(f"--set expects KEY=VALUE, found {pair!r}")
-        settings[key] = yaml.safe_load(value)
-    if len(args.runs) > MOST_RUNS:
-        raise MprnetError(f"at most {MOST_RUNS} runs fit in what a device call brings back, found {len(args.runs)}")
-    return settings
+    return settings | parse_overrides(args.set)
 
 
 def hardware_line() -> str:
@@ -138,28 +131,25 @@ def train_one(run: Run, settings: dict, work: Path, out: Path) -> dict:
 
 
 def read_log(run_dir: Path) -> dict:
-    """From a run's log.jsonl: its hardware, steps, patches/s, validation scores at the start and at the best, and
+    """From a run's log: its hardware, steps, patches/s, validation scores at the start and at the best, and
     whether it beat its starting weights."""
-    path = run_dir / "log.jsonl"
-    entries = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-    starts = [entry["start"] for entry in entries if "start" in entry]
-    steps = [entry for entry in entries if "loss" in entry]
-    validations = [entry["validation"] for entry in entries if "validation" in entry]
-    judged = [entry["start_weights"] for entry in entries if "start_weights" in entry]
-    start = next((record for record in validations if "start_weights" in record), None)
-    trained = [record for record in validations if "start_weights" not in record]
-    score = next((name for name in SCORES if validations and name in validations[0]), SCORES[0])
-    first, last = (starts[0]["step"], steps[-1]["step"]) if starts and steps else (None, None)
+    try:
+        record = RunRecord.read(run_dir)
+    except OSError:  # the run failed before it wrote a log
+        record = RunRecord([], [], [], None, None)
+    start, steps = (record.starts[0] if record.starts else {}), record.steps
+    score = start.get("score", "score")
+    first, last = (start["step"], steps[-1]["step"]) if start and steps else (0, 0)
     return {
-        "hardware": starts[0]["hardware"] if starts else "?",
-        "schedule": starts[0].get("schedule", "?") if starts else "?",
+        "hardware": start.get("hardware", "?"),
+        "schedule": start.get("schedule", "?"),
         "steps": f"{first} -> {last}" if steps else "none",
-        "patches": (last - first) * starts[0]["config"]["batch_size"] if steps else 0,
+        "patches": (last - first) * start["config"]["batch_size"] if steps else 0,
         "patches_per_s": steps[-1]["patches_per_s"] if steps else None,
         "score": score,
-        "start": start[score] if start else None,
-        "best": max((record[score] for record in trained), default=None),
-        "beaten": judged[-1]["beaten"] if judged else None,
+        "start": record.start_scores[score] if record.start_scores else None,
+        "best": max((validation[score] for validation in record.validations), default=None),
+        "beaten": record.judged["beaten"] if record.judged else None,
     }
 
 

@@ -52,9 +52,11 @@ def land(files: Path, root: Path) -> list[str]:
     summary = json.loads(logs["summary.json"])
     weights_dir, training = root / "src" / "mprnet" / "weights", root / "docs" / "training"
     landed, rows = [], []
+    # A run lands as the bundled model it continues; a peer's first run as its config's name less `-peer`.
     for report in summary["runs"]:
         config = report["run"]["config"]
-        stem, name = Path(config).stem, bundled_name(config)
+        stem, start = Path(config).stem, load_config(config).init_weights
+        name = start if start in bundled_models() else stem.removesuffix("-peer")
         rows.append(table_row(summary["date"], name, report))
         if not report["shipped"]:
             why = f"exit {report['returncode']}" if report["returncode"] else "no better model"
@@ -69,17 +71,10 @@ def land(files: Path, root: Path) -> list[str]:
         landed.append(
             f"{stem}: bundled as {target.relative_to(root)} ({report['score']} {report['start']} -> {report['best']})"
         )
-        if name not in bundled_models() and not load_config(config).init_weights:
+        if start is None:
             landed.append(f"  set init_weights: {name} in {stem}.yaml, so that its next run continues it")
     add_rows(training / "README.md", rows)
     return landed
-
-
-def bundled_name(config: str) -> str:
-    """The bundled model a config's runs make: the one it continues, or for a peer's first run its config's name
-    without `-peer`."""
-    start = load_config(config).init_weights
-    return start if start in bundled_models() else Path(config).stem.removesuffix("-peer")
 
 
 def table_row(date: str, name: str, report: dict) -> str:

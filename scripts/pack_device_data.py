@@ -19,7 +19,10 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
+
+from mprnet.data import centre_crop
 
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 1024 * 1024
@@ -51,11 +54,12 @@ def main() -> int:
     (args.out / "val").mkdir()
     for path in sorted(args.val.glob("*")):
         crop_centre(path, args.val_crop).save(args.out / "val" / f"{path.stem}.png")
-    room = min(args.train_mib * MIB, LIMIT - SPARE - repository_bytes() - folder_bytes(args.out))
+    repository = repository_bytes()
+    room = min(args.train_mib * MIB, LIMIT - SPARE - repository - folder_bytes(args.out))
     quality, encoded = fitting_encoding(photos, room)
     for path, data in zip(photos, encoded, strict=True):
         (args.out / "train" / f"{path.stem}.webp").write_bytes(data)
-    carried = repository_bytes() + folder_bytes(args.out)
+    carried = repository + folder_bytes(args.out)
     print(
         f"packed {len(photos)} training photos (WebP quality {quality}, {folder_bytes(args.out / 'train') / MIB:.1f} "
         f"MiB) and {len(list(args.val.glob('*')))} validation crops of {args.val_crop} px "
@@ -68,9 +72,8 @@ def main() -> int:
 
 
 def crop_centre(path: Path, size: int) -> Image.Image:
-    image = Image.open(path)
-    left, top = max(0, (image.width - size) // 2), max(0, (image.height - size) // 2)
-    return image.crop((left, top, min(image.width, left + size), min(image.height, top + size)))
+    """The crop validation takes (`data.centre_crop`), of the pixels as stored."""
+    return Image.fromarray(centre_crop(np.asarray(Image.open(path)), size))
 
 
 def encode(path: Path, quality: int) -> bytes:

@@ -12,7 +12,6 @@ classifier` fine-tunes the bundled classifier on a changed recipe).
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from mprnet.cli.train import parse_overrides
 from mprnet.diagnose import WEIGHTS, load_classifier, save_classifier
 from mprnet.errors import MprnetError
 from mprnet.train import load_config, train
+from mprnet.train.loop import RunRecord
 
 
 def trained_run(args: argparse.Namespace) -> Path:
@@ -34,14 +34,13 @@ def trained_run(args: argparse.Namespace) -> Path:
 def run_facts(run: Path) -> dict:
     """What the run's log says: the best validation, its step and batch, and the minutes the run took."""
     try:
-        log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+        record = RunRecord.read(run)
     except (OSError, ValueError) as error:
         raise MprnetError(f"{run}: no readable training log ({error})") from None
-    validations = [entry["validation"] for entry in log if "validation" in entry and entry["validation"]["step"]]
-    if not validations:
+    if not record.validations:
         raise MprnetError(f"{run}: the run was never validated (set val.dir)")
-    best = max(validations, key=lambda record: record["accuracy"])
-    start = next(entry["start"] for entry in log if "start" in entry)
+    best = max(record.validations, key=lambda validation: validation["accuracy"])
+    start = record.starts[0]
     config = start["config"]
     return {
         "steps": best["step"],
@@ -50,7 +49,7 @@ def run_facts(run: Path) -> dict:
         "training_photos": config["data"]["clean_dir"],
         "held_out_patch_accuracy": round(best["accuracy"], 4),
         "held_out_sigma_error": round(best["sigma_error"], 3),
-        "minutes": round((log[-1]["time"] - log[0]["time"]) / 60, 1),
+        "minutes": round((record.ended - record.began) / 60, 1),
         "hardware": start.get("hardware", "not recorded"),  # logs written before the trainer recorded it
     }
 

@@ -11,24 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from PIL import Image
 from safetensors import safe_open
 
 import mprnet
 from mprnet.train import Trainer, load_config, train
 from mprnet.train.validation import validation_pairs
 
+from test_train import TINY, _photo_folder
+
 ROOT = Path(__file__).resolve().parents[1]
-TINY = {"name": "mprnet", "n_feat": 8, "scale_unetfeats": 4, "scale_orsnetfeats": 4, "num_cab": 1}
-
-
-def _photos(folder: Path, size: int = 64) -> Path:
-    from mprnet.demo import sample_photos
-
-    folder.mkdir(parents=True)
-    for name, photo in sample_photos(size).items():
-        Image.fromarray(np.round(photo * 255).astype(np.uint8)).save(folder / f"{name}.png")
-    return folder
 
 
 def _config(path: Path, data: Path, **settings) -> Path:
@@ -60,7 +51,7 @@ def _gpu_run(*arguments) -> subprocess.CompletedProcess:
 
 def test_the_gpu_run_trains_each_config_in_turn_and_ships_what_beat_its_start(tmp_path, monkeypatch):
     data = tmp_path / "data"
-    _photos(data / "train"), _photos(data / "val")
+    _photo_folder(data / "train", 64), _photo_folder(data / "val", 64)
     plan = {"steps": 120, "time_budget_s": 600}
     first = load_config(_config(tmp_path / "first.yaml", data, **plan, out_dir=str(tmp_path / "first")))
     with monkeypatch.context() as patch:  # the first slot of the plan ends after step 40
@@ -118,6 +109,8 @@ def test_the_gpu_run_trains_each_config_in_turn_and_ships_what_beat_its_start(tm
         (["missing.yaml=1"], "cannot read the training config"),
         (["denoise-tiny=soon"], "expected CONFIG=MINUTES"),
         (["denoise-tiny=1", "--data", "nowhere"], "pack them with scripts/pack_device_data.py"),
+        (["denoise-tiny=1"] * 7, "at most 6 runs fit in what a device call brings back"),
+        (["denoise-tiny=1", "--set", "steps"], "--set expects KEY=VALUE"),
     ],
 )
 def test_the_gpu_run_refuses_unusable_arguments_before_it_trains(tmp_path, arguments, message):
@@ -145,6 +138,8 @@ def test_the_packed_photos_travel_within_the_device_limit_and_validate_alike(tmp
     (tmp_path / "photos").mkdir()
     refused = subprocess.run([*script[:-1], tmp_path / "photos"], capture_output=True, text=True)
     assert refused.returncode == 2 and "is no earlier pack" in refused.stderr
+    no_photos = subprocess.run([*script, "--train", tmp_path / "none"], capture_output=True, text=True)
+    assert no_photos.returncode == 2 and "no training photos in" in no_photos.stderr
 
 
 def test_the_tracked_files_leave_room_for_the_photos_and_the_peers():

@@ -147,6 +147,36 @@ class RunLog:
             self.board.close()
 
 
+@dataclasses.dataclass
+class RunRecord:
+    """A run's `log.jsonl` read back: what each (re)start recorded, the logged steps, the validations of the weights
+    it trained, the scores of its starting weights and the verdict on them (None where not scored), and the times
+    of its first and last records."""
+
+    starts: list[dict]
+    steps: list[dict]
+    validations: list[dict]
+    start_scores: dict | None
+    judged: dict | None
+    began: float = 0.0
+    ended: float = 0.0
+
+    @classmethod
+    def read(cls, out_dir: Path) -> RunRecord:
+        """The record of the run in `out_dir`; OSError where it has no log, ValueError where a line is not JSON."""
+        entries = [json.loads(line) for line in (out_dir / "log.jsonl").read_text().splitlines()]
+        validations = [entry["validation"] for entry in entries if "validation" in entry]
+        return cls(
+            starts=[entry["start"] for entry in entries if "start" in entry],
+            steps=[entry for entry in entries if "loss" in entry],
+            validations=[record for record in validations if "start_weights" not in record],
+            start_scores=next((record for record in validations if "start_weights" in record), None),
+            judged=next((entry["start_weights"] for entry in reversed(entries) if "start_weights" in entry), None),
+            began=entries[0]["time"] if entries else 0.0,
+            ended=entries[-1]["time"] if entries else 0.0,
+        )
+
+
 class Trainer:
     history: list[dict[str, Any]]  # one record per validation
 
@@ -282,7 +312,8 @@ class Trainer:
         if log is not None:  # each (re)start is recorded, so that elapsed times can be read from the log alone
             arithmetic = {"precision": self.precision, "layout": self.layout, "hardware": self.hardware()}
             lineage = {"schedule": self.schedule_note, "seen_before": dataclasses.asdict(self.seen_before)}
-            log.write({"start": {"step": self.step, **arithmetic, **lineage, "config": config_dict(config)}})
+            scored = {"score": self.objective.score}  # what picks the best model, for readers of the log
+            log.write({"start": {"step": self.step, **arithmetic, **scored, **lineage, "config": config_dict(config)}})
             starting = self.start_scores is None and self.step == self.first_step and config.init_weights
             if starting and self.validation is not None:
                 self._validate_start(log)
