@@ -17,17 +17,18 @@ import itertools
 import time
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from mprnet.degrade import CameraNoise, GaussianNoise, seeded_rng
-from mprnet.diagnose import UNSURE, Diagnosis, crop_evidence, diagnosis_from, load_classifier
+from mprnet.diagnose import UNSURE, Diagnosis, crop_evidence, diagnose, diagnosis_from, load_classifier
 from mprnet.errors import CheckpointError
 from mprnet.infer import cpu_name
 from mprnet.io import image_files, read_rgb, to_gray
 from mprnet.models.degradation_classifier import CLASSES, DegradationClassifier
-from mprnet.restorers import get_restorer
+from mprnet.restorers import Restorer, get_restorer
 from mprnet.tasks import make_degradation
 
 SEED = 987_654  # never used to make the classifier's examples
@@ -60,11 +61,20 @@ def photos(val_dir: Path | None) -> dict[str, np.ndarray]:
     return found
 
 
-Evidence = dict[tuple[str, str], tuple[Diagnosis, torch.Tensor]]
+class Seen(NamedTuple):
+    """What the benchmark keeps of one degraded photo: the diagnosis, the classifier's log-probabilities per crop
+    (for `--other-rules`) and the standard deviation of what the degradation changed (0-255)."""
+
+    diagnosis: Diagnosis
+    log_probabilities: torch.Tensor
+    change: float
+
+
+Evidence = dict[tuple[str, str], Seen]
 
 
 def evidences(images: dict[str, np.ndarray], network: DegradationClassifier | None = None) -> Evidence:
-    """Per condition and photo, the diagnosis, and the classifier's log-probabilities per crop (for `--other-rules`)."""
+    """Per condition and photo, what the benchmark keeps of it (`Seen`)."""
     found = {}
     for condition, (_, make) in CONDITIONS.items():
         for name, photo in images.items():
@@ -72,7 +82,8 @@ def evidences(images: dict[str, np.ndarray], network: DegradationClassifier | No
             degraded = clean if make is None else make()(clean, seeded_rng(SEED, condition, name))[0]
             pixels = np.clip(degraded, 0, 1).astype(np.float32)
             log_probabilities, sigmas = crop_evidence(pixels, network)
-            found[condition, name] = diagnosis_from(pixels, log_probabilities, sigmas), log_probabilities
+            diagnosis = diagnosis_from(pixels, log_probabilities, sigmas)
+            found[condition, name] = Seen(diagnosis, log_probabilities, 255 * float(np.std(pixels - clean)))
     return found
 
 
@@ -81,7 +92,7 @@ def decisions(evidence: Evidence) -> tuple[dict[str, dict[str, int]], dict[str, 
     of colour and of gray photos."""
     matrix = {condition: dict.fromkeys((*CLASSES, UNSURE), 0) for condition in CONDITIONS}
     sigma_errors: dict[str, list[float]] = {"colour": [], "gray": []}
-    for (condition, _), (diagnosis, _) in evidence.items():
+    for (condition, _), (diagnosis, _, _) in evidence.items():
         matrix[condition][diagnosis.decision] += 1
         if "gaussian" in condition:
             kind = "gray" if condition.startswith("gray") else "colour"
@@ -98,7 +109,7 @@ def print_other_rules(evidence: Evidence) -> None:
     )
     for average, clean_prior, threshold in itertools.product(("sum/sqrt", "mean"), (0.0, 1.0, 3.0), (0.6, 0.8)):
         right: dict[str, list[bool]] = {}
-        for (condition, _), (_, log_probabilities) in evidence.items():
+        for (condition, _), (_, log_probabilities, _) in evidence.items():
             scores = log_probabilities.sum(0) / len(log_probabilities) ** (0.5 if average == "sum/sqrt" else 1.0)
             probabilities = torch.softmax(scores + clean_prior * torch.eye(len(CLASSES))[0], dim=0)
             decided = CLASSES[int(probabilities.argmax())] if probabilities.max() >= threshold else UNSURE
@@ -110,6 +121,17 @@ def print_other_rules(evidence: Evidence) -> None:
             f"  {average:8s} clean prior e^{clean_prior:.0f}, threshold {threshold:.0%}: {groups}, "
             f"camera blur {np.mean(right['blur camera']):.0%}"
         )
+
+
+def print_missed_noise(evidence: Evidence) -> None:
+    """For each noise condition, how much noise the photos not taken for noisy carry: the faintest are missed."""
+    print("noisy photos not taken for noisy: the standard deviation of their noise (0-255)")
+    for condition, (group, _) in CONDITIONS.items():
+        missed = sorted(
+            seen.change for (row, _), seen in evidence.items() if row == condition and seen.diagnosis.decision != group
+        )
+        if group == "denoise" and missed:
+            print(f"  {condition:16s} " + " ".join(f"{change:.1f}" for change in missed))
 
 
 def print_matrix(matrix: dict[str, dict[str, int]]) -> None:
@@ -128,27 +150,42 @@ def print_matrix(matrix: dict[str, dict[str, int]]) -> None:
         print(f"{kind} photos left alone (clean or unsure) {left:.1%}")
 
 
+#: The photos timed, as the task given by hand would restore them; a blurred photo is the costliest to decide (its
+#: blur kernel is estimated on up to `diagnose.KERNEL_CROPS` crops).
+TIMED = {
+    "denoise": ("Gaussian sigma 25", partial(GaussianNoise, sigma=25)),
+    "deblur": ("camera blur", partial(make_degradation, "deblur", "camera")),
+}
+
+
 def timing() -> None:
-    """Seconds to denoise a 1-megapixel photo given the task, and with task auto (median of 2 runs each)."""
+    """Seconds to restore a noisy and a blurred 1-megapixel photo given the task, and with task auto, and what auto
+    decided."""
     from skimage import data
 
     photo = np.kron(data.astronaut().astype(np.float32) / 255, np.ones((2, 2, 1), dtype=np.float32))[:1000, :1000]
-    noisy = np.clip(GaussianNoise(sigma=25)(photo, seeded_rng(SEED, "timing"))[0], 0, 1).astype(np.float32)
-    seconds = {}
-    for task in ("denoise", "auto"):
-        restorer = get_restorer(task)
-        restorer(noisy[:64, :64])  # load and warm up
-        runs = []
-        for _ in range(2):
+    for task, (title, make) in TIMED.items():
+        degraded = np.clip(make()(photo, seeded_rng(SEED, "timing", task))[0], 0, 1).astype(np.float32)
+        seconds = median_seconds({name: get_restorer(name) for name in (task, "auto")}, degraded)
+        extra = seconds["auto"] / seconds[task] - 1
+        print(
+            f"1000 x 1000 photo, {title}, {cpu_name()}: --task {task} {seconds[task]:.2f} s, "
+            f"--task auto {seconds['auto']:.2f} s ({extra:+.1%}; auto decided {diagnose(degraded).summary()})"
+        )
+
+
+def median_seconds(restorers: dict[str, Restorer], image: np.ndarray, rounds: int = 3) -> dict[str, float]:
+    """Per restorer, the median of `rounds` timed restorations of the image, the restorers taking turns so that
+    none gains from running later; each first restores a small image, which loads its model."""
+    for restorer in restorers.values():
+        restorer(image[:64, :64])
+    times: dict[str, list[float]] = {name: [] for name in restorers}
+    for _ in range(rounds):
+        for name, restorer in restorers.items():
             start = time.perf_counter()
-            restorer(noisy)
-            runs.append(time.perf_counter() - start)
-        seconds[task] = float(np.median(runs))
-    extra = seconds["auto"] / seconds["denoise"] - 1
-    print(
-        f"1000 x 1000 photo, Gaussian sigma 25, {cpu_name()}: --task denoise {seconds['denoise']:.2f} s, "
-        f"--task auto {seconds['auto']:.2f} s ({extra:+.1%})"
-    )
+            restorer(image)
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(runs)) for name, runs in times.items()}
 
 
 def classifier(parser: argparse.ArgumentParser, path: Path) -> DegradationClassifier:
@@ -171,6 +208,7 @@ def main() -> None:
     matrix, sigma_errors = decisions(evidence)
     print(f"{len(images)} photos, {len(CONDITIONS)} conditions, seed {SEED}")
     print_matrix(matrix)
+    print_missed_noise(evidence)
     for kind, errors in sigma_errors.items():
         print(f"noise sigma estimate, {kind} photos, Gaussian sigma 5-50: mean |error| {np.mean(errors):.2f}")
     if args.other_rules:

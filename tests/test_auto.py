@@ -2,6 +2,8 @@
 and `mprnet.restore(image, task="auto")`."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,15 +12,18 @@ import torch
 from PIL import Image
 
 import mprnet
+from mprnet.baselines import l0_deblur
 from mprnet.cli import main
 from mprnet.degrade import GaussianNoise, seeded_rng
 from mprnet.demo import sample_photos
 from mprnet.diagnose import (
     CONFIDENCE,
+    KERNEL_CROPS,
     SHARP_KERNEL,
     DegradationExamples,
     Diagnosis,
     clean_as_cameras_make,
+    crop_kernel_peaks,
     crops,
     diagnose,
     kernel_peak,
@@ -154,6 +159,34 @@ def test_the_kernel_peak_tells_a_sharp_photo_from_a_blurred_one():
     assert kernel_peak(sharp[:40, :40]) is None  # too small to tell
     assert diagnose(degraded("deblur", 21)).kernel_peak is not None and diagnose(sharp).kernel_peak is None
     assert diagnose(degraded("deblur", 21), check_blur=False).kernel_peak is None
+
+
+def test_the_sharpest_of_the_most_textured_crops_speaks_for_the_photo(monkeypatch):
+    """Camera shake blurs a whole photo alike, while a soft clean photo is sharp somewhere, if not in its most
+    textured part (McMaster18's 15.png)."""
+    blurred = degraded("deblur", "linear", photo="astronaut", size=256)
+    faint = 0.5 + 0.25 * (sample_photos(256)["coffee"] - 0.5)  # sharp, but less textured than the blurred half
+    part_blurred = np.concatenate([blurred, faint], axis=1)
+    peaks = list(crop_kernel_peaks(part_blurred))
+    assert len(peaks) == KERNEL_CROPS and peaks[0] < SHARP_KERNEL <= max(peaks) == kernel_peak(part_blurred)
+    assert kernel_peak(np.concatenate([blurred, blurred], axis=1)) < SHARP_KERNEL
+    estimated, estimate = [], l0_deblur.estimate_kernel
+    monkeypatch.setattr(l0_deblur, "estimate_kernel", lambda *args: estimated.append(args) or estimate(*args))
+    assert kernel_peak(sample_photos(256)["coffee"]) >= SHARP_KERNEL and len(estimated) == 1  # the first was sharp
+
+
+def test_the_calibration_script_weighs_one_crop_against_the_sharpest_of_several(tmp_path):
+    script = Path(__file__).parents[1] / "scripts" / "calibrate_sharp_kernel.py"
+    for name, photo in sample_photos(160).items():
+        save(photo, tmp_path / f"{name}.png")
+    done = subprocess.run([sys.executable, script, tmp_path, "--photos", "2"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "the most textured crop alone" in done.stdout and f"sharpest of the {KERNEL_CROPS}" in done.stdout
+    assert done.stdout.count("threshold leaving 5% of camera-blurred photos alone") == 2
+    for folder in (tmp_path / "none", tmp_path / "empty"):
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        refused = subprocess.run([sys.executable, script, folder], capture_output=True, text=True)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr and str(folder) in refused.stderr
 
 
 def test_the_second_look_at_a_denoised_photo_does_not_check_blur_that_no_step_would_undo(monkeypatch):
