@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import time
 from functools import partial
 from pathlib import Path
 from typing import NamedTuple
@@ -28,8 +27,10 @@ from mprnet.errors import CheckpointError
 from mprnet.infer import cpu_name
 from mprnet.io import image_files, read_rgb, to_gray
 from mprnet.models.degradation_classifier import CLASSES, DegradationClassifier
-from mprnet.restorers import Restorer, get_restorer
+from mprnet.restorers import get_restorer
 from mprnet.tasks import make_degradation
+
+from timing import interleaved_medians
 
 SEED = 987_654  # never used to make the classifier's examples
 SIGMAS = (5, 10, 15, 25, 35, 50)
@@ -126,11 +127,13 @@ def print_other_rules(evidence: Evidence) -> None:
 def print_missed_noise(evidence: Evidence) -> None:
     """For each noise condition, how much noise the photos not taken for noisy carry: the faintest are missed."""
     print("noisy photos not taken for noisy: the standard deviation of their noise (0-255)")
-    for condition, (group, _) in CONDITIONS.items():
+    for condition in (condition for condition, (group, _) in CONDITIONS.items() if group == "denoise"):
         missed = sorted(
-            seen.change for (row, _), seen in evidence.items() if row == condition and seen.diagnosis.decision != group
+            seen.change
+            for (row, _), seen in evidence.items()
+            if row == condition and seen.diagnosis.decision != "denoise"
         )
-        if group == "denoise" and missed:
+        if missed:
             print(f"  {condition:16s} " + " ".join(f"{change:.1f}" for change in missed))
 
 
@@ -159,33 +162,23 @@ TIMED = {
 
 
 def timing() -> None:
-    """Seconds to restore a noisy and a blurred 1-megapixel photo given the task, and with task auto, and what auto
-    decided."""
+    """Seconds to restore a noisy and a blurred 1-megapixel photo given the task, and with task auto (medians of 3
+    runs, the two taking turns), and what auto decided."""
     from skimage import data
 
     photo = np.kron(data.astronaut().astype(np.float32) / 255, np.ones((2, 2, 1), dtype=np.float32))[:1000, :1000]
     for task, (title, make) in TIMED.items():
         degraded = np.clip(make()(photo, seeded_rng(SEED, "timing", task))[0], 0, 1).astype(np.float32)
-        seconds = median_seconds({name: get_restorer(name) for name in (task, "auto")}, degraded)
+        restorers = {name: get_restorer(name) for name in (task, "auto")}
+        for restorer in restorers.values():
+            restorer(degraded[:64, :64])  # loads its model
+        calls = {name: partial(restorer, degraded) for name, restorer in restorers.items()}
+        seconds = interleaved_medians(calls, rounds=3)
         extra = seconds["auto"] / seconds[task] - 1
         print(
             f"1000 x 1000 photo, {title}, {cpu_name()}: --task {task} {seconds[task]:.2f} s, "
             f"--task auto {seconds['auto']:.2f} s ({extra:+.1%}; auto decided {diagnose(degraded).summary()})"
         )
-
-
-def median_seconds(restorers: dict[str, Restorer], image: np.ndarray, rounds: int = 3) -> dict[str, float]:
-    """Per restorer, the median of `rounds` timed restorations of the image, the restorers taking turns so that
-    none gains from running later; each first restores a small image, which loads its model."""
-    for restorer in restorers.values():
-        restorer(image[:64, :64])
-    times: dict[str, list[float]] = {name: [] for name in restorers}
-    for _ in range(rounds):
-        for name, restorer in restorers.items():
-            start = time.perf_counter()
-            restorer(image)
-            times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(runs)) for name, runs in times.items()}
 
 
 def classifier(parser: argparse.ArgumentParser, path: Path) -> DegradationClassifier:

@@ -14,14 +14,16 @@ import argparse
 import copy
 import time
 from collections import defaultdict
+from functools import partial
 
-import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 
 import mprnet
 from mprnet.infer import cpu_name
 from mprnet.models.registry import restoring_forward
+
+from timing import interleaved_medians
 
 
 def operator_shares(model: torch.nn.Module, image: torch.Tensor) -> list[tuple[str, float]]:
@@ -45,13 +47,8 @@ def timed(paths: dict, image: torch.Tensor, repeats: int) -> dict[str, tuple[flo
             started = time.perf_counter()
             outputs[name] = forward(image)
             print(f"  first call of {name}: {time.perf_counter() - started:.1f} s", flush=True)
-        seconds: dict[str, list[float]] = {name: [] for name in paths}
-        for _ in range(repeats):
-            for name, forward in paths.items():
-                started = time.perf_counter()
-                outputs[name] = forward(image)
-                seconds[name].append(time.perf_counter() - started)
-    return {name: (float(np.median(seconds[name])), outputs[name]) for name in paths}
+        medians = interleaved_medians({name: partial(forward, image) for name, forward in paths.items()}, repeats)
+    return {name: (medians[name], outputs[name]) for name in paths}
 
 
 def main() -> None:

@@ -168,12 +168,12 @@ def diagnosis_from(
 def kernel_peak(pixels: np.ndarray) -> float | None:
     """The largest blur kernel peak of the image's most textured crops (`crop_kernel_peaks`), which are looked at
     until one is sharp (at least SHARP_KERNEL); near 1: a sharp photo. None for an image too small to tell."""
-    best = None
+    peaks = []
     for peak in crop_kernel_peaks(pixels):
-        best = peak if best is None else max(best, peak)
-        if best >= SHARP_KERNEL:
+        peaks.append(peak)
+        if peak >= SHARP_KERNEL:
             break
-    return best
+    return max(peaks, default=None)
 
 
 def crop_kernel_peaks(pixels: np.ndarray) -> Iterator[float]:
