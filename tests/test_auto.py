@@ -283,6 +283,21 @@ def save_gray(pixels, path):
     return path
 
 
+def test_a_continued_run_adds_to_its_report_and_overwrite_starts_it_anew(tmp_path):
+    folder, report = tmp_path / "in", tmp_path / "decisions.jsonl"
+    folder.mkdir()
+    save(degraded("clean", None, size=64), folder / "a.png")
+    arguments = ["restore", str(folder), "--task", "auto", "-o", str(tmp_path / "out"), "--report", str(report)]
+    assert main(arguments) == 0
+    save(degraded("clean", None, photo="chelsea", size=64), folder / "b.png")
+
+    def reported() -> list[str]:
+        return [Path(json.loads(line)["input"]).name for line in report.read_text().splitlines()]
+
+    assert main(arguments) == 0 and reported() == ["a.png", "b.png"]  # a.png was skipped, its decision kept
+    assert main([*arguments, "--overwrite"]) == 0 and reported() == ["a.png", "b.png"]
+
+
 def test_restore_auto_denoises_a_black_and_white_photo_with_the_classic_gray_method(tmp_path, capsys):
     """The bundled denoiser learned colour noise only; until it learns gray photos, auto takes msdct for them."""
     clean = to_gray(sample_photos(160)["coffee"])

@@ -82,6 +82,7 @@ def test_more_processes_than_files_with_a_joined_report_and_a_rerun_that_skips(t
     again = torchrun(3, *arguments)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "0 restored, 2 skipped, 0 failed" in again.stdout
+    assert report.read_text().splitlines() == [json.dumps(entry) for entry in entries]  # the rerun kept the decisions
 
 
 def test_a_list_file_keeps_relative_folders_and_names_absolute_paths(tmp_path, weights, monkeypatch, capsys):

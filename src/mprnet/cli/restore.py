@@ -147,7 +147,7 @@ def _run(args: argparse.Namespace, group: Distributed) -> int:
     failed += share.failed
     if group.main:
         if args.report and group.world > 1:
-            _merge_reports(args.report, group.world)
+            _merge_reports(args.report, group.world, continued=not args.overwrite)
         print(
             f"{restored} restored, {share.skipped} skipped, {failed} failed "
             f"in {time.monotonic() - started:.1f} s; outputs in {args.output}"
@@ -341,7 +341,8 @@ def _restore_share(todo, args: argparse.Namespace, counts: dict, group: Distribu
     _check_arch(restorer, args)
     known = _known(args)
     known["progress"] = lambda done, total: _show_tiles(tiles, done, total)
-    report = DecisionReport(_report_part(args.report, group)) if args.report else None
+    continued = group.world == 1 and not args.overwrite  # the parts of several processes start empty
+    report = DecisionReport(_report_part(args.report, group), continued) if args.report else None
     advice = gray_advice(args.task, args.weights, args.method)
     done = 0
     for source, target in todo:
@@ -367,9 +368,13 @@ def _part(path: Path, rank: int) -> Path:
     return path.with_name(f".{path.name}.rank{rank}")
 
 
-def _merge_reports(path: Path, world: int) -> None:
+def _merge_reports(path: Path, world: int, continued: bool) -> None:
+    """Join the processes' parts into the report: after the decisions it already holds where the run `continued`
+    an earlier one (`DecisionReport`)."""
     parts = [_part(path, rank) for rank in range(world)]
     with atomic_path(path) as temporary, temporary.open("wb") as joined:
+        if continued and path.exists():
+            joined.write(path.read_bytes())
         for part in parts:
             if part.exists():
                 joined.write(part.read_bytes())
@@ -444,12 +449,13 @@ def _copy_unchanged(source: Path, target: Path, image) -> None:
 
 class DecisionReport:
     """JSON lines, one per file that --task auto decided on: input, output, decision and probabilities, the method
-    that restored it (None: left alone), seconds."""
+    that restored it (None: left alone), seconds. A run that `continued` an earlier one (without --overwrite, which
+    skips the files already restored) adds to the report, which keeps the decisions on the files it skips."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, continued: bool):
         prepare_folder(path.parent)
         self.path = path
-        self.handle = path.open("w", encoding="utf-8")
+        self.handle = path.open("a" if continued else "w", encoding="utf-8")
 
     def write(self, source: Path, target: Path, diagnosis, chosen, seconds: float) -> None:
         entry = {
