@@ -369,6 +369,12 @@ def test_restore_auto_reports_bad_files_and_bad_options(tmp_path, capsys):
     assert "--report records the decisions of --task auto" in capsys.readouterr().err
     assert main(["restore", str(good), "--task", "auto", "--method", "bm3d", "-o", str(tmp_path / "o")]) == 2
     assert "leave out --weights and --method" in capsys.readouterr().err
+    kept = good.read_bytes()
+    for report in (tmp_path, good / "r.jsonl", good, tmp_path / "o" / "good.png"):
+        assert main(["restore", str(good), "--task", "auto", "-o", str(tmp_path / "o"), "--report", str(report)]) == 2
+        err = capsys.readouterr().err
+        assert f"--report {report}" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert good.read_bytes() == kept and not (tmp_path / "o").exists()  # the photo intact, nothing written
 
 
 def test_inspect_prints_the_decision_without_restoring(tmp_path, capsys):

@@ -182,6 +182,8 @@ def _plan_shares(args: argparse.Namespace, world: int) -> list[Share]:
         named = ", ".join([*args.inputs, *([args.list] if args.list else [])])
         hint = "" if args.recursive else " (-r also looks in sub-folders)"
         raise MprnetError(f"no image found in {named}{hint}")
+    if args.report:
+        _check_report(args.report, plan)
     skipped = failed = 0
     todo = []
     for source, target, problem in plan:
@@ -194,6 +196,14 @@ def _plan_shares(args: argparse.Namespace, world: int) -> list[Share]:
             todo.append((source, target))
     parts = split_by_size([_size(source) for source, _ in todo], world)
     return [Share([todo[index] for index in part], len(todo), skipped, failed) for part in parts]
+
+
+def _check_report(report: Path, plan: list) -> None:
+    """The --report file can be written and is none of the images read or written."""
+    if report.is_dir() or any(parent.is_file() for parent in report.parents):
+        raise UsageError(f"--report {report} cannot be written: it is a folder or lies under a file")
+    if report.resolve() in {path.resolve() for source, target, _ in plan for path in (source, target)}:
+        raise UsageError(f"--report {report} is one of the images read or written; name another file")
 
 
 def read_list(name: str) -> list[str]:
