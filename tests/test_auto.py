@@ -422,7 +422,7 @@ def test_the_server_offers_auto_with_its_bundled_models_and_says_what_it_decided
 def test_a_file_that_is_not_a_classifiers_weights_gets_a_clear_error(tmp_path):
     broken = tmp_path / "broken.safetensors"
     broken.write_bytes(b"not weights")
-    with pytest.raises(mprnet.errors.CheckpointError, match=r"not a readable \.safetensors file"):
+    with pytest.raises(mprnet.errors.CheckpointError, match=r"not a readable PyTorch checkpoint or \.safetensors file"):
         load_classifier(broken)
     with pytest.raises(mprnet.errors.CheckpointError, match="not a degradation classifier's weights"):
         load_classifier(mprnet.checkpoint.bundled_models()["denoise"])

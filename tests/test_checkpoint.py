@@ -186,7 +186,7 @@ def _crafted(tmp_path, tensors, **metadata):
         ({"config": "{not json"}, "metadata config is not JSON"),
         ({"config": "[1, 2]"}, "must be a mapping of hyper-parameters, found a list"),
         ({"config": '{"colour": 3}'}, "names 'colour', which is not a hyper-parameter of mprnet"),
-        ({"config": '{"n_feat": -4}'}, "describes another network"),
+        ({"config": '{"n_feat": -4}'}, "no mprnet network has"),
         ({"config": '{"n_feat": 400}'}, "n_feat=400"),
         ({"config": '{"num_cab": "many"}'}, "num_cab"),
         ({"architecture": "nafnet"}, "its tensors are a mprnet network"),
@@ -212,7 +212,7 @@ def test_metadata_never_makes_the_loader_build_a_large_network(tmp_path, monkeyp
     path = _crafted(tmp_path, _reference_state_dict(), architecture="mprnet", config='{"n_feat": 1200}')
     with pytest.raises(CheckpointError, match="n_feat=1200"):
         mprnet.load_model(path)
-    assert allocated == [0, 0]
+    assert allocated and not any(allocated)
     lone = _crafted(tmp_path, {"shallow_feat1.0.weight": torch.zeros(1200, 3, 3, 3)}, config='{"n_feat": 1200}')
     with pytest.raises(CheckpointError, match="match no known architecture"):
         mprnet.load_model(lone)

@@ -188,6 +188,6 @@ def test_write_pairs_reports_what_it_skips(clean_dir, tmp_path):
 
 def test_a_negative_seed_is_one_clear_line_and_writes_nothing(clean_dir, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["degrade", "--task", "denoise", "--seed", "-1", str(clean_dir), str(out)]) == 1
-    assert "error: Expected a non-negative integer seed, found -1." in capsys.readouterr().err
+    assert main(["degrade", "--task", "denoise", "--seed", "-1", str(clean_dir), str(out)]) == 2
+    assert "error: --seed must be 0 or more, found -1" in capsys.readouterr().err
     assert not out.exists()

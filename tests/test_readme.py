@@ -23,6 +23,7 @@ NOT_RUN_HERE = {
     "mprnet train denoise-tiny": "minutes of training: test_train trains tiny configs",
     "mprnet train my.yaml --set steps=20000 --set data.workers=4": "a long run: test_train runs --set",
     "mprnet train my.yaml --resume": "test_train's kill-and-resume test",
+    "mprnet train my.yaml --overwrite": "test_no_overwrite trains tiny configs again with and without --overwrite",
     "mprnet train my.yaml": "test_train's torchrun test",
     "mprnet train my.yaml --init-weights denoise": "test_train's init-weights tests",
     "mprnet train classifier": "35 minutes: test_train trains the classifier config at tiny size",

@@ -279,9 +279,9 @@ def test_a_restorer_that_returns_nan_fails_the_file_and_writes_nothing(tmp_path,
 
 def test_a_classic_method_without_its_noise_level_is_one_clear_line(tmp_path, capsys):
     source = photo(tmp_path / "noisy.png")
-    assert main(["restore", str(source), "--method", "dct", "-o", str(tmp_path / "out")]) == 1
+    assert main(["restore", str(source), "--method", "dct", "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert "noise level sigma" in err and "Traceback" not in err
+    assert "--method dct needs --sigma" in err and "Traceback" not in err and not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("through_link", [False, True])

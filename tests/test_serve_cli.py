@@ -52,15 +52,15 @@ def test_the_host_it_listens_on_and_allowed_names_are_answered():
 
 
 @pytest.mark.parametrize(
-    "options, message",
+    "options, message, status",
     [
-        (["--weights", "denoise"], "--weights expects TASK=PATH"),
-        (["--max-upload-mb", "0"], "--max-upload-mb must be positive"),
-        (["--weights", "sharpen=x.safetensors"], "expected models for tasks among denoise, deblur, derain"),
+        (["--weights", "denoise"], "--weights expects TASK=PATH", 1),
+        (["--max-upload-mb", "0"], "--max-upload-mb must be positive", 2),
+        (["--weights", "sharpen=x.safetensors"], "expected models for tasks among denoise, deblur, derain", 1),
     ],
 )
-def test_bad_options_are_plain_errors(options, message, capsys):
-    assert main(["serve", "--port", "0", *options]) == 1
+def test_bad_options_are_plain_errors(options, message, status, capsys):
+    assert main(["serve", "--port", "0", *options]) == status
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error
 

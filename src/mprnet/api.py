@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .errors import ImageError, RestoreError
+from .errors import ImageError, MprnetError, RestoreError
 from .io import pil_to_pixels, pixels_to_pil
 from .restorers import Restorer, get_restorer
 
@@ -44,6 +44,7 @@ def restore(
     `known` passes `sigma` or `kernel` to non-blind methods.
     """
     restorer = get_restorer(task, model, method, device, precision, tile, overlap)
+    _check_known(restorer, known)
     if isinstance(image, np.ndarray):
         return _restore_array(image, restorer, known)
     if isinstance(image, Image.Image):
@@ -51,6 +52,16 @@ def restore(
     if isinstance(image, torch.Tensor):
         return _restore_tensor(image, restorer, known)
     raise ImageError(f"expected a numpy array, a PIL image or a torch tensor, found a {type(image).__name__}")
+
+
+def _check_known(restorer: Restorer, known: dict) -> None:
+    """MprnetError for a known value (sigma, kernel) the restorer would ignore: a network is blind."""
+    given = [name for name in ("sigma", "kernel") if known.get(name) is not None]
+    if given and restorer.kind == "network":
+        raise MprnetError(
+            f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} for the classic non-blind methods "
+            f"(method=...); the network is blind"
+        )
 
 
 def restore_pixels(pixels: np.ndarray, restorer: Restorer, **known) -> np.ndarray:
@@ -113,10 +124,12 @@ def _restore_pil(image: Image.Image, restorer: Restorer, known: dict) -> Image.I
 
 
 def _restore_tensor(tensor: torch.Tensor, restorer: Restorer, known: dict) -> torch.Tensor:
+    if tensor.ndim not in (3, 4) or tensor.shape[-3] not in (1, 2, 3, 4):
+        raise ImageError(
+            f"expected a C x H x W or N x C x H x W tensor with C in 1..4, found shape {tuple(tensor.shape)}"
+        )
     if tensor.ndim == 3:
         return _restore_tensor(tensor[None], restorer, known)[0]
-    if tensor.ndim != 4:
-        raise ImageError(f"expected a C x H x W or N x C x H x W tensor, found shape {tuple(tensor.shape)}")
     working = tensor.detach().cpu()
     if working.is_floating_point():
         working = working.float()

@@ -2,8 +2,9 @@
 
 Accepted: a bundled model's name; `.pth`/`.pt`/`.ckpt` files holding a bare state dict or one wrapped in
 `{"state_dict"|"params_ema"|"params"|"model"|"net": ...}` (extra entries such as "epoch" or "optimizer" are
-ignored), with or without the "module." prefix of DataParallel/DDP; and `.safetensors`. Pickled files are always
-read with `weights_only=True`, so a checkpoint can never run code.
+ignored), with or without the "module." prefix of DataParallel/DDP; and `.safetensors`. A file is read as what its
+first bytes say it is, whatever its suffix. Pickled files are always read with `weights_only=True`, so a checkpoint
+can never run code.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ BUNDLED_DIR = Path(__file__).parent / "weights"
 WEIGHT_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")
 _WRAPPER_KEYS = ("state_dict", "params_ema", "params", "model", "net", "model_state_dict")
 _PREFIXES = ("module.", "_orig_mod.")
+#: The first bytes of torch.save's files: a zip archive (PyTorch 1.6 on) or a pickle (protocol 2 and later).
+_TORCH_ZIP, _PICKLE = b"PK\x03\x04", b"\x80"
+_HEAD_BYTES = 64
 
 
 def bundled_models() -> dict[str, Path]:
@@ -36,21 +40,49 @@ def bundled_models() -> dict[str, Path]:
 def read_weights(path: str | os.PathLike) -> tuple[StateDict, dict[str, str]]:
     """The state dict in a weights file, unwrapped and without training prefixes, and its metadata."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such weights file")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: the file is empty")
-    if path.suffix == ".safetensors":
+    if stored_format(path) == "safetensors":
         state_dict, metadata = _read_safetensors(path)
     else:
         state_dict, metadata = _read_pickle(path), {}
     return _strip_prefixes(state_dict), metadata
 
 
+def stored_format(path: Path) -> str:
+    """What a weights file holds, from its first bytes (a renamed file's suffix lies): "safetensors" or "pytorch"
+    (torch.save's zip archive or legacy pickle); CheckpointError for a folder, an empty file or anything else."""
+    if path.is_dir():
+        raise CheckpointError(
+            f"{path}: a folder, not a weights file; name the file itself ({', '.join(WEIGHT_SUFFIXES)})"
+        )
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(_HEAD_BYTES)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such weights file") from None
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot be read ({error.strerror})") from None
+    if size == 0:
+        raise CheckpointError(f"{path}: the file is empty")
+    if head.startswith(_TORCH_ZIP) or head.startswith(_PICKLE):
+        return "pytorch"
+    # .safetensors: the JSON header's length as 8 little-endian bytes, then the header itself.
+    if head[8:9] == b"{" and int.from_bytes(head[:8], "little") < size:
+        return "safetensors"
+    raise CheckpointError(f"{path}: not a readable PyTorch checkpoint or .safetensors file: {_describe(head)}")
+
+
+def _describe(head: bytes) -> str:
+    text = head.decode("utf-8", "ignore")  # "ignore": the head may cut a character in two
+    if text.strip() and all(character.isprintable() or character.isspace() for character in text):
+        return f"it holds text, starting {text.strip().splitlines()[0][:40]!r}"
+    return f"it starts with the bytes {head[:8].hex(' ')}"
+
+
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     """A `.safetensors` file's metadata without reading its tensors (pickled checkpoints have none: {})."""
     path = Path(path)
-    if path.suffix != ".safetensors":
+    if stored_format(path) != "safetensors":
         return {}
     from safetensors import SafetensorError, safe_open
 
@@ -138,6 +170,8 @@ def model_from_state_dict(
         )
     check_fit(_meta_build(arch, detected, source), state_dict, source)
     described = {**detected, **_described_config(arch, config, source)}
+    if described != detected:
+        _meta_build(arch, described, source)  # a description no network can have is named as such
     if described != detected and not _fits(arch, described, state_dict):
         differing = [key for key, value in described.items() if detected.get(key) != value]
         claims = ", ".join(f"{key}={described[key]!r}" for key in differing)

@@ -31,6 +31,20 @@ def sample_photos(size: int = 256) -> dict[str, np.ndarray]:
     return photos
 
 
+def figure_path(out_dir: str | Path, task: str, real: bool = False) -> Path:
+    """Where the demo draws a task's figure (`real-<task>.png` for real photos)."""
+    return Path(out_dir) / f"{'real-' if real else ''}{task}.png"
+
+
+def scores_path(out_dir: str | Path, real: bool = False) -> Path:
+    return Path(out_dir) / f"{'real-' if real else ''}scores.json"
+
+
+def demo_outputs(out_dir: str | Path, tasks: tuple[str, ...], real: bool = False) -> list[Path]:
+    """Every file a demo of `tasks` may write: a figure per task and the scores."""
+    return [figure_path(out_dir, task, real) for task in tasks] + [scores_path(out_dir, real)]
+
+
 def degrade_sample(task: str, clean: np.ndarray, number: int, seed: int = 0) -> np.ndarray:
     """The demo's degraded version of sample photo `number` for `task` (the same for the same seed)."""
     degraded, _ = TASKS[task].demo()(clean, seeded_rng(seed, number))
@@ -80,7 +94,7 @@ def run_demo(
                     (clean, f"clean ({name})"),
                 ]
             )
-        save_figure(image_grid(rows, title=f"mprnet {task}: {description}"), out_dir / f"{task}.png")
+        save_figure(image_grid(rows, title=f"mprnet {task}: {description}"), figure_path(out_dir, task))
     return records
 
 
@@ -121,5 +135,5 @@ def run_real_demo(
             records.append(record)
             rows.append([(degraded, labels[0]), (restored, labels[1])])
         title = f"mprnet {task}, real photos" + (f": {measure.name}" if measure else "")
-        save_figure(image_grid(rows, title=title), out_dir / f"real-{task}.png")
+        save_figure(image_grid(rows, title=title), figure_path(out_dir, task, real=True))
     return records

@@ -66,7 +66,11 @@ class Distributed:
         return f"cuda:{self.local_rank % torch.cuda.device_count()}"
 
     def cpu_threads(self) -> int:
-        """This process's fair share of the CPU cores it may run on, when the machine's processes split them."""
+        """This process's fair share of the CPU cores it may run on, when the machine's processes split them.
+
+        Outputs do not depend on how many threads a process computes with, as long as it is more than one: on a
+        single thread PyTorch runs 1x1 convolutions with another kernel (THNN instead of oneDNN), which can move a
+        16-bit output by 1. A share of one core is therefore bit for bit like one process run with --threads 1."""
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         return max(1, cores // self.local_world)
 

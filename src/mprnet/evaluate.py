@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import PairedDataset, open_paired
+from .files import OverwriteError, atomic_path, refuse_existing, refuse_inside
 from .io import ImageData, write_image
 from .metrics import Protocol, evaluate_pair, get_protocol
 from .tasks import TASKS, task_of_layout
@@ -50,11 +51,42 @@ def evaluate(
         restored = restorer(source)
         seconds = time.perf_counter() - started
         if save_dir is not None:
-            write_image(Path(save_dir) / f"{name}.png", ImageData(pixels=restored))
+            write_image(saved_image_path(save_dir, name), ImageData(pixels=restored))
         rows.append({"name": name, **evaluate_pair(restored, target, protocol), "seconds": seconds})
         if on_image:
             on_image(rows[-1])
     return {"protocol": protocol.name, "count": len(rows), **_means(rows), "images": rows}
+
+
+def saved_image_path(save_dir: str | os.PathLike, name: str) -> Path:
+    """Where `evaluate` saves the restored image of the pair `name`."""
+    return Path(save_dir) / f"{name}.png"
+
+
+def check_outputs(
+    dataset: PairedDataset,
+    root: str | os.PathLike,
+    save_dir: Path | None,
+    reports: dict[str, Path | None],
+    overwrite: bool = False,
+) -> None:
+    """OverwriteError, before any work, where an output would replace a file of the data set in `root` (or lie
+    among its images), or an existing file without `overwrite`, or another output. `reports`: option -> file."""
+    if save_dir is not None and save_dir.exists() and not save_dir.is_dir():
+        raise OverwriteError(f"--save-dir {save_dir} is a file; name a folder")
+    data_folders = {Path(root), *(path.parent for pair in dataset.pairs for path in pair)}
+    outputs = {option: path for option, path in {"--save-dir": save_dir, **reports}.items() if path is not None}
+    for option, path in outputs.items():
+        refuse_inside(path, option, sorted(data_folders), "the data set")
+    files = [(option, path) for option, path in reports.items() if path is not None]
+    if save_dir is not None:
+        files += [("--save-dir", saved_image_path(save_dir, name)) for name in dataset.names]
+    seen: dict[Path, str] = {}
+    for option, path in files:
+        refuse_existing(path, option, overwrite)
+        if path.resolve() in seen:
+            raise OverwriteError(f"{option} {path} is also written by {seen[path.resolve()]}; choose another name")
+        seen[path.resolve()] = option
 
 
 def _means(rows: list[dict]) -> dict[str, float]:
@@ -65,7 +97,7 @@ def write_csv(results: dict, path: str | os.PathLike) -> Path:
     """One row per image, then a "mean" row."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
+    with atomic_path(path) as temporary, temporary.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
         writer.writeheader()
         writer.writerows(results["images"])
@@ -77,7 +109,8 @@ def write_json(results: dict, path: str | os.PathLike) -> Path:
     """The whole result; an infinite PSNR (a perfect restoration) is written as the string "inf"."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_json_safe(results), indent=2) + "\n")
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(_json_safe(results), indent=2) + "\n")
     return path
 
 

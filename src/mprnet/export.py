@@ -85,7 +85,7 @@ def export_model(
         "architecture": architecture.name,
         "task": str(getattr(model, "metadata", {}).get("task", "")),
         "size_multiple": str(multiple),
-        "input": f"N x {channels} x H x W float32 RGB in [0, 1]; H, W multiples of size_multiple",
+        "input": f"1 x {channels} x H x W float32 RGB in [0, 1] (one image at a time); H, W multiples of size_multiple",
     }
     path = Path(path)
     with atomic_path(path) as temporary:

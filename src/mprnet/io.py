@@ -9,18 +9,26 @@ Palette images become RGB(A), bilevel images gray, CMYK images RGB (through thei
 Animated GIF, PNG and WebP files keep every frame (`ImageData.frames`), with each frame's duration and the loop
 count; a multi-page TIFF is refused rather than cut to its first page. 16-bit PNG and TIFF stay 16-bit; Pillow
 holds 16-bit colour only as 8-bit, so those are decoded twice (high bytes, then low bytes) by the same Pillow
-decoder, and written by our own PNG encoder or by tifffile.
+decoder, and written by our own PNG encoder or by tifffile. TIFFs Pillow would misread (32-bit integers, signed or
+floating-point samples, planar colour) are read by tifffile, scaled by the range of their sample type, and written
+back in that type.
+
+A file is offered only to the decoders of the formats of `IMAGE_SUFFIXES`, whatever its name: none reaches
+Ghostscript (EPS) or another decoder this program does not mean to run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
+import logging
 import os
 import struct
 import sys
+import warnings
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +37,8 @@ from PIL import Image, ImageCms, ImageFile, ImageOps, ImageSequence, JpegImagePl
 
 from .errors import DataError, ImageError
 from .files import atomic_path
+
+_log = logging.getLogger("mprnet.io")
 
 DEFAULT_MAX_PIXELS = 100_000_000
 MIN_SIDE = 8
@@ -58,7 +68,38 @@ IMAGE_SUFFIXES = frozenset(
         ".avif",
     ]
 )
+#: HEIF photos (iPhones), read only where pillow-heif is installed; elsewhere a folder scan says it leaves them out.
+HEIF_SUFFIXES = frozenset({".heic", ".heif"})
+
+
+def _heif_opener() -> bool:
+    """Whether HEIF photos can be read: pillow-heif, where installed, adds its decoder to Pillow."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return False
+    register_heif_opener()
+    return True
+
+
+if _heif_opener():
+    IMAGE_SUFFIXES |= HEIF_SUFFIXES
+#: Pillow's names of the formats of IMAGE_SUFFIXES, the only decoders a file is offered to.
+READABLE_FORMATS = tuple(
+    sorted(
+        {name for suffix, name in Image.registered_extensions().items() if suffix in IMAGE_SUFFIXES} & set(Image.OPEN)
+    )
+)
+#: Formats Pillow has no decoder for, told by their first bytes.
+_FOREIGN_SIGNATURES = {b"%PDF": "PDF"}
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
+_TIFF_SIGNATURES = frozenset({b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"})
 _EIGHT_BIT_ONLY = {"JPEG", "WEBP", "BMP", "GIF"}
+#: Channel counts a format cannot hold (Pillow writes no gray + alpha JPEG or BMP, and drops a BMP's alpha).
+_CHANNELS_NOT_HELD = {"JPEG": {2: "gray + alpha", 4: "RGB + alpha"}, "BMP": {2: "gray + alpha", 4: "RGB + alpha"}}
+_PLANAR_SEPARATE = 2
+#: tifffile's photometric interpretations read, with the channels they may have (alpha included).
+_TIFFFILE_COLOURS = {1: (1, 2), 2: (3, 4)}  # MINISBLACK, RGB
 _EXIF_ORIENTATION = 0x0112
 _MODES_BY_CHANNELS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 
@@ -83,6 +124,8 @@ class ImageData:
     durations: tuple[int, ...] = ()
     #: How often an animation repeats (0: forever); None: it plays once.
     loop: int | None = None
+    #: With bit_depth, the type of the samples a TIFF is written with: "uint", "int" (signed) or "float".
+    sample_format: str = "uint"
 
     @property
     def has_alpha(self) -> bool:
@@ -100,10 +143,8 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     path = Path(path)
     _allow_pillow_up_to(max_pixels)
     try:
-        with Image.open(path) as image:
-            frames = _frame_count(image)
-            _check_size(image.size, max_pixels, frames)
-            return _decode_animation(image) if frames > 1 else _decode(path, image)
+        with quiet_decoders():
+            return _read(path, max_pixels)
     except PixelLimitError as error:
         raise PixelLimitError(f"{path}: {error}") from None
     except ImageError as error:
@@ -118,6 +159,125 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         raise
     except Exception as error:  # Pillow raises many types (OSError, SyntaxError, struct.error...) on damaged files
         raise ImageError(f"{path}: not a readable image ({_describe(error, path)})") from None
+
+
+def _read(path: Path, max_pixels: int) -> ImageData:
+    tiff = _read_tiff_samples(path, max_pixels) if _is_tiff(path) else None
+    if tiff is not None:
+        return tiff
+    with open_raster(path) as image:
+        frames = _frame_count(image)
+        _check_size(image.size, max_pixels, frames)
+        return _decode_animation(image) if frames > 1 else _decode(path, image)
+
+
+def open_raster(path: str | os.PathLike) -> ImageFile.ImageFile:
+    """Pillow's lazily decoded image of a file, offered only to the decoders of READABLE_FORMATS; ImageError naming
+    the format of a file of another known one, Pillow's UnidentifiedImageError for the rest."""
+    try:
+        return Image.open(path, formats=READABLE_FORMATS)
+    except Image.UnidentifiedImageError:
+        foreign = _foreign_format(Path(path))
+        if foreign is None:
+            raise
+        raise ImageError(f"not a readable image: {foreign} is not an image format this program reads") from None
+
+
+def _foreign_format(path: Path) -> str | None:
+    """The format of a file no allowed decoder took, from its first bytes (Pillow's own checks of the formats it
+    knows, which look no further than those); None if unknown."""
+    with path.open("rb") as file:
+        prefix = file.read(16)
+    if prefix[4:8] == b"ftyp" and prefix[8:12] in _HEIF_BRANDS:
+        return "HEIF"
+    for signature, name in _FOREIGN_SIGNATURES.items():
+        if prefix.startswith(signature):
+            return name
+    for name in Image.ID:
+        accept = Image.OPEN[name][1]
+        if name not in READABLE_FORMATS and accept is not None and accept(prefix):
+            return name
+    return None
+
+
+@contextlib.contextmanager
+def quiet_decoders() -> Iterator[None]:
+    """Keep the decoders' own warnings (Pillow's decompression bomb warning, which our pixel limit replaces; odd
+    tags) off the terminal: a file is read, or refused with one message."""
+    tifffile_log = logging.getLogger("tifffile")
+    tifffile_log.addFilter(_drop)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        tifffile_log.removeFilter(_drop)
+
+
+def _drop(_record: logging.LogRecord) -> bool:
+    return False
+
+
+def _is_tiff(path: Path) -> bool:
+    with path.open("rb") as file:
+        return file.read(4) in _TIFF_SIGNATURES
+
+
+def _read_tiff_samples(path: Path, max_pixels: int) -> ImageData | None:
+    """A TIFF whose samples Pillow would misread, read by tifffile and scaled by the range of its sample type
+    (ICC profile kept; its EXIF, which in a TIFF holds the layout tags, is not); None for the others."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tiff:
+        page = tiff.pages.first
+        if not _pillow_misreads(page):
+            return None
+        _check_pages(len(tiff.pages))
+        _check_size((page.imagewidth, page.imagelength), max_pixels)
+        values = _samples_last(page)
+        icc_profile = page.iccprofile
+    pixels, sample_format = _scaled(values)
+    return ImageData(pixels, 8 * values.dtype.itemsize, "TIFF", icc_profile, sample_format=sample_format)
+
+
+def _pillow_misreads(page) -> bool:
+    """Pillow holds 8 and 16-bit unsigned samples faithfully, and only those; it mixes up planar colour."""
+    return page.dtype is not None and (page.dtype.name not in ("bool", "uint8", "uint16") or _planar_colour(page))
+
+
+def _planar_colour(page) -> bool:
+    return page.planarconfig == _PLANAR_SEPARATE and page.samplesperpixel > 1
+
+
+def _samples_last(page) -> np.ndarray:
+    """The page's samples as H x W x C, C = 1 to 4 (gray or RGB, then alpha); ImageError for other layouts."""
+    photometric, kind = page.photometric, page.dtype.name
+    if photometric not in _TIFFFILE_COLOURS:
+        what = getattr(photometric, "name", photometric)
+        raise ImageError(f"a TIFF of {kind} samples in {what} colour, which this program does not read")
+    values = page.asarray()
+    if _planar_colour(page):
+        values = np.moveaxis(values, 0, -1)
+    values = values[..., None] if values.ndim == 2 else values
+    low, high = _TIFFFILE_COLOURS[photometric]
+    if values.ndim != 3 or not low <= values.shape[2] <= high:
+        raise ImageError(f"a TIFF of {kind} samples shaped {values.shape}, which this program does not read")
+    return values
+
+
+def _scaled(values: np.ndarray) -> tuple[np.ndarray, str]:
+    """Samples as float32 in [0, 1], integers divided by their type's maximum, and their sample format."""
+    if values.dtype.kind == "f":
+        low, high = float(np.min(values)), float(np.max(values))
+        if not (np.isfinite(values).all() and low >= 0 and high <= 1):
+            raise ImageError(
+                f"a floating-point TIFF with values from {low:g} to {high:g}; only values in 0..1 are read as light"
+            )
+        return values.astype(np.float32), "float"
+    if values.dtype.kind == "i" and values.min() < 0:
+        raise ImageError(f"a signed-integer TIFF with negative values (down to {values.min()}); they are not light")
+    pixels = (values / np.iinfo(values.dtype).max).astype(np.float32)
+    return pixels, "int" if values.dtype.kind == "i" else "uint"
 
 
 def _describe(error: Exception, path: Path) -> str:
@@ -136,9 +296,14 @@ def _allow_pillow_up_to(max_pixels: int) -> None:
 def _frame_count(image: Image.Image) -> int:
     """Frames that will be decoded: every frame of an animation, 1 for a still image; multi-page TIFF refused."""
     count = getattr(image, "n_frames", 1)
-    if count > 1 and image.format == "TIFF":
-        raise ImageError(f"a multi-page TIFF ({count} pages); only single-page TIFF files are restored")
+    if image.format == "TIFF":
+        _check_pages(count)
     return count if image.format in ANIMATED_FORMATS else 1
+
+
+def _check_pages(count: int) -> None:
+    if count > 1:
+        raise ImageError(f"a multi-page TIFF ({count} pages); only single-page TIFF files are restored")
 
 
 def _check_size(size: tuple[int, int], max_pixels: int, frames: int = 1) -> None:
@@ -215,6 +380,12 @@ def pil_to_pixels(image: Image.Image) -> tuple[np.ndarray, int]:
     """A decoded Pillow image as float32 H x W x C in [0, 1] and the bit depth it came in (8, 16 or 32 for float)."""
     if image.mode.startswith("I;16") or image.mode == "I":
         values = np.asarray(image).astype(np.float32)
+        if image.mode == "I" and values.size and (values.min() < 0 or values.max() > 65535):
+            # "I" holds 16-bit gray, or 32-bit integers that Pillow has already wrapped or cut
+            raise ImageError(
+                f"a 32-bit integer image (values from {values.min():.0f} to {values.max():.0f}), which Pillow does "
+                "not hold faithfully; read the file with mprnet.io.read_image"
+            )
         return (np.clip(values, 0, 65535) / 65535)[..., None], 16
     if image.mode == "F":
         return np.clip(np.asarray(image, dtype=np.float32), 0, 1)[..., None], 32
@@ -254,7 +425,7 @@ def _read_16_bit_colour(path: Path) -> np.ndarray:
     """Decode twice: the file's own rawmode unpacks each sample's high byte, the opposite byte order its low byte."""
     halves = []
     for take_low_byte in (False, True):
-        with Image.open(path) as image:
+        with open_raster(path) as image:
             if take_low_byte:
                 image.tile = [_with_rawmode(tile, _opposite_byte_order(_rawmode(tile))) for tile in image.tile]
             image.load()
@@ -273,6 +444,28 @@ def output_suffix(input_path: str | os.PathLike) -> str:
     """The suffix an output keeps: the input's when that format can be written, else `.png`."""
     suffix = Path(input_path).suffix
     return suffix if Image.registered_extensions().get(suffix.lower()) in WRITABLE_FORMATS else ".png"
+
+
+def output_format(path: str | os.PathLike, image: ImageData) -> tuple[str, str | None]:
+    """The format to write `image` in at `path`, decided before the work: the one its suffix names when that holds
+    the image, else the format the image came in (PNG if that cannot hold it either), with a note saying so."""
+    path = Path(path)
+    named = _format_for(path)
+    problem = _not_held(named, image)
+    if problem is None:
+        return named, None
+    chosen = image.format if image.format in WRITABLE_FORMATS and _not_held(image.format, image) is None else "PNG"
+    return chosen, f"{problem}: written as {chosen}, keeping the name {path.name}"
+
+
+def _not_held(file_format: str, image: ImageData) -> str | None:
+    """Why `file_format` cannot hold `image`, or None if it can."""
+    if image.frames and file_format not in ANIMATED_FORMATS:
+        return f"an animation ({1 + len(image.frames)} frames) can be written as GIF, PNG or WebP, not {file_format}"
+    channels = _CHANNELS_NOT_HELD.get(file_format, {}).get(image.pixels.shape[2])
+    if channels:
+        return f"an image in {channels} cannot be written as {file_format}"
+    return None
 
 
 def is_image_name(path: str | os.PathLike) -> bool:
@@ -312,29 +505,43 @@ def is_gray(pixels: np.ndarray) -> bool:
 
 
 def image_files(folder: str | os.PathLike) -> list[Path]:
-    """The image files directly inside a folder, sorted by name; DataError if there is no such folder."""
+    """The image files directly inside a folder, sorted by name, a warning logged for each entry that looks like
+    a photo but is left out (`scan_note`); DataError if there is no such folder."""
     if not Path(folder).is_dir():
         raise DataError(
             f"Expected a folder of images, found {'a file' if Path(folder).exists() else 'nothing'} at {folder}."
         )
-    return sorted(path for path in Path(folder).iterdir() if path.is_file() and is_image_name(path))
+    entries = sorted(Path(folder).iterdir())
+    for entry in entries:
+        note = scan_note(entry)
+        if note:
+            _log.warning(note)
+    return [path for path in entries if path.is_file() and is_image_name(path)]
 
 
-def write_image(path: str | os.PathLike, image: ImageData) -> Path:
-    """Write `image` atomically in the format its suffix names, keeping bit depth (where the format allows), alpha,
-    ICC profile and EXIF. Returns the path."""
+def scan_note(path: Path) -> str | None:
+    """Why a folder scan leaves out an entry a user would expect it to read (a link to nothing, an HEIF photo
+    without pillow-heif), or None."""
+    if path.is_symlink() and not path.exists():
+        return f"{path}: skipped, a link to {os.readlink(path)}, which does not exist"
+    if path.suffix.lower() in HEIF_SUFFIXES - IMAGE_SUFFIXES:
+        return f"{path}: skipped, HEIF photos are not read (install pillow-heif, or convert it to JPEG or PNG)"
+    return None
+
+
+def write_image(path: str | os.PathLike, image: ImageData, file_format: str | None = None) -> Path:
+    """Write `image` atomically in `file_format` (default: the one its suffix names; `output_format` picks one
+    that holds the image), keeping bit depth (where the format allows), alpha, ICC profile and EXIF. Returns the
+    path."""
     path = Path(path)
-    file_format = _format_for(path)
-    if image.frames and file_format not in ANIMATED_FORMATS:
-        raise ImageError(
-            f"{path}: an animation ({1 + len(image.frames)} frames) can be written as GIF, PNG or WebP, "
-            f"not {file_format}"
-        )
-    bit_depth = 8 if file_format in _EIGHT_BIT_ONLY else image.bit_depth
+    file_format = file_format or _format_for(path)
+    problem = _not_held(file_format, image)
+    if problem:
+        raise ImageError(f"{path}: {problem}")
     prepare_folder(path.parent)
     try:
         with atomic_path(path) as temporary:
-            _encode(temporary, file_format, dataclasses.replace(image, bit_depth=bit_depth))
+            _encode(temporary, file_format, _samples_for(file_format, image))
     except OSError as error:
         raise ImageError(f"{path}: cannot write ({error.strerror or error})") from None
     return path
@@ -359,14 +566,23 @@ def _format_for(path: Path) -> str:
     return file_format
 
 
+def _samples_for(file_format: str, image: ImageData) -> ImageData:
+    """The image with the sample type it is written in: any in TIFF, 8 or 16-bit unsigned in PNG, else 8-bit."""
+    if file_format == "TIFF":
+        return image
+    bit_depth = 16 if image.bit_depth > 8 and file_format not in _EIGHT_BIT_ONLY else 8
+    return dataclasses.replace(image, bit_depth=bit_depth, sample_format="uint")
+
+
 def _encode(path: Path, file_format: str, image: ImageData) -> None:
     pixels = image.pixels
+    samples = np.dtype(f"{image.sample_format}{image.bit_depth}")
     # 16-bit gray + alpha is left to 8 bits: Pillow (hence this package) cannot read it back.
-    colour_16_bit = image.bit_depth == 16 and pixels.shape[2] >= 3
-    if colour_16_bit and file_format == "PNG":
-        _write_png_16(path, _quantize(pixels, 16), image.icc_profile)
-    elif colour_16_bit and file_format == "TIFF":
-        _write_tiff_16(path, _quantize(pixels, 16), image.icc_profile)
+    colour_16_bit = samples == np.uint16 and pixels.shape[2] >= 3
+    if file_format == "TIFF" and (colour_16_bit or samples not in (np.uint8, np.uint16)):
+        _write_tiff(path, _to_samples(pixels, samples), image.icc_profile)
+    elif colour_16_bit and file_format == "PNG":
+        _write_png_16(path, _to_samples(pixels, samples), image.icc_profile)
     elif image.frames or file_format == "GIF":  # Pillow keeps a GIF's transparency only through save_all
         first, *rest = (pixels_to_pil(frame) for frame in (pixels, *image.frames))
         first.save(path, format=file_format, save_all=True, append_images=rest, **_save_options(file_format, image))
@@ -395,19 +611,24 @@ def _save_options(file_format: str, image: ImageData) -> dict[str, Any]:
     return options
 
 
-def _quantize(pixels: np.ndarray, bit_depth: int) -> np.ndarray:
-    top, dtype = (255, np.uint8) if bit_depth == 8 else (65535, np.uint16)
-    return np.rint(np.clip(pixels, 0, 1) * top).astype(dtype)
+def _to_samples(pixels: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Pixels in [0, 1] as samples of `dtype`: floats as they are, integers scaled by the type's maximum."""
+    clipped = np.clip(pixels, 0, 1)
+    if dtype.kind == "f":
+        return clipped.astype(dtype)
+    if dtype.itemsize > 2:  # float32 cannot scale to 32-bit integers exactly
+        clipped = clipped.astype(np.float64)
+    return np.rint(clipped * np.iinfo(dtype).max).astype(dtype)
 
 
 def pixels_to_pil(pixels: np.ndarray, bit_depth: int = 8) -> Image.Image:
     """Float32 H x W x C pixels in [0, 1] as a Pillow image: 16-bit gray `I;16`, float gray `F`, else 8-bit
     L/LA/RGB/RGBA (Pillow holds no 16-bit colour)."""
     if pixels.shape[2] == 1 and bit_depth == 16:
-        return Image.fromarray(_quantize(pixels[..., 0], 16))
+        return Image.fromarray(_to_samples(pixels[..., 0], np.dtype(np.uint16)))
     if pixels.shape[2] == 1 and bit_depth == 32:
         return Image.fromarray(np.clip(pixels[..., 0], 0, 1).astype(np.float32), mode="F")
-    values = _quantize(pixels, 8)
+    values = _to_samples(pixels, np.dtype(np.uint8))
     return Image.fromarray(values[..., 0] if values.shape[2] == 1 else values, mode=_MODES_BY_CHANNELS[values.shape[2]])
 
 
@@ -429,12 +650,20 @@ def _write_png_16(path: Path, values: np.ndarray, icc_profile: bytes | None) -> 
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"".join(chunks))
 
 
-def _write_tiff_16(path: Path, values: np.ndarray, icc_profile: bytes | None) -> None:
+def _write_tiff(path: Path, values: np.ndarray, icc_profile: bytes | None) -> None:
     import tifffile
 
-    options: dict[str, Any] = {"extrasamples": ["unassalpha"]} if values.shape[2] == 4 else {}
+    channels = values.shape[2]
+    options: dict[str, Any] = {"extrasamples": ["unassalpha"]} if channels in (2, 4) else {}
     tifffile.imwrite(
-        path, values, photometric="rgb", compression="zlib", iccprofile=icc_profile, metadata=None, **options
+        path,
+        values if channels > 1 else values[..., 0],
+        photometric="rgb" if channels >= 3 else "minisblack",
+        planarconfig="contig",
+        compression="zlib",
+        iccprofile=icc_profile,
+        metadata=None,
+        **options,
     )
 
 

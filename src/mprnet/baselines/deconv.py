@@ -12,21 +12,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from numpy.lib import format as npy
 from scipy import fft
 from skimage import restoration
 
-from ..errors import BaselineError
+from ..errors import BaselineError, MprnetError
+from ..io import open_raster, quiet_decoders
 
 NOISE_FLOOR = 0.5  # 0-255 scale; below this a sigma-driven setting would ask for an unstable inverse
 TV_SPLIT_WEIGHT = 5.0  # the split Bregman penalty gamma relative to the TV weight (Getreuer's default)
+#: The largest kernel side in pixels: far beyond any camera shake, and a bound on what a kernel file may allocate.
+MAX_KERNEL_SIDE = 255
+_NPY_HEADER_READERS = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
 
 
 def as_kernel(kernel: np.ndarray) -> np.ndarray:
     """The kernel as a float64 2-D array summing to 1; raises BaselineError if it cannot be one."""
     kernel = np.asarray(kernel, dtype=np.float64)
-    if kernel.ndim != 2 or kernel.size == 0:
-        raise BaselineError(f"Expected a 2-D blur kernel, found an array of shape {kernel.shape}.")
+    check_kernel_shape(kernel.shape)
     if not np.all(np.isfinite(kernel)) or kernel.min() < 0 or kernel.sum() <= 0:
         raise BaselineError(
             "Expected a blur kernel of finite non-negative values with a positive sum, "
@@ -35,25 +38,53 @@ def as_kernel(kernel: np.ndarray) -> np.ndarray:
     return kernel / kernel.sum()
 
 
+def check_kernel_shape(shape: tuple[int, ...]) -> None:
+    """BaselineError unless `shape` is that of a 2-D kernel of 1 to MAX_KERNEL_SIDE pixels per side."""
+    if len(shape) != 2 or 0 in shape:
+        raise BaselineError(f"Expected a 2-D blur kernel, found an array of shape {tuple(shape)}.")
+    if max(shape) > MAX_KERNEL_SIDE:
+        rows, cols = shape
+        raise BaselineError(f"The kernel is {cols}x{rows} pixels; at most {MAX_KERNEL_SIDE} per side is taken.")
+
+
 def load_kernel(path: str | Path) -> np.ndarray:
-    """A blur kernel from a .npy file or a grayscale image, normalised to sum 1."""
+    """A blur kernel from a .npy file or a grayscale image, normalised to sum 1; its size and type are checked from
+    the file's header, before anything is decoded."""
     path = Path(path)
     if not path.is_file():
         raise BaselineError(f"Expected a kernel file (.npy or grayscale image), found no file at {path}.")
     try:
-        array = np.load(path, allow_pickle=False) if path.suffix.lower() == ".npy" else _read_gray(path)
-    except (OSError, ValueError) as error:
-        raise BaselineError(f"Could not read the kernel file {path}: {error}") from error
-    return as_kernel(array)
+        array = _read_npy(path) if path.suffix.lower() == ".npy" else _read_gray(path)
+        return as_kernel(array)
+    except MprnetError as error:
+        raise BaselineError(f"{path}: {error}") from None
+    except MemoryError:
+        raise
+    except Exception as error:  # Pillow and numpy raise many types (struct.error, SyntaxError...) on damaged files
+        raise BaselineError(f"Could not read the kernel file {path}: {error}") from None
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    with path.open("rb") as file:
+        version = npy.read_magic(file)
+        if version not in _NPY_HEADER_READERS:
+            raise BaselineError(f"A .npy file of format version {version[0]}.{version[1]}, which is not read.")
+        shape, _, dtype = _NPY_HEADER_READERS[version](file)
+        if dtype.kind not in "uif":
+            raise BaselineError(f"An array of {dtype} values; a kernel holds real numbers.")
+        check_kernel_shape(shape)
+        file.seek(0)
+        return npy.read_array(file, allow_pickle=False)
 
 
 def _read_gray(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
+    with quiet_decoders(), open_raster(path) as image:
+        check_kernel_shape((image.height, image.width))
         array = np.asarray(image, dtype=np.float64)
     if array.ndim == 3:
         colour = array[..., :3]
         if not np.all(colour == colour[..., :1]):
-            raise BaselineError(f"Expected a grayscale kernel image, found a colour image in {path}.")
+            raise BaselineError("Expected a grayscale kernel image, found a colour image.")
         array = colour[..., 0]
     return array
 

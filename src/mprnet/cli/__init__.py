@@ -1,14 +1,74 @@
 """The `mprnet` command. Each sub-command lives in its own module of this package and defines
-`HELP`, `add_arguments(parser)` and `run(args) -> int`; this module only finds and dispatches them."""
+`HELP`, `add_arguments(parser)` and `run(args) -> int`; this module finds and dispatches them, and gives them
+`add_number`, the one way a numeric option is declared and checked."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import pkgutil
 import sys
+from typing import Any
 
 from ..errors import MprnetError
+
+
+class OptionError(MprnetError):
+    """A value an option cannot take, refused while the command line is read, so before any work."""
+
+    exit_code = 2
+
+    def __init__(self, command: str, message: str):
+        super().__init__(message)
+        self.command = command
+
+
+def add_number(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    kind: type[int] | type[float] = float,
+    *,
+    above: float | None = None,
+    least: float | None = None,
+    most: float | None = None,
+    most_because: str = "",
+    **options: Any,
+) -> None:
+    """`parser.add_argument(flag, **options)` for a finite number of `kind` (int: a whole number) above `above`, at
+    least `least` and at most `most` (`most_because` says why); any other value is an `OptionError`."""
+    rule = " and ".join(_rules(kind, above, least, most, most_because))
+    noun = "a whole number" if kind is int else "a number"
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise OptionError(parser.prog, f"{flag} must be {noun}, found {text!r}") from None
+        if not (
+            math.isfinite(value)
+            and (above is None or value > above)
+            and (least is None or value >= least)
+            and (most is None or value <= most)
+        ):
+            raise OptionError(parser.prog, f"{flag} must be {rule}, found {text}")
+        return value
+
+    # OptionError is no ValueError, so argparse lets it through to `main`, which prints its one line.
+    parser.add_argument(flag, type=parse, **options)
+
+
+def _rules(
+    kind: type[int] | type[float], above: float | None, least: float | None, most: float | None, most_because: str
+) -> list[str]:
+    rules = []
+    if above is not None:
+        rules.append("positive" if above == 0 else f"above {above:g}")
+    if least is not None:
+        rules.append(f"{least:g} or more")
+    if most is not None:
+        rules.append(f"at most {most:g}" + (f" ({most_because})" if most_because else ""))
+    return [*rules, "finite"] if kind is float else rules
 
 
 def _commands() -> dict:
@@ -33,15 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    command = "mprnet"
     try:
+        args = build_parser().parse_args(argv)
+        command = f"mprnet {args.command}"
         return int(args.run(args) or 0)
     except MprnetError as error:
         if str(error):  # empty: already reported (by another process of the same run)
-            print(f"mprnet {args.command}: error: {error}", file=sys.stderr)
+            print(f"{error.command if isinstance(error, OptionError) else command}: error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
-        print(f"mprnet {args.command}: interrupted", file=sys.stderr)
+        print(f"{command}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..degrade import write_pairs
 from ..tasks import TASK_NAMES, TASKS, describe_levels, make_degradation
+from . import add_number
 
 HELP = "degrade clean images (noise, motion blur, rain) into a paired input/ + target/ folder with a manifest"
 
@@ -15,15 +16,20 @@ HELP = "degrade clean images (noise, motion blur, rain) into a paired input/ + t
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, choices=TASK_NAMES, help="which degradation to apply")
     parser.add_argument("--level", default=None, help=f"{describe_levels()} (default: the first of each list)")
-    parser.add_argument(
+    add_number(
+        parser,
         "--seed",
-        type=int,
+        int,
+        least=0,
         default=0,
         help="base seed; each image's seed comes from it and the image's file name (default: 0)",
     )
     parser.add_argument("clean_dir", type=Path, metavar="CLEAN_DIR", help="folder of clean images")
     parser.add_argument(
         "out_dir", type=Path, metavar="OUT_DIR", help="folder to write input/, target/ and manifest.json into"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the pairs and manifest of an earlier run in OUT_DIR"
     )
 
 
@@ -38,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         args.seed,
         header,
         on_skip=lambda message: print(f"mprnet degrade: skipped {message}", file=sys.stderr),
+        overwrite=args.overwrite,
     )
     skipped = len(written.skipped)
     print(f"wrote {written.count} pairs to {args.out_dir}" + (f"; skipped {skipped} files" if skipped else ""))

@@ -6,11 +6,12 @@ import argparse
 from pathlib import Path
 
 from ..data import open_paired
-from ..evaluate import default_protocol, evaluate, write_csv, write_json
+from ..evaluate import check_outputs, default_protocol, evaluate, write_csv, write_json
 from ..infer import PRECISIONS
 from ..metrics import PROTOCOLS
 from ..restorers import get_restorer
 from ..tasks import TASK_NAMES
+from . import add_number
 
 HELP = "evaluate a network on a paired data set: per-image and mean PSNR/SSIM"
 
@@ -34,14 +35,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-dir", type=Path, metavar="DIR", help="also write the restored images here (PNG)")
     parser.add_argument("--csv", type=Path, metavar="FILE", help="write per-image and mean figures as CSV")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write per-image and mean figures as JSON")
-    parser.add_argument("--tile", type=int, metavar="N", help="tile side in pixels (default: from free memory)")
-    parser.add_argument("--overlap", type=int, default=32, metavar="N", help="overlap between tiles (default: 32)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing --csv, --json and --save-dir images")
+    add_number(parser, "--tile", int, least=0, metavar="N", help="tile side in pixels (default: from free memory)")
+    add_number(parser, "--overlap", int, least=0, default=32, metavar="N", help="overlap between tiles (default: 32)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="arithmetic precision (default: fp32)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default: auto)")
 
 
 def run(args: argparse.Namespace) -> int:
     dataset = open_paired(args.dataset)
+    reports = {"--csv": args.csv, "--json": args.json}
+    check_outputs(dataset, args.dataset, args.save_dir, reports, args.overwrite)
     protocol = args.protocol or default_protocol(args.task, dataset.layout)
     restorer = get_restorer(
         args.task, args.weights, device=args.device, precision=args.precision, tile=args.tile, overlap=args.overlap

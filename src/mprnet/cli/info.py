@@ -12,6 +12,7 @@ from ..checkpoint import bundled_models, load_model
 from ..complexity import count_macs, count_parameters
 from ..errors import CheckpointError, MetricError
 from ..models.registry import create_model, get_architecture, list_models, restoring_forward
+from . import add_number
 
 HELP = "describe a checkpoint, bundled model or preset: architecture, configuration, parameters, MACs"
 
@@ -22,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="CHECKPOINT_OR_PRESET",
         help=f"a weights file, a bundled model's name, or a preset: {', '.join(list_models())}",
     )
-    parser.add_argument(
-        "--size", type=int, default=256, metavar="N", help="input side for the MAC count (default: 256)"
+    add_number(
+        parser, "--size", int, least=1, default=256, metavar="N", help="input side for the MAC count (default: 256)"
     )
 
 
@@ -31,10 +32,9 @@ def run(args: argparse.Namespace) -> int:
     model = _open(args.model)
     architecture = get_architecture(cast(str, model.architecture))
     hparams = cast("dict[str, Any]", model.hparams)
-    if args.size < 1 or args.size % architecture.size_multiple:
+    if args.size % architecture.size_multiple:
         raise MetricError(
-            f"--size must be a positive multiple of {architecture.size_multiple} for "
-            f"{architecture.name}, found {args.size}"
+            f"--size must be a multiple of {architecture.size_multiple} for {architecture.name}, found {args.size}"
         )
     parameters = count_parameters(model)
     shape = (1, architecture.image_channels(hparams), args.size, args.size)

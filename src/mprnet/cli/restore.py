@@ -15,6 +15,7 @@ import argparse
 import glob
 import itertools
 import json
+import os
 import shutil
 import sys
 import time
@@ -36,6 +37,7 @@ from ..io import (
     PixelLimitError,
     is_gray,
     is_image_name,
+    output_format,
     output_suffix,
     prepare_folder,
     read_image,
@@ -44,6 +46,7 @@ from ..io import (
 from ..models.registry import ARCHITECTURES, get_architecture
 from ..restorers import AUTO, decided, get_restorer, gray_advice, method_names, remark, resolve
 from ..tasks import TASK_NAMES
+from . import add_number
 
 HELP = "restore photographs: deblur, denoise or derain image files and folders"
 DEFAULT_OUTPUT = Path("restored")
@@ -85,7 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"a classic method ({', '.join(BASELINES)}) instead of the network, or the "
         f"architecture the network must be (default: the network)",
     )
-    parser.add_argument("--sigma", type=float, help="noise level on the 0-255 scale, for non-blind classic methods")
+    add_number(
+        parser, "--sigma", above=0, most=255, help="noise level on the 0-255 scale, for non-blind classic methods"
+    )
     parser.add_argument("--kernel", metavar="FILE", help="blur kernel file, for non-blind classic deblurring")
     parser.add_argument(
         "-o", "--output", type=Path, default=DEFAULT_OUTPUT, help=f"output folder (default: ./{DEFAULT_OUTPUT})"
@@ -94,16 +99,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace outputs that already exist (by default they are skipped)"
     )
-    parser.add_argument(
-        "--tile", type=int, metavar="N", help="tile side in pixels (default: chosen from free memory; 0: never tile)"
+    add_number(
+        parser,
+        "--tile",
+        int,
+        least=0,
+        metavar="N",
+        help="tile side in pixels (default: chosen from free memory; 0: never tile)",
     )
-    parser.add_argument("--overlap", type=int, default=32, metavar="N", help="overlap between tiles (default: 32)")
+    add_number(parser, "--overlap", int, least=0, default=32, metavar="N", help="overlap between tiles (default: 32)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="arithmetic precision (default: fp32)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default: auto)")
-    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: PyTorch's choice)")
-    parser.add_argument(
+    add_number(
+        parser,
+        "--threads",
+        int,
+        least=1,
+        most=os.cpu_count() or 1,
+        most_because="the CPUs of this machine",
+        metavar="N",
+        help="CPU threads of each process (default: PyTorch's choice; under torchrun each process's share)",
+    )
+    add_number(
+        parser,
         "--max-megapixels",
-        type=float,
+        above=0,
         default=DEFAULT_MAX_PIXELS / 1e6,
         metavar="MP",
         help=f"refuse larger images, a guard against decompression bombs (default: {DEFAULT_MAX_PIXELS / 1e6:g})",
@@ -230,18 +250,25 @@ def _check_options(args: argparse.Namespace) -> None:
         raise UsageError("--sigma and --kernel are for the classic non-blind methods; the network is blind")
     if classic and args.weights:
         raise UsageError(f"--weights goes with a network, not with the classic method {args.method}")
+    if args.output.exists() and not args.output.is_dir():
+        raise UsageError(f"-o {args.output} is a file: name the folder the outputs go to")
     if args.arch:
         _check_arch_option(args)
     if args.task == AUTO and (args.weights or args.method):
         raise UsageError("--task auto picks the bundled models itself: leave out --weights and --method")
     if args.report and args.task != AUTO:
         raise UsageError("--report records the decisions of --task auto; pass --task auto too")
-    if args.max_megapixels <= 0:
-        raise UsageError(f"--max-megapixels must be positive, found {args.max_megapixels:g}")
-    if args.threads is not None and args.threads < 1:
-        raise UsageError(f"--threads must be 1 or more, found {args.threads}")
+    if classic:
+        _check_needs(args)
     if not classic:
         pick_device(args.device)  # an unknown or missing device is reported before any file is read
+
+
+def _check_needs(args: argparse.Namespace) -> None:
+    """The known values (--sigma, --kernel) the classic method cannot run without are given."""
+    missing = [f"--{name}" for name in BASELINES[args.method].needs if getattr(args, name) is None]
+    if missing:
+        raise UsageError(f"--method {args.method} needs {' and '.join(missing)}")
 
 
 def _check_arch_option(args: argparse.Namespace) -> None:
@@ -422,14 +449,18 @@ def _restore_file(
     try:
         prepare_folder(target.parent)  # before the work, not after
         image = read_image(source, max_pixels=max_pixels)
+        file_format, note = output_format(target, image)  # decided before the work, so the write cannot fail
+        if note:
+            tqdm.write(f"{source}: {note}", file=sys.stderr)
         if gray_advice and is_gray(image.pixels):
             tqdm.write(f"{source}: {gray_advice}", file=sys.stderr)
         started = time.monotonic()
         diagnosis, chosen = resolve(restorer, image.pixels)
         if chosen is None:
-            _copy_unchanged(source, target, image)
+            _copy_unchanged(source, target, image, file_format)
         else:
-            write_image(target, image.map_frames(lambda pixels: restore_pixels(pixels, chosen, **known)))
+            restored = image.map_frames(lambda pixels: restore_pixels(pixels, chosen, **known))
+            write_image(target, restored, file_format)
         if diagnosis is not None:
             diagnosis = decided(diagnosis, chosen)
             tqdm.write(f"{source}: {diagnosis.summary()}{remark(chosen)}")
@@ -448,10 +479,10 @@ def _restore_file(
     return None
 
 
-def _copy_unchanged(source: Path, target: Path, image) -> None:
-    """The photo as it was: its very bytes where the output keeps its format, else its pixels re-encoded."""
+def _copy_unchanged(source: Path, target: Path, image, file_format: str) -> None:
+    """The photo as it was: its very bytes where the output keeps its name's suffix, else its pixels re-encoded."""
     if target.suffix != source.suffix:
-        write_image(target, image)
+        write_image(target, image, file_format)
         return
     with atomic_path(target) as temporary:
         shutil.copyfile(source, temporary)

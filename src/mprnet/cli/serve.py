@@ -10,6 +10,7 @@ import sys
 from ..errors import MprnetError
 from ..infer import PRECISIONS
 from ..serve.settings import LOOPBACK_HOSTS, Settings
+from . import add_number
 
 HELP = "serve the web demo and HTTP API (upload a picture, restore it, compare before and after)"
 _PACKAGES = {"fastapi": "fastapi", "uvicorn": "uvicorn", "python_multipart": "python-multipart"}
@@ -29,7 +30,7 @@ def _add_address_options(parser: argparse.ArgumentParser) -> None:
         default="127.0.0.1",
         help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 opens it to the network)",
     )
-    parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    add_number(parser, "--port", int, least=0, default=8000, help="port (default: 8000)")
     parser.add_argument(
         "--allow-host",
         action="append",
@@ -42,32 +43,42 @@ def _add_address_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_limit_options(parser: argparse.ArgumentParser, defaults: Settings) -> None:
-    parser.add_argument(
-        "--workers", type=int, default=defaults.workers, help="restorations running at once (default: %(default)s)"
+    add_number(
+        parser,
+        "--workers",
+        int,
+        least=1,
+        default=defaults.workers,
+        help="restorations running at once (default: %(default)s)",
     )
-    parser.add_argument(
+    add_number(
+        parser,
         "--queue",
-        type=int,
+        int,
+        least=0,
         default=defaults.queue_size,
         help="restorations waiting beyond those; more get 503 + Retry-After (default: %(default)s)",
     )
-    parser.add_argument(
+    add_number(
+        parser,
         "--job-timeout",
-        type=float,
+        above=0,
         default=defaults.job_timeout_s,
         metavar="S",
         help="the longest a request waits for its result, queue included (default: %(default)g)",
     )
-    parser.add_argument(
+    add_number(
+        parser,
         "--max-upload-mb",
-        type=float,
+        above=0,
         default=defaults.max_upload_bytes / 2**20,
         metavar="MB",
         help="largest request body in MiB (default: %(default)g)",
     )
-    parser.add_argument(
+    add_number(
+        parser,
         "--max-megapixels",
-        type=float,
+        above=0,
         default=defaults.max_pixels / 1e6,
         metavar="MP",
         help="largest image in megapixels (default: %(default)g)",
@@ -90,7 +101,14 @@ def _add_model_options(parser: argparse.ArgumentParser, defaults: Settings) -> N
         choices=PRECISIONS,
         help="arithmetic precision (default: %(default)s)",
     )
-    parser.add_argument("--tile", type=int, metavar="N", help="tile side in pixels (default: chosen from memory)")
+    add_number(
+        parser,
+        "--tile",
+        int,
+        least=0,
+        metavar="N",
+        help="tile side in pixels (default: chosen from memory; 0: never tile)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,14 +134,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def settings_from(args: argparse.Namespace):
-    """The server `Settings` the command-line options describe."""
-    for name, value in (
-        ("--max-upload-mb", args.max_upload_mb),
-        ("--max-megapixels", args.max_megapixels),
-        ("--job-timeout", args.job_timeout),
-    ):
-        if value <= 0:
-            raise MprnetError(f"{name} must be positive, found {value:g}")
+    """The server `Settings` the command-line options describe (their values checked as they were read)."""
     hosts = (*LOOPBACK_HOSTS, args.host, *args.allow_host)
     return Settings(
         models=_models(args.weights),

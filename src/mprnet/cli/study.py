@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..files import OverwriteError, refuse_inside
 from ..study import StudySettings, run_study
 from ..study.complexity import CostSettings
+from ..study.report import finished_outputs
 from ..tasks import TASK_NAMES
 
 HELP = "run the study: MPRNet against peers and classic methods, quality and cost, as an HTML report"
@@ -39,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=Path("study"),
         metavar="DIR",
         help="report folder; its cache/ lets a rerun continue (default: ./study)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the report of an earlier study in --out (its cache is reused)"
     )
     parser.add_argument("--quick", action="store_true", help="3 photos, 128 px crops, small latency inputs")
     parser.add_argument("--images", type=_at_least(1), metavar="N", help="photos per condition (default: all)")
@@ -75,6 +80,9 @@ def _crop_side(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    read = [*args.data, *([args.weights_dir] if args.weights_dir else [])]
+    if all(folder.is_dir() for folder in read):  # else run_study names the missing folder first, writing nothing
+        _check_out(args)
     preset = QUICK if args.quick else {}
     crop = args.crop if args.crop is not None else preset.get("crop", 256)
     costs = None if args.no_complexity else preset.get("costs", CostSettings())
@@ -92,3 +100,17 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"wrote {run_study(settings)}")
     return 0
+
+
+def _check_out(args: argparse.Namespace) -> None:
+    """The report folder: not a file, outside the --data folders, and holding no finished report unless
+    --overwrite (a folder with only cache/, as an interrupted study leaves it, is continued)."""
+    if args.out.exists() and not args.out.is_dir():
+        raise OverwriteError(f"--out {args.out} is a file; name a folder for the report")
+    refuse_inside(args.out, "--out", args.data, "the --data folder")
+    earlier = finished_outputs(args.out)
+    if earlier and not args.overwrite:
+        raise OverwriteError(
+            f"--out {args.out} holds a finished study ({', '.join(earlier)}): pass --overwrite to replace it "
+            "(its cache/ is reused), or choose another folder"
+        )

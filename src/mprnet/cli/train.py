@@ -12,7 +12,11 @@ HELP = "train a restoration network or the degradation classifier from a YAML co
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="a YAML training config, or a bundled one's name (e.g. denoise-cpu)")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt")
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--resume", action="store_true", help="continue the run in OUT_DIR from its last.pt")
+    start.add_argument(
+        "--overwrite", action="store_true", help="start anew in an OUT_DIR that holds a run, replacing its files"
+    )
     parser.add_argument(
         "--init-weights",
         metavar="FILE",
@@ -35,7 +39,11 @@ def parse_overrides(pairs: list[str]) -> dict:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise MprnetError(f"--set expects KEY=VALUE, got {pair!r}")
-        values[key.strip()] = yaml.safe_load(value)
+        try:
+            values[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            raise MprnetError(f"--set {pair}: the value is not valid YAML ({problem})") from None
     return values
 
 
@@ -45,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set)
     if args.init_weights:
         overrides["init_weights"] = args.init_weights
-    summary = train(load_config(args.config, overrides), resume=args.resume)
+    summary = train(load_config(args.config, overrides), resume=args.resume, overwrite=args.overwrite)
     line = {"step": summary["step"]}
     if summary["history"]:
         score = summary["score"]

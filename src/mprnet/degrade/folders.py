@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, ImageError
-from ..files import atomic_path
+from ..files import OverwriteError, atomic_path, refuse_existing
 from ..io import ImageData, image_files, read_rgb, write_image
 from .base import Degradation, check_seed, seeded_rng
 
@@ -34,17 +34,21 @@ def write_pairs(
     seed: int,
     header: dict,
     on_skip: Callable[[str], None] | None = None,
+    overwrite: bool = False,
 ) -> PairsWritten:
     """Degrade every image of clean_dir into out_dir/input/<stem>.png, copy it to out_dir/target/<stem>.png and
     write out_dir/manifest.json: `header`'s fields, then an "images" list of each pair's parameters. Each image's
     generator is `seeded_rng(seed, file name)`, so adding files changes no other pair. Unreadable images and
-    second images of one stem are skipped: reported in the result and, as they happen, to `on_skip`."""
+    second images of one stem are skipped: reported in the result and, as they happen, to `on_skip`. An output
+    that exists is refused (before anything is written) unless `overwrite`; one that is a clean image, always."""
     clean_dir, out_dir = Path(clean_dir), Path(out_dir)
     check_seed(seed)  # before anything is written, even for a folder with no image
     if not clean_dir.is_dir():
         raise DataError(f"Expected a folder of clean images, found no folder at {clean_dir}.")
+    images = image_files(clean_dir)
+    _check_outputs(images, out_dir, overwrite)
     entries, skipped, stems = [], [], set()
-    for path in image_files(clean_dir):
+    for path in images:
         try:
             if path.stem in stems:
                 raise ImageError(f"{path}: another image already has the name {path.stem}")
@@ -64,6 +68,18 @@ def write_pairs(
     with atomic_path(out_dir / "manifest.json") as temporary:
         temporary.write_text(manifest_text(header, entries))
     return PairsWritten(len(entries), skipped)
+
+
+def _check_outputs(images: list[Path], out_dir: Path, overwrite: bool) -> None:
+    """OverwriteError where a pair or the manifest would replace a clean image, or an existing file unless
+    `overwrite`."""
+    clean = {path.resolve() for path in images}
+    stems = dict.fromkeys(path.stem for path in images)
+    outputs = [out_dir / folder / f"{stem}.png" for stem in stems for folder in ("input", "target")]
+    for output in [*outputs, out_dir / "manifest.json"]:
+        if output.resolve() in clean:
+            raise OverwriteError(f"{output} is one of the clean images; choose an OUT_DIR that holds none of them")
+        refuse_existing(output, "output", overwrite)
 
 
 def manifest_text(header: dict, entries: list[dict]) -> str:

@@ -129,6 +129,7 @@ class NAFNet(nn.Module):
             )
         levels = len(enc_blk_nums)
         self.padder_size = 2**levels
+        _check_tlc_train_size(tlc_train_size, self.padder_size)
 
         def blocks(count: int, channels: int, level: int) -> nn.Sequential:
             window = _tlc_window(tlc_train_size, level)
@@ -163,6 +164,18 @@ class NAFNet(nn.Module):
             x = decoder(up(x) + skip)
         x = self.ending(x) + padded
         return x[..., :height, :width]
+
+
+def _check_tlc_train_size(train_size: object, least: int) -> None:
+    """A ValueError unless TLC is off (None) or its training side is a whole number that every level's features
+    keep at least one pixel of (`least`, 2 ** levels): smaller, a level's window is empty and every image fails."""
+    if train_size is None:
+        return
+    if isinstance(train_size, bool) or not isinstance(train_size, int) or train_size < least:
+        raise ValueError(
+            f"tlc_train_size must be null (no TLC) or the training crops' side, a whole number of at least {least} "
+            f"for {least.bit_length() - 1} levels, found {train_size!r}"
+        )
 
 
 def _tlc_window(train_size: int | None, level: int) -> int | None:

@@ -25,12 +25,22 @@ CROP_SIZE = (256, 144)  # width, height: the article's crops
 _PLOT_SIZE = (720, 460)
 _PLOT_MARGIN = (70, 48, 30, 50)  # left, top, right, bottom
 _PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"]
+#: What a finished study leaves in its folder besides cache/ (which a rerun continues from).
+REPORT_FILES = ("report.html", "report.md", "results.csv", "complexity.csv")
+REPORT_FOLDERS = ("figures", "plots")
 _COST_COLUMNS = {
     "model": "model",
     "parameters_M": "params (M)",
     "GMACs_256x256": "GMACs 256x256",
     "GMACs_1280x720": "GMACs 1280x720",
 }
+
+
+def finished_outputs(out: Path) -> list[str]:
+    """The report files and figure folders of an earlier study in `out`, which a new one would replace."""
+    files = [name for name in REPORT_FILES if (out / name).exists()]
+    folders = [f"{name}/" for name in REPORT_FOLDERS if (out / name).is_dir() and any((out / name).iterdir())]
+    return files + folders
 
 
 # ---- tables ------------------------------------------------------------------------------------------------------

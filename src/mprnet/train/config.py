@@ -171,8 +171,8 @@ def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
             values[section][name] = value
         else:
             values[key] = value
-    data = _build(DataConfig, values.pop("data", {}) or {}, f"{path}: data")
-    val = _build(ValConfig, values.pop("val", {}) or {}, f"{path}: val")
+    data = _build(DataConfig, _section(values, "data", str(path)), f"{path}: data")
+    val = _build(ValConfig, _section(values, "val", str(path)), f"{path}: val")
     config = _build(TrainConfig, values, str(path))
     config.data, config.val = data, val
     config.betas = tuple(config.betas)
@@ -180,6 +180,14 @@ def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
         raise MprnetError(f"{path}: data needs clean_dir (synthetic pairs) or paired_dir (a paired data set)")
     check_recipe(config, str(path))
     return config
+
+
+def _section(values: dict, name: str, where: str) -> dict:
+    """The settings of section `name` (taken out of `values`); an error where it is not a mapping."""
+    section = values.pop(name, None) or {}
+    if not isinstance(section, dict):
+        raise MprnetError(f"{where}: {name} must be a mapping of settings (e.g. {name}: {{...}}), found {section!r}")
+    return section
 
 
 def check_recipe(config: TrainConfig, where: str) -> None:

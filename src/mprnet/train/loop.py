@@ -24,10 +24,10 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from ..checkpoint import save_weights
+from ..checkpoint import check_fit, save_weights
 from ..distributed import Distributed
-from ..errors import MprnetError
-from ..files import atomic_path
+from ..errors import CheckpointError, MprnetError
+from ..files import OverwriteError, atomic_path
 from ..infer import autocast, cpu_has_fast_bf16, cpu_name, pick_device, pick_precision
 from .config import TrainConfig, check_recipe, config_dict, recipe
 from .lineage import Seen, plans_in_steps, schedule_record, starting_step
@@ -35,6 +35,10 @@ from .objectives import load_start, objective_for
 
 #: The classes behind the `optimizer` setting (whose names config.OPTIMIZERS lists).
 OPTIMIZER_CLASSES = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+#: The files a run writes in its out_dir: a folder holding one of them holds a run.
+RUN_FILES = ("config.json", "log.jsonl", "last.pt", "last.safetensors", "best.safetensors")
+#: The settings a resumed run must share with the run it continues (its checkpoint's weights are theirs).
+RESUMED_SETTINGS = ("task", "model")
 
 
 def learning_rate(config: TrainConfig, step: int, time_share: float = 0.0) -> float:
@@ -132,7 +136,7 @@ class RunLog:
 
     def write(self, record: dict) -> None:
         entry = {**record, "time": record.get("time", time.time())}
-        self.file.write(json.dumps(entry) + "\n")
+        self.file.write(json.dumps(_finite_or_null(entry), allow_nan=False) + "\n")
         self.file.flush()
         if self.board is not None:
             values = entry.get("validation", entry)
@@ -250,10 +254,8 @@ class Trainer:
         )
 
     def resume(self) -> None:
-        if not self.checkpoint_path.exists():
-            raise MprnetError(f"--resume: no checkpoint at {self.checkpoint_path}")
-        # Our own checkpoint: plain tensors, numbers and lists, so weights_only loading still works.
-        state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        state = self._read_checkpoint()
+        check_fit(self.model, state["model"], f"--resume: {self.checkpoint_path}")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if state["scaler"]:  # empty where it was saved disabled (older checkpoints, bf16 and fp32)
@@ -263,6 +265,29 @@ class Trainer:
         self.seen_before = Seen(**state.get("seen_before", {}))
         self.best_score = state["best_score"] if "best_score" in state else state["best_psnr"]  # older checkpoints
         torch.set_rng_state(state["rng"])
+
+    def _read_checkpoint(self) -> dict:
+        """The state saved in last.pt; a CheckpointError where it is missing, unreadable or of other settings."""
+        path = self.checkpoint_path
+        if not path.exists():
+            raise MprnetError(f"--resume: no checkpoint at {path}")
+        try:
+            # Our own checkpoint: plain tensors, numbers and lists, so weights_only loading still works.
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # torch raises many types for damaged files
+            reason = (str(error).splitlines() or [type(error).__name__])[0]
+            raise CheckpointError(f"--resume: {path} is not a readable checkpoint ({reason})") from None
+        if not isinstance(state, dict) or not {"model", "optimizer", "step", "config"} <= set(state):
+            raise CheckpointError(f"--resume: {path} is not a training checkpoint of mprnet train")
+        saved, current = state["config"], config_dict(self.config)
+        changed = [key for key in RESUMED_SETTINGS if saved.get(key) != current[key]]
+        if changed:
+            found = ", ".join(f"{key} {saved.get(key)!r}" for key in changed)
+            raise CheckpointError(
+                f"--resume: {path} was trained with {found}; resume with those settings, or start anew "
+                "(another out_dir, or --overwrite)"
+            )
+        return state
 
     def seen(self) -> Seen:
         """What the model has seen over all its runs, this one up to now included."""
@@ -286,7 +311,8 @@ class Trainer:
         return save_weights(self.model, self.out_dir / f"{name}.safetensors", **metadata)
 
     # -- the loop ------------------------------------------------------------------------------------------------
-    def run(self) -> dict:
+    def run(self, start_anew: bool = False) -> dict:
+        """Train up to `config.steps`; `start_anew`: first remove the files of an earlier run in out_dir."""
         config = self.config
         if self.step >= config.steps:
             return self.summary()
@@ -304,7 +330,11 @@ class Trainer:
         )
         if self.dist.main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            (self.out_dir / "config.json").write_text(json.dumps(config_dict(config), indent=1))
+            if start_anew:
+                for name in RUN_FILES:
+                    (self.out_dir / name).unlink(missing_ok=True)
+            with atomic_path(self.out_dir / "config.json") as temporary:
+                temporary.write_text(json.dumps(config_dict(config), indent=1))
         self.network.train()
         progress = self._progress_bar()
         watch, started, patches = LossWatch(self.device), time.time(), 0
@@ -495,17 +525,46 @@ class Trainer:
         }
 
 
+def _finite_or_null(value):
+    """`value` with every NaN or infinite number as None: JSON has no such numbers."""
+    if isinstance(value, dict):
+        return {key: _finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _to_float(outputs):
     if isinstance(outputs, torch.Tensor):
         return outputs.float()
     return type(outputs)(output.float() for output in outputs)
 
 
-def train(config: TrainConfig, resume: bool = False) -> dict:
+def check_out_dir(out_dir: str | Path, resume: bool = False, overwrite: bool = False) -> None:
+    """An error, before anything is built or written, where out_dir is a file, or holds a run (or files of a run's
+    names) that neither `resume` continues nor `overwrite` replaces."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OverwriteError(f"out_dir {out_dir} is a file; name a folder for the run")
+    held = [name for name in RUN_FILES if (out_dir / name).exists()]
+    if held and not (resume or overwrite):
+        raise OverwriteError(
+            f"out_dir {out_dir} holds a run ({', '.join(held)}): pass --resume to continue it, --overwrite to "
+            "start anew there, or name another out_dir"
+        )
+
+
+def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) -> dict:
+    """Run `config`: in a new out_dir, continuing the run there (`resume`), or replacing it (`overwrite`)."""
+    if resume and overwrite:
+        raise MprnetError("resume continues the run in out_dir, overwrite replaces it: choose one")
+    check_out_dir(config.out_dir, resume, overwrite)
     trainer = Trainer(config)
     try:
         if resume:
             trainer.resume()
-        return trainer.run()
+        return trainer.run(start_anew=overwrite)
     finally:
         trainer.dist.close()

@@ -23,6 +23,9 @@ from ..tasks import make_degradation
 from .config import DIAGNOSE, TrainConfig
 from .validation import validate, validation_pairs
 
+#: The `init_weights` name of the bundled degradation classifier.
+BUNDLED_CLASSIFIER = "classifier"
+
 
 class Objective(ABC):
     #: The validation score that picks the best model (higher is better), e.g. "psnr".
@@ -76,16 +79,33 @@ class Restoration(Objective):
             raise MprnetError(f"model: {error}") from None
         self.loss_fn = self.architecture.training_loss(config.task)
         self.with_labels = self.architecture.needs_density_labels
+        multiple = self.architecture.size_multiple
+        if config.patch_size % multiple:
+            raise MprnetError(
+                f"patch_size must be a multiple of {multiple} for {self.architecture.title}, found {config.patch_size}"
+            )
 
     def build_model(self) -> nn.Module:
         try:
-            return create_model(self.model_name, **self.settings)
+            model = create_model(self.model_name, **self.settings)
         except (ValueError, TypeError) as error:
             raise MprnetError(f"model: {error}") from None
+        empty = [name for name, parameter in model.named_parameters() if parameter.numel() == 0]
+        if empty:
+            raise MprnetError(
+                f"model: {self.model_name} with {self.settings} has layers of no weights ({', '.join(empty[:3])}): "
+                "a width or channel count is 0"
+            )
+        return model
 
     def start_weights(self, path: str) -> tuple[dict[str, Tensor], dict[str, str]]:
         from ..checkpoint import load_model
 
+        if path == BUNDLED_CLASSIFIER and not Path(path).exists():
+            raise CheckpointError(
+                f"init_weights {path}: the bundled classifier is for task {DIAGNOSE}, not {self.config.task}; "
+                f"it is neither a weights file nor a bundled model of a {self.config.task} network"
+            )
         model = load_model(path)
         return model.state_dict(), cast("dict[str, str]", model.metadata)
 
@@ -134,9 +154,11 @@ class Diagnosis(Objective):
         from ..checkpoint import read_metadata
         from ..diagnose import WEIGHTS, load_classifier
 
-        if path != "classifier" and not Path(path).is_file():
-            raise CheckpointError(f"init_weights {path}: no such file (or `classifier`: the bundled classifier)")
-        file = WEIGHTS if path == "classifier" else Path(path)
+        if path != BUNDLED_CLASSIFIER and not Path(path).is_file():
+            raise CheckpointError(
+                f"init_weights {path}: no such file (or `{BUNDLED_CLASSIFIER}`: the bundled classifier)"
+            )
+        file = WEIGHTS if path == BUNDLED_CLASSIFIER else Path(path)
         return load_classifier(file).state_dict(), read_metadata(file)
 
     def training_items(self, total_items: int) -> Dataset:

@@ -34,6 +34,8 @@ def validation_pairs(config: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]]
         clean = centre_crop(read_rgb(path), val.crop)
         degraded, _ = degradation(clean, seeded_rng(val.seed, index))
         pairs.append((degraded.astype(np.float32), clean))
+    if not pairs:
+        raise DataError(f"val.dir {val.dir}: no images to validate on; add photos or pairs, or leave val.dir out")
     return pairs
 
 
