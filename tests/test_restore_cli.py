@@ -337,3 +337,15 @@ def test_every_frame_of_an_animated_gif_is_restored(tmp_path, weights):
             assert written.info["duration"] == (50, 80, 120)[index]
             expected = mprnet.restore(pixels, model=weights, device="cpu")
             assert np.abs(np.asarray(written.convert("RGB")) / 255 - expected).mean() < 0.05
+
+
+def test_a_folder_scan_names_the_entries_it_leaves_out(tmp_path, weights, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo(folder / "a.png")
+    (folder / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    (folder / "phone.heic").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    assert restore(folder, "-o", tmp_path / "out", weights=weights) == 0
+    err = capsys.readouterr().err
+    assert "gone.jpg: skipped, a link to" in err and "phone.heic: skipped, HEIF photos are not read" in err
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["a.png"]

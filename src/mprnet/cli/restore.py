@@ -41,6 +41,7 @@ from ..io import (
     output_suffix,
     prepare_folder,
     read_image,
+    scan_note,
     write_image,
 )
 from ..models.registry import ARCHITECTURES, get_architecture
@@ -350,7 +351,10 @@ def _scan_folder(folder: Path, output: Path | None, recursive: bool):
     files = folder.rglob("*") if recursive else folder.iterdir()
     skip = output.resolve() if output is not None else None
     for file in sorted(files):
-        if file.is_file() and is_image_name(file) and (skip is None or skip not in file.resolve().parents):
+        note = scan_note(file)
+        if note:
+            _report(note)
+        elif file.is_file() and is_image_name(file) and (skip is None or skip not in file.resolve().parents):
             yield file, file.relative_to(folder)
 
 
