@@ -3,8 +3,10 @@ confusion matrix of true degradation against decision, the noise-level error for
 decision costs on a 1-megapixel photo against giving the right task by hand.
 
     python benchmarks/auto_task.py [VAL_DIR] [--no-timing] [--classifier WEIGHTS] [--other-rules]
+        [--clean-photos DIR]
     (VAL_DIR e.g. ../shared/data/val/mcmaster18; WEIGHTS: a classifier that scripts/train_classifier.py wrote,
-    instead of the bundled one)
+    instead of the bundled one; DIR e.g. ../shared/data/photos: with it, every clean photo goes through the whole
+    pipeline of `--task auto`, whole and as 256-px crops, and the share it leaves byte for byte is printed)
 
 The photos: scikit-image's sample photographs and, when given, the validation folder's (whole images); the rows
 named "gray" make them black and white first.
@@ -22,12 +24,13 @@ import numpy as np
 import torch
 
 from mprnet.degrade import CameraNoise, GaussianNoise, seeded_rng
-from mprnet.diagnose import UNSURE, Diagnosis, crop_evidence, diagnose, diagnosis_from, load_classifier
+from mprnet.diagnose import UNSURE, Diagnosis, crop_evidence, crops, diagnose, diagnosis_from, load_classifier
 from mprnet.errors import CheckpointError
 from mprnet.infer import cpu_name
-from mprnet.io import image_files, read_rgb, to_gray
+from mprnet.io import ImageData, image_files, read_rgb, to_gray
 from mprnet.models.degradation_classifier import CLASSES, DegradationClassifier
-from mprnet.restorers import get_restorer
+from mprnet.pipeline import restore_image
+from mprnet.restorers import AutoRestorer, get_restorer
 from mprnet.tasks import make_degradation
 
 from timing import interleaved_medians
@@ -181,6 +184,31 @@ def timing() -> None:
         )
 
 
+#: The crops of each clean photo that go through the pipeline on their own (a grid of 2 x 2, `diagnose.crops`).
+CLEAN_CROPS, CLEAN_CROP = 4, 256
+
+
+def print_clean_left_alone(images: dict[str, np.ndarray]) -> None:
+    """Each clean photo, whole and as CLEAN_CROPS crops, through `--task auto`'s whole pipeline (the decision, then
+    the no-harm check on what a restoration made): the share left as it was, and every photo that was not, or that
+    only the check kept as it was. bf16 where the CPU has it, as a photographer's --precision auto."""
+    auto = AutoRestorer(precision="auto")
+    counts = {"whole": [0, 0], "crops": [0, 0]}
+    for name, photo in images.items():
+        views = {"whole": [photo], "crops": crops(photo, CLEAN_CROPS, min(CLEAN_CROP, *photo.shape[:2]))}
+        for kind, pixels_list in views.items():
+            for index, pixels in enumerate(pixels_list):
+                restored = restore_image(ImageData(np.ascontiguousarray(pixels)), auto)
+                counts[kind][0] += restored.left_alone
+                counts[kind][1] += 1
+                if not restored.left_alone or restored.verdict is not None:
+                    where = name if kind == "whole" else f"{name} crop {index}"
+                    outcome = restored.warning or f"restored ({restored.method})"
+                    print(f"  {where}: {restored.diagnosis.summary()}; {outcome}")
+    for kind, (left, total) in counts.items():
+        print(f"clean photos left as they were by --task auto, {kind}: {left} of {total} ({left / total:.1%})")
+
+
 def classifier(parser: argparse.ArgumentParser, path: Path) -> DegradationClassifier:
     """The classifier in the weights file, or the parser's error (one line, exit status 2) where it is not one."""
     try:
@@ -195,8 +223,12 @@ def main() -> None:
     parser.add_argument("--no-timing", action="store_true", help="leave out the 1-megapixel timing")
     parser.add_argument("--classifier", type=Path, help="classifier weights to judge instead of the bundled ones")
     parser.add_argument("--other-rules", action="store_true", help="also score other ways of adding up the crops")
+    parser.add_argument("--clean-photos", type=Path, help="more clean photos for the whole pipeline's check")
     args = parser.parse_args()
     images = photos(args.val_dir)
+    if args.clean_photos:
+        print(f"clean photos through the whole pipeline ({cpu_name()}):")
+        print_clean_left_alone({**images, **{path.name: read_rgb(path) for path in image_files(args.clean_photos)}})
     evidence = evidences(images, None if args.classifier is None else classifier(parser, args.classifier))
     matrix, sigma_errors = decisions(evidence)
     print(f"{len(images)} photos, {len(CONDITIONS)} conditions, seed {SEED}")

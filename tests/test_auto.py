@@ -31,6 +31,7 @@ from mprnet.diagnose import (
     noise_level,
 )
 from mprnet.io import to_gray
+from mprnet.metrics import psnr
 from mprnet.models.degradation_classifier import CLASSES, PATCH
 from mprnet.restorers import AutoRestorer, get_restorer
 from mprnet.tasks import make_degradation
@@ -270,11 +271,16 @@ def test_restore_auto_copies_a_clean_photo_byte_for_byte_and_reports_each_decisi
         "probabilities",
         "noise_sigma",
         "method",
+        "judged",
+        "warning",
         "seconds",
     }
     assert entries["noisy.png"]["method"] == "mprnet" and entries["clean.png"]["method"] is None
+    assert entries["noisy.png"]["judged"]["helped"] and entries["noisy.png"]["warning"] == ""
+    assert "judged" not in entries["clean.png"]  # nothing restored, nothing to judge
     printed = capsys.readouterr().out
-    assert "noisy.png: denoise (" in printed and "clean.png: clean (" in printed and "; then derain (" in printed
+    assert "noisy.png: denoise (" in printed and "clean.png: clean (" in printed
+    assert "noisy-rain.png: then derain (" in printed
     assert (out / "noisy.png").read_bytes() != (photos / "noisy.png").read_bytes()
 
 
@@ -314,14 +320,20 @@ def test_restore_auto_denoises_a_black_and_white_photo_with_the_classic_gray_met
     assert gain[1] > gain[0] + 4
 
 
-def test_restore_denoise_says_what_restores_a_black_and_white_photo_better(tmp_path, capsys):
+def test_restore_denoise_restores_a_black_and_white_photo_with_the_method_that_removes_its_noise(tmp_path, capsys):
+    """The bundled denoiser has not learned gray photos: --task denoise gives them the task's gray method at the
+    classifier's noise level, says so before the work, and leaves colour photos to the network."""
+    clean = to_gray(sample_photos(64)["coffee"])
     gray = save_gray(degraded("denoise", 25, size=64, gray=True), tmp_path / "gray.png")
     colour = save(degraded("denoise", 25, size=64), tmp_path / "colour.png")
     assert main(["restore", str(gray), str(colour), "--task", "denoise", "-o", str(tmp_path / "out")]) == 0
-    advice = [line for line in capsys.readouterr().err.splitlines() if "has not learned" in line]
-    assert len(advice) == 1 and advice[0].startswith(str(gray)) and "--method msdct --sigma N" in advice[0]
+    said = [line for line in capsys.readouterr().out.splitlines() if "black and white" in line]
+    assert len(said) == 1 and said[0].startswith(f"{gray}: black and white: restored with msdct at noise sigma")
+    restored = np.asarray(Image.open(tmp_path / "out" / "gray.png"), dtype=np.float32)[..., None] / 255
+    noisy = np.asarray(Image.open(gray), dtype=np.float32)[..., None] / 255
+    assert psnr(restored, clean) > psnr(noisy, clean) + 5
     assert main(["restore", str(gray), "--method", "msdct", "--sigma", "25", "-o", str(tmp_path / "o2")]) == 0
-    assert "has not learned" not in capsys.readouterr().err
+    assert "black and white" not in capsys.readouterr().out
 
 
 def test_a_bundled_model_that_learned_gray_photos_restores_them_itself(monkeypatch):
@@ -332,7 +344,7 @@ def test_a_bundled_model_that_learned_gray_photos_restores_them_itself(monkeypat
     monkeypatch.setattr(restorers, "read_metadata", lambda path: {})
     assert not restorers.learned_gray.__wrapped__("denoise")
     monkeypatch.setattr(restorers, "learned_gray", lambda task: True)
-    assert restorers.gray_advice("denoise") is None
+    assert restorers.gray_method_for("denoise") is None
 
 
 def test_restore_auto_leaves_an_unsure_photo_unchanged(tmp_path, monkeypatch, capsys):

@@ -64,8 +64,9 @@ def test_the_gpu_run_trains_each_config_in_turn_and_ships_what_beat_its_start(tm
     broken = _config(tmp_path / "broken.yaml", data, init_weights=str(tmp_path / "missing.safetensors"))
     out, work = tmp_path / "out", tmp_path / "work"
 
+    # Minutes no loaded machine runs out of: the steps end each run (a 3-minute slot once stopped it at step 83)
     done = _gpu_run(
-        out, f"{better}=3", f"{worse}=3", f"{broken}=3", "--data", data, "--work", work, "--set", "data.workers=0"
+        out, f"{better}=60", f"{worse}=60", f"{broken}=60", "--data", data, "--work", work, "--set", "data.workers=0"
     )
     assert done.returncode == 1, done.stderr + done.stdout  # the broken run failed; the others ran
     assert sorted(path.name for path in out.iterdir()) == ["better.safetensors", "logs.tar.gz", "summary.md"]

@@ -97,6 +97,7 @@ def test_health_models_page_and_openapi(client):
         "queue_size": 8,
     }
     models = client.get("/api/models").json()
+    assert models["bundled_models"] == mprnet.checkpoint.BUNDLED_MODELS_TRUTH  # the page shows it up front
     by_task = {task["name"]: task for task in models["tasks"]}
     assert list(by_task) == list(TASKS)
     assert by_task["denoise"]["methods"][0] == {

@@ -32,6 +32,17 @@ _TORCH_ZIP, _PICKLE = b"PK\x03\x04", b"\x80"
 _HEAD_BYTES = 64
 
 
+#: What the bundled models do to real photos, said wherever they are offered: `mprnet models`, the web page and the
+#: README's first screen (tested to match). One place for it: change it when a trained model changes it.
+BUNDLED_MODELS_TRUTH = (
+    "The bundled models are small and briefly trained. Deraining works on synthetic rain; denoising is good on "
+    "synthetic noise but leaves real camera and scan noise almost untouched; deblurring makes most real shaken "
+    "photos softer, not sharper, and damages sharp ones. --task auto checks every result from the photo alone and "
+    "leaves a photo as it was when the result does not look better. The authors' published checkpoints are far "
+    "stronger (--weights)."
+)
+
+
 def bundled_models() -> dict[str, Path]:
     """Names of the models shipped inside the package, and their files."""
     return {path.stem: path for path in sorted(BUNDLED_DIR.glob("*.safetensors"))}

@@ -47,6 +47,11 @@ SHARP_KERNEL = 0.24
 #: a soft clean photo is sharp somewhere (McMaster18's 15.png: its most textured crop, apples on a wooden table, reads
 #: as blurred, kernel peak 0.14, its grapes as sharp, 0.32).
 KERNEL_CROP, KERNEL_SIZE, KERNEL_CROPS = 256, 15, 3
+#: A photo the classifier takes for blurred is left alone ("unsure") where even its most textured crop holds less
+#: detail than this (mean absolute gradient, 0-255): a smooth sky, fog or a bokeh background holds nothing a blur
+#: could be read from, nor anything deblurring could sharpen. 2% of camera-blurred training photos hold less, none
+#: blurred by shake or linear motion (scripts/calibrate_sharp_kernel.py).
+BLUR_DETAIL = 2.5
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,8 @@ class Diagnosis:
     #: The largest share of the blur kernel estimated from the photo (`kernel_peak`), where the classifier's likeliest
     #: class is blur; None elsewhere.
     kernel_peak: float | None = None
+    #: The detail of the photo's most textured crop (`detail`), where the classifier's likeliest class is blur.
+    detail: float | None = None
     #: The diagnosis of the photo as the first task restored it, where it found another degradation to undo.
     then: Diagnosis | None = None
 
@@ -76,8 +83,13 @@ class Diagnosis:
         return self.likeliest == "deblur" and self.kernel_peak is not None and self.kernel_peak >= SHARP_KERNEL
 
     @property
+    def smooth(self) -> bool:
+        """Whether the classifier's blur cannot be told: the photo holds too little detail (`BLUR_DETAIL`)."""
+        return self.likeliest == "deblur" and self.detail is not None and self.detail < BLUR_DETAIL
+
+    @property
     def decision(self) -> str:
-        if self.confidence < CONFIDENCE:
+        if self.confidence < CONFIDENCE or self.smooth:
             return UNSURE
         return "clean" if self.sharp else self.likeliest
 
@@ -110,6 +122,8 @@ class Diagnosis:
         noise = f"; noise sigma about {self.noise_sigma:.1f}" if self.likeliest == "denoise" else ""
         kernel = "" if self.kernel_peak is None else f"; blur kernel peak {self.kernel_peak:.2f}"
         sharp = f" (sharp, at least {SHARP_KERNEL:.2f}: the blur is overruled)" if self.sharp else ""
+        if self.smooth:
+            sharp = f"; too little detail to tell blur ({self.detail:.2f}, under {BLUR_DETAIL:g})"
         then = f"; then {self.then.decision} ({self.then.confidence:.0%} sure)" if self.then else ""
         return f"{self.decision} ({odds}){noise}{kernel}{sharp}{then}"
 
@@ -122,6 +136,7 @@ class Diagnosis:
             "probabilities": _rounded(self.probabilities),
             "noise_sigma": round(self.noise_sigma, 2),
             **({"kernel_peak": round(self.kernel_peak, 4)} if self.kernel_peak is not None else {}),
+            **({"detail": round(self.detail, 3)} if self.detail is not None else {}),
             **({"then_probabilities": _rounded(self.then.probabilities)} if self.then else {}),
         }
 
@@ -160,9 +175,16 @@ def diagnosis_from(
 ) -> Diagnosis:
     """The diagnosis of an image from its crops' evidence (`crop_evidence`), as `diagnose` makes it."""
     diagnosis = Diagnosis(combine_crops(log_probabilities), max(0.0, float(sigmas.median())))
-    if check_blur and diagnosis.likeliest == "deblur":
-        return dataclasses.replace(diagnosis, kernel_peak=kernel_peak(pixels))
-    return diagnosis
+    if not check_blur or diagnosis.likeliest != "deblur":
+        return diagnosis
+    diagnosis = dataclasses.replace(diagnosis, detail=detail(pixels))
+    return diagnosis if diagnosis.smooth else dataclasses.replace(diagnosis, kernel_peak=kernel_peak(pixels))
+
+
+def detail(pixels: np.ndarray) -> float:
+    """The texture (`texture`) of the image's most textured crop on the grid `most_textured` looks at."""
+    image = to_rgb(pixels)
+    return texture(most_textured(image, min(KERNEL_CROP, *image.shape[:2]), 1)[0])
 
 
 def kernel_peak(pixels: np.ndarray) -> float | None:
@@ -191,14 +213,15 @@ def crop_kernel_peaks(pixels: np.ndarray) -> Iterator[float]:
 
 
 def most_textured(image: np.ndarray, size: int, count: int) -> list[np.ndarray]:
-    """Of the size x size crops on a 3 x 3 grid over the image (`crops`), in gray, the `count` with the largest mean
-    gradient, the most textured first."""
-
-    def texture(gray: np.ndarray) -> float:
-        return float(np.abs(np.diff(gray, axis=0)).mean() + np.abs(np.diff(gray, axis=1)).mean())
-
+    """Of the size x size crops on a 3 x 3 grid over the image (`crops`), in gray, the `count` with the largest
+    `texture`, the most textured first."""
     grays = [crop.mean(axis=2, dtype=np.float32) for crop in crops(image, 9, size)]
     return sorted(grays, key=texture, reverse=True)[:count]
+
+
+def texture(gray: np.ndarray) -> float:
+    """The mean absolute difference of neighbouring pixels of a gray image, down and across, on the 0-255 scale."""
+    return float(np.abs(np.diff(gray, axis=0)).mean() + np.abs(np.diff(gray, axis=1)).mean()) * 255
 
 
 def crop_evidence(

@@ -451,14 +451,14 @@ def output_format(path: str | os.PathLike, image: ImageData) -> tuple[str, str |
     the image, else the format the image came in (PNG if that cannot hold it either), with a note saying so."""
     path = Path(path)
     named = _format_for(path)
-    problem = _not_held(named, image)
+    problem = not_held(named, image)
     if problem is None:
         return named, None
-    chosen = image.format if image.format in WRITABLE_FORMATS and _not_held(image.format, image) is None else "PNG"
+    chosen = image.format if image.format in WRITABLE_FORMATS and not_held(image.format, image) is None else "PNG"
     return chosen, f"{problem}: written as {chosen}, keeping the name {path.name}"
 
 
-def _not_held(file_format: str, image: ImageData) -> str | None:
+def not_held(file_format: str, image: ImageData) -> str | None:
     """Why `file_format` cannot hold `image`, or None if it can."""
     if image.frames and file_format not in ANIMATED_FORMATS:
         return f"an animation ({1 + len(image.frames)} frames) can be written as GIF, PNG or WebP, not {file_format}"
@@ -535,7 +535,7 @@ def write_image(path: str | os.PathLike, image: ImageData, file_format: str | No
     path."""
     path = Path(path)
     file_format = file_format or _format_for(path)
-    problem = _not_held(file_format, image)
+    problem = not_held(file_format, image)
     if problem:
         raise ImageError(f"{path}: {problem}")
     prepare_folder(path.parent)

@@ -145,18 +145,6 @@ def gray_method_for(task: str | None) -> str | None:
     return None if gray_method is None or learned_gray(str(task)) else gray_method
 
 
-def gray_advice(task: str | None, model: object = None, method: str | None = None) -> str | None:
-    """Where a black-and-white photo is restored with the bundled model of `task` (no model or method given) and
-    that model has not learned such photos: what restores them instead; else None."""
-    gray_method = gray_method_for(task)
-    if gray_method is None or model is not None or method is not None:
-        return None
-    return (
-        f"black and white: the bundled {task} model has not learned such photos and leaves most of their noise; "
-        f"--task auto, or --method {gray_method} --sigma N, restores them"
-    )
-
-
 def resolve(restorer: Restorer, image: np.ndarray) -> tuple[Diagnosis | None, Restorer | None]:
     """What restores this image: the restorer itself (and no diagnosis), or, for `AutoRestorer`, what it chooses
     and why (None: the image is to be left as it is). Front ends that report decisions call this once per image,

@@ -12,7 +12,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoint import bundled_models, read_metadata
+    import textwrap
+
+    from ..checkpoint import BUNDLED_MODELS_TRUTH, bundled_models, read_metadata
 
     models = bundled_models()
     if not models:
@@ -24,4 +26,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name:10} {metadata.get('architecture', '?'):8} {metadata.get('summary', '')}")
         if args.cards and card.exists():
             print(card.read_text())
+    print("\n" + textwrap.fill(BUNDLED_MODELS_TRUTH, 100))
     return 0

@@ -26,7 +26,6 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..api import restore_pixels
 from ..baselines import BASELINES
 from ..distributed import Distributed, split_by_size
 from ..errors import CheckpointError, MprnetError
@@ -35,7 +34,6 @@ from ..infer import PRECISIONS, pick_device
 from ..io import (
     DEFAULT_MAX_PIXELS,
     PixelLimitError,
-    is_gray,
     is_image_name,
     output_format,
     output_suffix,
@@ -45,7 +43,8 @@ from ..io import (
     write_image,
 )
 from ..models.registry import ARCHITECTURES, get_architecture
-from ..restorers import AUTO, decided, get_restorer, gray_advice, method_names, remark, resolve
+from ..pipeline import Restored, restore_image
+from ..restorers import AUTO, get_restorer, gray_method_for, method_names
 from ..tasks import TASK_NAMES
 from . import add_number
 
@@ -384,11 +383,12 @@ def _restore_share(todo, args: argparse.Namespace, counts: dict, group: Distribu
     known["progress"] = lambda done, total: _show_tiles(tiles, done, total)
     continued = group.world == 1 and not args.overwrite  # the parts of several processes start empty
     report = DecisionReport(_report_part(args.report, group), continued) if args.report else None
-    advice = gray_advice(args.task, args.weights, args.method)
+    gray_method = None if args.weights or args.method else gray_method_for(args.task)
     done = 0
     for source, target in todo:
         tiles.reset()
-        problem = _restore_file(source, target, restorer, known, int(args.max_megapixels * 1e6), report, advice)
+        tiles.set_description_str(source.name)
+        problem = _restore_file(source, target, restorer, known, int(args.max_megapixels * 1e6), report, gray_method)
         if problem:
             _report(problem)
         counts["failed" if problem else "restored"] += 1
@@ -446,30 +446,28 @@ def _restore_file(
     known: dict,
     max_pixels: int,
     report: DecisionReport | None = None,
-    gray_advice: str | None = None,
+    gray_method: str | None = None,
 ) -> str | None:
-    """Restore one file (with task auto: as the classifier decides, printed and reported; a black-and-white one
-    with the `gray_advice` printed, if any); the reason it failed, or None."""
+    """Restore one file through the image pipeline (`restore_image`): what it decides is printed before the work,
+    what its judge finds after it, and with task auto both go to the report; the reason it failed, or None."""
     try:
         prepare_folder(target.parent)  # before the work, not after
         image = read_image(source, max_pixels=max_pixels)
         file_format, note = output_format(target, image)  # decided before the work, so the write cannot fail
         if note:
             tqdm.write(f"{source}: {note}", file=sys.stderr)
-        if gray_advice and is_gray(image.pixels):
-            tqdm.write(f"{source}: {gray_advice}", file=sys.stderr)
         started = time.monotonic()
-        diagnosis, chosen = resolve(restorer, image.pixels)
-        if chosen is None:
+        restored = restore_image(
+            image, restorer, announce=lambda line: tqdm.write(f"{source}: {line}"), gray_method=gray_method, **known
+        )
+        if restored.left_alone:
             _copy_unchanged(source, target, image, file_format)
         else:
-            restored = image.map_frames(lambda pixels: restore_pixels(pixels, chosen, **known))
-            write_image(target, restored, file_format)
-        if diagnosis is not None:
-            diagnosis = decided(diagnosis, chosen)
-            tqdm.write(f"{source}: {diagnosis.summary()}{remark(chosen)}")
-            if report:
-                report.write(source, target, diagnosis, chosen, time.monotonic() - started)
+            write_image(target, restored.image, file_format)
+        for line in restored.afterwards():
+            tqdm.write(f"{source}: {line}")
+        if report and restored.diagnosis is not None:
+            report.write(source, target, restored, time.monotonic() - started)
     except PixelLimitError as error:
         return f"{error} (raise it with --max-megapixels if you trust the file)"
     except MprnetError as error:
@@ -494,20 +492,22 @@ def _copy_unchanged(source: Path, target: Path, image, file_format: str) -> None
 
 class DecisionReport:
     """JSON lines, one per file that --task auto decided on: input, output, decision and probabilities, the method
-    that restored it (None: left alone), seconds. A run that `continued` an earlier one (without --overwrite, which
-    skips the files already restored) adds to the report, which keeps the decisions on the files it skips."""
+    that restored it (None: left alone), the judge's verdict on its result, seconds. A run that `continued` an
+    earlier one (without --overwrite, which skips the files already restored) adds to the report, which keeps the
+    decisions on the files it skips."""
 
     def __init__(self, path: Path, continued: bool):
         prepare_folder(path.parent)
         self.path = path
         self.handle = path.open("a" if continued else "w", encoding="utf-8")
 
-    def write(self, source: Path, target: Path, diagnosis, chosen, seconds: float) -> None:
+    def write(self, source: Path, target: Path, restored: Restored, seconds: float) -> None:
+        assert restored.diagnosis is not None  # only decisions are reported
         entry = {
             "input": str(source),
             "output": str(target),
-            **diagnosis.record(),
-            "method": chosen.name if chosen is not None else None,
+            **restored.diagnosis.record(),
+            **restored.record(),
             "seconds": round(seconds, 3),
         }
         self.handle.write(json.dumps(entry) + "\n")

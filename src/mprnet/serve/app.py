@@ -30,11 +30,12 @@ from PIL import Image
 from starlette.exceptions import HTTPException
 
 from .. import __version__
-from ..api import restore_pixels
+from ..checkpoint import BUNDLED_MODELS_TRUTH
 from ..errors import ImageError, MprnetError
-from ..io import WRITABLE_FORMATS, ImageData, PixelLimitError, read_image, write_image
+from ..io import WRITABLE_FORMATS, ImageData, PixelLimitError, not_held, read_image, write_image
 from ..metrics import evaluate_pair
-from ..restorers import AUTO, Restorer, decided, resolve
+from ..pipeline import Restored, restore_image
+from ..restorers import AUTO, Restorer, gray_method_for
 from ..tasks import TASKS
 from .catalogue import Catalogue, Examples, UnknownChoice, load_catalogue
 from .jobs import Deadline, JobQueue, JobTimeout, QueueFull, can_isolate
@@ -75,6 +76,8 @@ class RestoreRequest:
     sigma: float | None
     output_format: str
     max_pixels: int
+    #: What restores a black-and-white photo instead of the task's bundled model (`gray_method_for`), if anything.
+    gray_method: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +145,7 @@ def _add_routes(app: FastAPI, settings: Settings, catalogue: Catalogue, queue: J
     def models() -> dict:
         return {
             "tasks": catalogue.describe(),
+            "bundled_models": BUNDLED_MODELS_TRUTH,
             "output_formats": ["same", *OUTPUT_FORMATS],
             "limits": {
                 "max_upload_bytes": settings.max_upload_bytes,
@@ -199,7 +203,10 @@ def _add_restore_route(app: FastAPI, settings: Settings, catalogue: Catalogue, q
             for upload, field in ((image, "image"), (reference, "reference"), (kernel, "kernel"))
             if upload is not None
         ]
-        request = RestoreRequest(task, chosen, {u.field: u for u in uploads}, sigma, output_format, settings.max_pixels)
+        gray_method = gray_method_for(task) if method is None and chosen.kind == "network" else None
+        request = RestoreRequest(
+            task, chosen, {u.field: u for u in uploads}, sigma, output_format, settings.max_pixels, gray_method
+        )
         job = functools.partial(_restore_job, request)
         result = await queue.run(job)
         return Response(
@@ -231,36 +238,53 @@ def _restore_in(folder: Path, request: RestoreRequest, deadline: Deadline) -> Re
     known = _known(folder, uploads, request.sigma)
     # Lets a restoration stop at its deadline: a network reports every tile (a classic method runs in one piece).
     known["progress"] = lambda done, total: deadline.check()
+    file_format, suffix = _output_format(image, request.output_format)
     started = time.perf_counter()
-    diagnosis, chosen = resolve(restorer, image.pixels)
-    restored_image = image if chosen is None else image.map_frames(lambda p: restore_pixels(p, chosen, **known))
-    restored = restored_image.pixels
-    decisions: dict[str, str] = {}
-    steps = [task]
-    if diagnosis is not None:
-        diagnosis = decided(diagnosis, chosen)
-        decisions = {"X-Decision": diagnosis.decision, "X-Confidence": f"{diagnosis.confidence:.4f}"}
-        if diagnosis.kernel_peak is not None:
-            decisions["X-Kernel-Peak"] = f"{diagnosis.kernel_peak:.4f}"
-        steps = diagnosis.steps or [diagnosis.decision]
+    restored = restore_image(image, restorer, gray_method=request.gray_method, **known)
     headers = {
-        "X-Task": "+".join(steps),  # "denoise+derain" where a second task followed
-        "X-Method": chosen.name if chosen else "none",
+        "X-Task": "+".join(restored.steps(task)),  # "denoise+derain" where a second task followed
+        "X-Method": restored.method or "none",
         "X-Seconds": f"{time.perf_counter() - started:.3f}",
-        **decisions,
+        **_decision_headers(restored),
     }
     if "reference" in uploads:
         reference = _decode(folder, uploads["reference"], request.max_pixels)
-        headers.update(_compare(image.pixels, restored, reference.pixels, steps[-1]))  # the last task's protocol
-    file_format = image.format.upper() if request.output_format == "same" else request.output_format.upper()
-    suffix = WRITABLE_FORMATS.get(file_format, ".png")
-    target = write_image(folder / f"restored{suffix}", restored_image)
+        # The last task's protocol
+        headers.update(_compare(image.pixels, restored.image.pixels, reference.pixels, restored.steps(task)[-1]))
+    target = write_image(folder / f"restored{suffix}", restored.image, file_format)
     return RestoreResult(
         target.read_bytes(),
         Image.MIME[Image.registered_extensions()[suffix]],
         f"{_safe_stem(uploads['image'].filename)}-restored{suffix}",
         headers,
     )
+
+
+def _output_format(image: ImageData, asked: str) -> tuple[str, str]:
+    """The format of the result and its suffix, decided before the work: the one asked for ("same": the upload's,
+    PNG where that is not written); ImageError if it cannot hold the image."""
+    file_format = image.format.upper() if asked == "same" else asked.upper()
+    file_format = file_format if file_format in WRITABLE_FORMATS else "PNG"
+    problem = not_held(file_format, image)
+    if problem:
+        raise ImageError(f"output_format: {problem}")
+    return file_format, WRITABLE_FORMATS[file_format]
+
+
+def _decision_headers(restored: Restored) -> dict[str, str]:
+    """What task auto decided (X-Decision, X-Confidence, X-Kernel-Peak where blur was checked) and what the judge
+    found (X-Judged: helped or not better, and X-Warning why: the page shows both)."""
+    headers = {}
+    diagnosis = restored.diagnosis
+    if diagnosis is not None:
+        headers = {"X-Decision": diagnosis.decision, "X-Confidence": f"{diagnosis.confidence:.4f}"}
+        if diagnosis.kernel_peak is not None:
+            headers["X-Kernel-Peak"] = f"{diagnosis.kernel_peak:.4f}"
+    if restored.verdict is not None:
+        headers["X-Judged"] = "helped" if restored.verdict.helped else "not better"
+    if restored.warning:
+        headers["X-Warning"] = restored.warning
+    return headers
 
 
 def _decode(folder: Path, upload: Upload, max_pixels: int) -> ImageData:

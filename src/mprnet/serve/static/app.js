@@ -17,6 +17,7 @@ async function start() {
     const catalogue = await getJson("/api/models");
     state.models = catalogue.tasks;
     state.limits = catalogue.limits;
+    $("truth").textContent = catalogue.bundled_models;
     showTasks();
   } catch (error) {
     showError(`The server did not answer with its list of models (${error.message}). Reload the page to retry.`);
@@ -283,11 +284,16 @@ function replaceUrl(key, blob) {
 }
 
 // Task "auto" says what it found: the server's X-Decision, X-Confidence, X-Task ("denoise+derain": two steps) and
-// X-Kernel-Peak (where blur was checked against the kernel estimated from the photo).
+// X-Kernel-Peak (where blur was checked against the kernel estimated from the photo); every network restoration
+// says what the no-harm check found (X-Warning: "left alone: ..." under auto, "warning: ..." for a chosen task).
 function showDecision(request) {
   const decision = request.getResponseHeader("X-Decision");
-  $("decision").hidden = !decision;
-  if (!decision) return;
+  const warning = request.getResponseHeader("X-Warning");
+  $("decision").hidden = !decision && !warning;
+  if (!decision) {
+    $("decision").textContent = warning ? `The result does not look better than the photo (${warning}).` : "";
+    return;
+  }
   const sure = `${Math.round(100 * Number(request.getResponseHeader("X-Confidence")))}% sure`;
   if (decision === "clean" && request.getResponseHeader("X-Kernel-Peak")) {
     $("decision").textContent = `It looked blurred (${sure}), but the blur kernel estimated from it is a sharp ` +
@@ -296,7 +302,10 @@ function showDecision(request) {
     $("decision").textContent = `The photo looks clean (${sure}): it is returned unchanged.`;
   } else if (decision === "unsure") {
     $("decision").textContent = `Not sure what is wrong with this photo (at most ${sure} of any one ` +
-      "thing): it is returned unchanged. Choose a task to restore it anyway.";
+      "thing, or too little detail to tell blur): it is returned unchanged. Choose a task to restore it anyway.";
+  } else if (warning) {
+    $("decision").textContent = `Auto chose ${decision} (${sure}), but the result does not look better, so the ` +
+      `photo is returned unchanged (${warning}). Choose ${decision} to restore it anyway.`;
   } else {
     const then = request.getResponseHeader("X-Task").split("+").slice(1).map((task) => `, then ${task}`).join("");
     $("decision").textContent = `Auto chose ${decision} (${sure})${then}.`;
