@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 LINT_STAMP := $(VENV)/.lint-installed
 LINT_PATHS := src tests benchmarks scripts
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test test-slow test-all bench lint clean
 
 setup: $(STAMP)
 
@@ -21,7 +21,14 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(VENV)/bin/mprnet demo --out demo-output
 
+# The everyday run leaves out the tests marked slow (GPU-run scripts, torchrun, ONNX exports); CI runs both.
 test: setup
+	$(PY) -m pytest -m "not slow"
+
+test-slow: setup
+	$(PY) -m pytest -m slow
+
+test-all: setup
 	$(PY) -m pytest
 
 bench: setup

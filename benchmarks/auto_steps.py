@@ -78,7 +78,7 @@ def main() -> None:
             first = image if chosen is None else np.clip(chosen.first(image), 0, 1)
             after = auto.decide(first)
             found = after.task if chosen is not None and after.task != diagnosis.task else None
-            any_second = first if found is None else np.clip(auto.model(found)(first), 0, 1)
+            any_second = first if found is None else np.clip(auto.restorer_for(found)(first), 0, 1)
             output = any_second if diagnosis.second_task(after) else first  # what AutoSteps does, without rerunning
             taken = diagnosis.followed_by(after).steps if chosen is not None else [diagnosis.decision]
             left = f" (found {found})" if found and not diagnosis.second_task(after) else ""

@@ -176,6 +176,7 @@ def test_the_sharpest_of_the_most_textured_crops_speaks_for_the_photo(monkeypatc
     assert kernel_peak(sample_photos(256)["coffee"]) >= SHARP_KERNEL and len(estimated) == 1  # the first was sharp
 
 
+@pytest.mark.slow
 def test_the_calibration_script_weighs_one_crop_against_the_sharpest_of_several(tmp_path):
     script = Path(__file__).parents[1] / "scripts" / "calibrate_sharp_kernel.py"
     for name, photo in sample_photos(160).items():

@@ -127,6 +127,7 @@ def test_usage_errors_are_reported_once_before_any_work(tmp_path, capsys):
     assert "-o " in one_line_refusal(capsys)
 
 
+@pytest.mark.slow
 def test_an_export_says_it_takes_one_image_at_a_time(tmp_path):
     onnx = pytest.importorskip("onnx")
     path = tmp_path / "tiny.onnx"
@@ -151,6 +152,7 @@ def test_engine_outputs_are_the_same_with_any_thread_count_above_one():
     assert np.array_equal(*outputs)
 
 
+@pytest.mark.slow
 def test_torchrun_restores_16_bit_photos_bit_for_bit_as_one_process_with_the_same_threads(tmp_path, weights):
     sources = [gray_16_bit_photo(tmp_path / "in" / f"p{index}.png") for index in range(2)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(mprnet.__file__).parents[1])}

@@ -33,6 +33,7 @@ def weights(tmp_path_factory) -> Path:
     return mprnet.save_weights(tiny("mprnet"), tmp_path_factory.mktemp("w") / "tiny.safetensors", task="denoise")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [name for name in TINY if name != "mprnet"])  # MPRNet: the README example's test
 def test_every_architecture_exports_to_onnx(tmp_path, name):
     report = export_model(tiny(name), tmp_path / "model.onnx", "onnx", height=64, width=64)
@@ -50,6 +51,7 @@ def test_every_architecture_exports_to_torchscript(tmp_path, name):
         assert torch.allclose(torch.jit.load(str(path))(image), expected, atol=TOLERANCE)
 
 
+@pytest.mark.slow
 def test_the_readme_onnxruntime_example_restores_as_mprnet_does(tmp_path, weights, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["export", str(weights), "--format", "onnx", "-o", "denoise.onnx"]) == 0

@@ -19,6 +19,9 @@ from mprnet.train.validation import validation_pairs
 
 from test_train import TINY, _photo_folder
 
+#: Minutes of scripts and processes: `make test` leaves these out, `make test-all` and CI run them.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -77,7 +77,7 @@ def worse_auto(monkeypatch):
     blurred = Diagnosis(dict(zip(CLASSES, (0.01, 0.01, 0.97, 0.01))), 1.0, kernel_peak=0.05)
     monkeypatch.setattr(AutoRestorer, "decide", lambda self, image, check_blur=True: blurred)
     model = WorseModel("deblur")
-    monkeypatch.setattr(AutoRestorer, "model", lambda self, task, image=None: model)
+    monkeypatch.setattr(AutoRestorer, "restorer_for", lambda self, task, image=None: model)
     return model
 
 

@@ -17,6 +17,9 @@ import mprnet
 from mprnet.cli import main
 from mprnet.distributed import split_by_size
 
+#: Minutes of scripts and processes: `make test` leaves these out, `make test-all` and CI run them.
+pytestmark = pytest.mark.slow
+
 RNG = np.random.default_rng(5)
 
 

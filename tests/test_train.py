@@ -148,6 +148,7 @@ def test_kill_and_resume_ends_with_the_same_weights(tmp_path, monkeypatch):
     assert all(torch.equal(resumed[key], reference[key]) for key in reference)
 
 
+@pytest.mark.slow
 def test_two_processes_under_torchrun_equal_one_process_with_the_combined_batch(tmp_path):
     data = _paired_folder(tmp_path / "pairs", count=4)
     single = load_config(_config(tmp_path / "one", data, steps=4, batch_size=2))
@@ -365,6 +366,7 @@ def test_the_degradation_classifier_trains_through_the_trainer(tmp_path, capsys)
     assert sum(parameter.numel() for parameter in network.parameters()) < 300_000
 
 
+@pytest.mark.slow
 def test_init_weights_are_the_model_before_the_first_step(tmp_path):
     from mprnet.diagnose import load_classifier
 

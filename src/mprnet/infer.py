@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .errors import ImageError, MprnetError
-from .models.registry import get_architecture
+from .models.registry import NUMBER_FORMATS, get_architecture
 
-PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+PRECISIONS = (*NUMBER_FORMATS, "auto")
 MIN_SIZE = 8
 #: Working memory of a forward pass per input pixel and per feature channel, in bytes (fp32, inference mode),
 #: measured on MPRNet's presets; used to choose a tile that fits the memory at hand.

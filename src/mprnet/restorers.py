@@ -76,7 +76,7 @@ class AutoRestorer:
     def decide(self, image: np.ndarray, check_blur: bool = True) -> Diagnosis:
         return diagnose(image, check_blur=check_blur)
 
-    def model(self, task: str, image: np.ndarray | None = None) -> Restorer:
+    def restorer_for(self, task: str, image: np.ndarray | None = None) -> Restorer:
         """What restores the image for the task: the task's bundled model, or for a black-and-white image the
         task's `gray_method` where the bundled model has not learned such photos (`gray_method_for`)."""
         gray_method = gray_method_for(task)
@@ -101,7 +101,7 @@ class AutoSteps:
 
     def __init__(self, auto: AutoRestorer, diagnosis: Diagnosis, image: np.ndarray):
         assert diagnosis.task is not None
-        self.auto, self.diagnosis, self.first = auto, diagnosis, auto.model(diagnosis.task, image)
+        self.auto, self.diagnosis, self.first = auto, diagnosis, auto.restorer_for(diagnosis.task, image)
         self.name, self.title, self.kind = self.first.name, self.first.title, self.first.kind
         self.task, self.summary = self.first.task, self.first.summary
         self.needs, self.uses = (), ()
@@ -126,7 +126,7 @@ class AutoSteps:
         self.diagnosis = self.diagnosis.followed_by(look)
         if self.diagnosis.then is None:
             return restored
-        return self.auto.model(self.diagnosis.then.decision, restored)(restored, progress, **known)
+        return self.auto.restorer_for(self.diagnosis.then.decision, restored)(restored, progress, **known)
 
 
 @functools.cache

@@ -11,7 +11,7 @@ HELP = "train a restoration network or the degradation classifier from a YAML co
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="a YAML training config, or a bundled one's name (e.g. denoise-cpu)")
+    parser.add_argument("config", help="a YAML training config, or a bundled one's name (e.g. denoise-tiny)")
     start = parser.add_mutually_exclusive_group()
     start.add_argument("--resume", action="store_true", help="continue the run in OUT_DIR from its last.pt")
     start.add_argument(

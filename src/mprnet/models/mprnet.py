@@ -246,17 +246,6 @@ class MPRNet(nn.Module):
         batch_patches: bool = True,
     ):
         super().__init__()
-        self.config = dict(
-            in_c=in_c,
-            out_c=out_c,
-            n_feat=n_feat,
-            scale_unetfeats=scale_unetfeats,
-            scale_orsnetfeats=scale_orsnetfeats,
-            num_cab=num_cab,
-            kernel_size=kernel_size,
-            reduction=reduction,
-            bias=bias,
-        )
         self.batch_patches = batch_patches
         act = nn.PReLU()  # one activation shared by every block, as in the published network
         self.shallow_feat1 = nn.Sequential(

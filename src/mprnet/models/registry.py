@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 StateDict = dict[str, Tensor]
 LossFn = Callable[..., Tensor]
-PRECISIONS = ("fp32", "bf16", "fp16")
+NUMBER_FORMATS = ("fp32", "bf16", "fp16")
 
 
 def plain_forward(network: nn.Module, degraded: Tensor) -> object:
@@ -55,7 +55,7 @@ class Architecture:
     #: Channels of the images the network takes, from its hyper-parameters.
     image_channels: Callable[[dict], int] = lambda hparams: 3
     #: The arithmetic it runs in (autocast for bf16 and fp16).
-    precisions: tuple[str, ...] = PRECISIONS
+    precisions: tuple[str, ...] = NUMBER_FORMATS
     description: str = ""
 
     @property

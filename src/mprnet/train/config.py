@@ -150,7 +150,7 @@ def _type_name(hint) -> str:
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
-    """Read a YAML file (a path, or the name of a bundled config such as `denoise-cpu`) into a TrainConfig."""
+    """Read a YAML file (a path, or the name of a bundled config such as `denoise-tiny`) into a TrainConfig."""
     path = Path(path)
     if not path.exists() and (CONFIG_DIR / f"{path.name}.yaml").exists():
         path = CONFIG_DIR / f"{path.name}.yaml"
