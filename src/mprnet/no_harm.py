@@ -82,7 +82,9 @@ def _measures(before: np.ndarray, after: np.ndarray) -> dict[str, float]:
 
 
 def _noise(gray: np.ndarray) -> float:
-    """Donoho's estimate of white noise (0-255): the median absolute finest diagonal Haar coefficient / 0.6745."""
+    """Donoho's estimate of white noise (0-255): the median absolute finest diagonal Haar coefficient / 0.6745.
+    `metrics.noise_sigma` is the same estimator through scikit-image, 8 times slower on the judge's 18 crops per photo
+    and 0.1-0.5% off at odd sizes (its padding); the judge's weights are fitted with this one."""
     rows, cols = (gray.shape[0] // 2) * 2, (gray.shape[1] // 2) * 2
     g = gray[:rows, :cols]
     diagonal = (g[0::2, 0::2] - g[0::2, 1::2] - g[1::2, 0::2] + g[1::2, 1::2]) / 2

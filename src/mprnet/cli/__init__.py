@@ -58,6 +58,23 @@ def add_number(
     parser.add_argument(flag, type=parse, **options)
 
 
+def add_tiling(parser: argparse.ArgumentParser, overlap: bool = True) -> None:
+    """The engine's tiling options, as every command that restores with a network takes them: --tile and, with
+    `overlap`, --overlap."""
+    add_number(
+        parser,
+        "--tile",
+        int,
+        least=0,
+        metavar="N",
+        help="tile side in pixels (default: chosen from free memory; 0: never tile)",
+    )
+    if overlap:
+        add_number(
+            parser, "--overlap", int, least=0, default=32, metavar="N", help="overlap between tiles (default: 32)"
+        )
+
+
 def _rules(
     kind: type[int] | type[float], above: float | None, least: float | None, most: float | None, most_because: str
 ) -> list[str]:

@@ -11,7 +11,7 @@ from ..infer import PRECISIONS
 from ..metrics import PROTOCOLS
 from ..restorers import get_restorer
 from ..tasks import TASK_NAMES
-from . import add_number
+from . import add_tiling
 
 HELP = "evaluate a network on a paired data set: per-image and mean PSNR/SSIM"
 
@@ -36,8 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--csv", type=Path, metavar="FILE", help="write per-image and mean figures as CSV")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write per-image and mean figures as JSON")
     parser.add_argument("--overwrite", action="store_true", help="replace existing --csv, --json and --save-dir images")
-    add_number(parser, "--tile", int, least=0, metavar="N", help="tile side in pixels (default: from free memory)")
-    add_number(parser, "--overlap", int, least=0, default=32, metavar="N", help="overlap between tiles (default: 32)")
+    add_tiling(parser)
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="arithmetic precision (default: fp32)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default: auto)")
 

@@ -46,7 +46,7 @@ from ..models.registry import ARCHITECTURES, get_architecture
 from ..pipeline import Restored, restore_image
 from ..restorers import AUTO, get_restorer, gray_method_for, method_names
 from ..tasks import TASK_NAMES
-from . import add_number
+from . import add_number, add_tiling
 
 HELP = "restore photographs: deblur, denoise or derain image files and folders"
 DEFAULT_OUTPUT = Path("restored")
@@ -99,15 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace outputs that already exist (by default they are skipped)"
     )
-    add_number(
-        parser,
-        "--tile",
-        int,
-        least=0,
-        metavar="N",
-        help="tile side in pixels (default: chosen from free memory; 0: never tile)",
-    )
-    add_number(parser, "--overlap", int, least=0, default=32, metavar="N", help="overlap between tiles (default: 32)")
+    add_tiling(parser)
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="arithmetic precision (default: fp32)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default: auto)")
     add_number(

@@ -10,7 +10,7 @@ import sys
 from ..errors import MprnetError
 from ..infer import PRECISIONS
 from ..serve.settings import LOOPBACK_HOSTS, Settings
-from . import add_number
+from . import add_number, add_tiling
 
 HELP = "serve the web demo and HTTP API (upload a picture, restore it, compare before and after)"
 _PACKAGES = {"fastapi": "fastapi", "uvicorn": "uvicorn", "python_multipart": "python-multipart"}
@@ -101,14 +101,7 @@ def _add_model_options(parser: argparse.ArgumentParser, defaults: Settings) -> N
         choices=PRECISIONS,
         help="arithmetic precision (default: %(default)s)",
     )
-    add_number(
-        parser,
-        "--tile",
-        int,
-        least=0,
-        metavar="N",
-        help="tile side in pixels (default: chosen from memory; 0: never tile)",
-    )
+    add_tiling(parser, overlap=False)
 
 
 def run(args: argparse.Namespace) -> int:
