@@ -155,3 +155,22 @@ def test_the_server_keeps_the_upload_under_task_auto_and_says_why(tmp_path, clea
     assert answer.headers["X-Method"] == "none" and answer.headers["X-Judged"] == "not better"
     assert answer.headers["X-Warning"] == "left alone: deblurring would have made it softer"
     assert np.array_equal(decode(answer.content, ".png").pixels, upload.astype(np.float32))
+
+
+def test_the_server_gives_gray_photos_the_gray_method_only_for_its_bundled_model(tmp_path, clean):
+    httpx = pytest.importorskip("httpx")
+    from mprnet.io import to_gray
+    from mprnet.serve import Settings, create_app
+    from mprnet.serve.server import serving
+
+    from test_serve_api import encode, tiny_settings
+
+    gray = np.clip(to_gray(clean[:64, :64]) + np.random.default_rng(3).normal(0, 0.1, (64, 64, 1)), 0, 1)
+    upload = {"image": ("gray.png", encode(gray.astype(np.float32)))}
+    methods = {}
+    for name, settings in (("bundled", Settings(tile=0, example_size=32)), ("given", tiny_settings(tmp_path))):
+        with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as client:
+            answer = client.post("/api/restore", files=upload, data={"task": "denoise"})
+        assert answer.status_code == 200, answer.text
+        methods[name] = answer.headers["X-Method"]
+    assert methods == {"bundled": "msdct", "given": "mprnet"}

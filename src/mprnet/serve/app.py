@@ -203,7 +203,9 @@ def _add_restore_route(app: FastAPI, settings: Settings, catalogue: Catalogue, q
             for upload, field in ((image, "image"), (reference, "reference"), (kernel, "kernel"))
             if upload is not None
         ]
-        gray_method = gray_method_for(task) if method is None and chosen.kind == "network" else None
+        # Only the bundled models have not learned gray photos; weights the operator gave are left to restore them.
+        bundled = settings.models is None and method is None and chosen.kind == "network"
+        gray_method = gray_method_for(task) if bundled else None
         request = RestoreRequest(
             task, chosen, {u.field: u for u in uploads}, sigma, output_format, settings.max_pixels, gray_method
         )
