@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[test,baselines,serve,export]"
 	touch $(STAMP)
 
+# demo-output is the demo's own folder: a second `make demo` replaces its figures.
 demo: setup
-	$(VENV)/bin/mprnet demo --out demo-output
+	$(VENV)/bin/mprnet demo --out demo-output --overwrite
 
 # The everyday run leaves out the tests marked slow (GPU-run scripts, torchrun, ONNX exports); CI runs both.
 test: setup
