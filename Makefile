@@ -5,9 +5,10 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LINT_STAMP := $(VENV)/.lint-installed
+DOCS_STAMP := $(VENV)/.docs-installed
 LINT_PATHS := src tests benchmarks scripts
 
-.PHONY: setup demo test test-slow test-all bench lint clean
+.PHONY: setup demo test test-slow test-all bench lint docs clean
 
 setup: $(STAMP)
 
@@ -15,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[test,baselines,serve,export]"
+	$(PY) -m pip install -q -e ".[test,baselines,serve,export,weights,heif]"
 	touch $(STAMP)
 
 # demo-output is the demo's own folder: a second `make demo` replaces its figures.
@@ -45,5 +46,14 @@ lint: $(LINT_STAMP)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy
 
+# The documentation site (MkDocs, Material theme) into site/; its reference pages are generated from the code by
+# scripts/docs_reference.py. --strict turns every broken link or missing page into a failure, as in CI.
+$(DOCS_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install -q -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(VENV)/bin/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) site demo-output .pytest_cache .ruff_cache .mypy_cache

@@ -3,13 +3,15 @@ the photo alone, on synthetic pairs whose PSNR is known: every level of every ta
 levels, restored by the task's bundled model.
 
     python benchmarks/no_harm.py make  [--split calibration|report] [--cache DIR]   (restores the pairs; slow)
-    python benchmarks/no_harm.py fit   [--cache DIR]   (the check's weights, from the photos `fitted_on` names)
+    python benchmarks/no_harm.py fit   [--cache DIR]   (the check's trees, from the photos `fitted_on` names;
+                                                        needs scikit-learn; writes src/mprnet/weights/no_harm.json)
     python benchmarks/no_harm.py report [--cache DIR]  (the confusion on the others)
     python benchmarks/no_harm.py real   (what `--task auto` does to each photo of ../shared/data/real, and why)
 
 The calibration split restores 20 training photos (../shared/data/train/bsds432), the report split scikit-image's
 three photos, McMaster18's eighteen (../shared/data/val/mcmaster18) and the twelve clean photographs of
-../shared/data/photos; one 256-px crop per photo and condition, and each output also made worse on purpose (`HARM`).
+../shared/data/photos; one 256-px crop per photo and condition, and each output also made worse on purpose (`HARM`)
+and better on purpose (`BETTER`: what a stronger model would give), so that the check learns both directions.
 The check is fitted on the training photos and every second photo of McMaster18 and of photos/ (`fitted_on`), and
 reported on the others.
 """
@@ -26,10 +28,11 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from mprnet.degrade import CameraNoise, GaussianNoise, MotionBlur, seeded_rng
+from mprnet.files import atomic_path
 from mprnet.infer import cpu_name
 from mprnet.io import image_files, read_image, read_rgb
 from mprnet.metrics import psnr, sharpness
-from mprnet.no_harm import GAIN, KERNEL_GAIN, LOSS, design, features, helped
+from mprnet.no_harm import FEATURES, GAIN, LOSS, MODEL, design, feature_names, features, helped, trees
 from mprnet.pipeline import restore_image
 from mprnet.restorers import AutoRestorer, get_restorer
 from mprnet.tasks import TASKS, make_degradation
@@ -124,7 +127,8 @@ def make_pairs(split: str, cache: Path) -> Path:
 
 
 def load_pairs(cache: Path) -> dict[str, np.ndarray]:
-    """Both splits' pairs, and with each the bundled model's output made worse on purpose (`HARM`)."""
+    """Both splits' pairs, and with each the bundled model's output made worse (`HARM`) and better (`BETTER`) on
+    purpose."""
     parts = []
     for split in ("calibration", "report"):
         path = cache / f"{split}.npz"
@@ -134,12 +138,13 @@ def load_pairs(cache: Path) -> dict[str, np.ndarray]:
             parts.append({key: pairs[key] for key in pairs.files})
     found = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
     made_worse = {key: [] for key in found}
-    for harm, spoil in HARM.items():
+    for variant, make in VARIANTS.items():
         for index in range(len(found["task"])):
             for key in found:
                 made_worse[key].append(found[key][index])
-            made_worse["condition"][-1] = f"{found['condition'][index]}, {harm}"
-            made_worse["restored"][-1] = quantized(spoil(found["restored"][index].astype(np.float32) / 255))
+            made_worse["condition"][-1] = f"{found['condition'][index]}, {variant}"
+            clean, restored = (found[key][index].astype(np.float32) / 255 for key in ("clean", "restored"))
+            made_worse["restored"][-1] = quantized(make(clean, restored))
     return {key: np.concatenate([found[key], np.array(made_worse[key])]) for key in found}
 
 
@@ -153,6 +158,15 @@ def _oversharpened(pixels: np.ndarray) -> np.ndarray:
 
 #: Outputs made worse on purpose, as a restoration gone wrong makes them: detail smoothed away, or edges ringing.
 HARM = {"softened": _softened, "oversharpened": _oversharpened}
+#: Outputs made better on purpose, as a stronger model would give them: the clean photo itself, or halfway to it.
+BETTER = {
+    "restored perfectly": lambda clean, restored: clean,
+    "halfway to clean": lambda clean, restored: (clean + restored) / 2,
+}
+VARIANTS = {
+    **{name: lambda clean, restored, spoil=spoil: spoil(restored) for name, spoil in HARM.items()},
+    **BETTER,
+}
 
 
 def gains(pairs: dict[str, np.ndarray]) -> np.ndarray:
@@ -186,48 +200,65 @@ def main() -> None:
 
 
 def measured(pairs: dict[str, np.ndarray], cache: Path) -> list[dict[str, float]]:
-    """The judge's features of every pair, kept in the cache (they take minutes: a blur kernel per deblurred pair)."""
+    """The judge's features of every pair, kept in the cache (they take minutes: a blur kernel per deblurred pair).
+    Pairs only ever join at the end, so the cached rows that hold every feature the judge now reads are kept and the
+    rest measured; delete the cache when the judge's measures change."""
     path = cache / "features.json"
-    if path.is_file():
-        table = json.loads(path.read_text())
-        if len(table) == len(pairs["task"]):
-            return table
-    table = [
-        features(str(task), degraded.astype(np.float32) / 255, restored.astype(np.float32) / 255)
-        for task, degraded, restored in zip(pairs["task"], pairs["degraded"], pairs["restored"])
-    ]
+    cached = json.loads(path.read_text()) if path.is_file() else []
+    table: list[dict[str, float]] = []
+    for task, row in zip(pairs["task"], cached):
+        if not set(FEATURES[str(task)]) <= set(row):
+            break
+        table.append(row)
+    todo = zip(pairs["task"][len(table) :], pairs["degraded"][len(table) :], pairs["restored"][len(table) :])
+    table += [features(str(t), d.astype(np.float32) / 255, r.astype(np.float32) / 255) for t, d, r in todo]
     path.write_text(json.dumps(table))
     return table
 
 
+#: The share of the restorations that gained GAIN on the fitted photos that the check must keep; the rest of the
+#: threshold's room goes to catching losses.
+KEEP_FITTED = 0.95
+
+
 def fit(pairs: dict[str, np.ndarray], table: list[dict[str, float]], gained: np.ndarray, fitted: np.ndarray) -> None:
-    """Per task, the logistic weights of `no_harm.WEIGHTS`, from the photos `fitted_on` names: gained or not, weighted
-    by how much (capped at 3 dB), then the bias moved so that at least 97% of the restorations that gained GAIN are
-    kept."""
+    """Per task, gradient-boosted trees on the photos `fitted_on` names (gained or not, each weighted by how much,
+    capped at 3 dB), their threshold set so that KEEP_FITTED of the restorations that gained GAIN are kept; written
+    to `no_harm.MODEL` for the judge to read."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    model = {}
     for task in CONDITIONS:
         rows = (pairs["task"] == task) & fitted
         x, gain = design(task, [found for found, row in zip(table, rows) if row]), gained[rows]
-        weights = logistic(x, gain > 0, np.minimum(np.abs(gain), 3.0) + 0.1)
-        scores = x @ weights
-        keep = scores[gain >= GAIN]
-        if len(keep):
-            weights[-1] -= min(0.0, float(np.quantile(keep, 0.03)))
-        print(f"    {task!r}: {tuple(round(float(w), 3) for w in weights)},")
-        if task == "deblur":
-            sharpened = np.array([found["kernel_sharpening"] for found, row in zip(table, rows) if row])
-            cleared = np.mean(sharpened[gain >= GAIN] >= KERNEL_GAIN)
-            print(f"    # deblurrings that gained {GAIN} dB and clear KERNEL_GAIN: {cleared:.0%}")
+        ensemble = GradientBoostingClassifier(
+            max_depth=3, n_estimators=200, learning_rate=0.05, subsample=0.8, random_state=0
+        )
+        ensemble.fit(x, gain > 0, sample_weight=np.minimum(np.abs(gain), 3.0) + 0.1)
+        raw = ensemble.decision_function(x)
+        shares = sum(tree.predict(x) for tree in ensemble.estimators_[:, 0])
+        model[task] = {
+            "features": feature_names(task),
+            "bias": float(np.median(raw - ensemble.learning_rate * shares)),
+            "rate": ensemble.learning_rate,
+            "threshold": float(np.quantile(raw[gain >= GAIN], 1 - KEEP_FITTED)),
+            "trees": [_tree(estimator.tree_) for estimator in ensemble.estimators_[:, 0]],
+        }
+        print(f"{task}: {len(gain)} fitted restorations, threshold {model[task]['threshold']:.3f}")
+    with atomic_path(MODEL) as temporary:
+        temporary.write_text(json.dumps(model, separators=(",", ":")) + "\n")
+    trees.cache_clear()
+    print(f"wrote {MODEL}")
 
 
-def logistic(x: np.ndarray, labels: np.ndarray, weights: np.ndarray, ridge: float = 1e-2) -> np.ndarray:
-    """Weighted logistic regression by Newton's method (a little ridge keeps separable tasks finite)."""
-    beta = np.zeros(x.shape[1])
-    for _ in range(50):
-        p = 1 / (1 + np.exp(-(x @ beta)))
-        gradient = x.T @ (weights * (p - labels)) + ridge * beta
-        hessian = (x * (weights * p * (1 - p))[:, None]).T @ x + ridge * np.eye(len(beta))
-        beta -= np.linalg.solve(hessian, gradient)
-    return beta
+def _tree(tree) -> dict[str, list]:
+    return {
+        "feature": [int(f) for f in tree.feature],
+        "split": [round(float(t), 6) for t in tree.threshold],
+        "left": [int(n) for n in tree.children_left],
+        "right": [int(n) for n in tree.children_right],
+        "value": [round(float(v), 6) for v in tree.value[:, 0, 0]],
+    }
 
 
 def report(pairs: dict[str, np.ndarray], table: list[dict[str, float]], gained: np.ndarray, shown: np.ndarray) -> None:
@@ -243,11 +274,15 @@ def report(pairs: dict[str, np.ndarray], table: list[dict[str, float]], gained: 
         f"{'task':8} {'condition':26} {'pairs':>5} {'mean gain':>9} {'gained':>6} {'kept':>5} {'lost':>5} {'caught':>6}"
     )
     for task, conditions in CONDITIONS.items():
-        for condition in [*conditions, *(f"{c}, {harm}" for harm in HARM for c in conditions)]:
+        for condition in [*conditions, *(f"{c}, {variant}" for variant in VARIANTS for c in conditions)]:
             rows = (pairs["task"] == task) & (pairs["condition"] == condition)
             print(_row(f"{task:8} {condition:26}", gained[rows], kept[rows]))
-    own = np.array(["," not in str(condition) for condition in pairs["condition"]])
-    for title, rows in (("the bundled models' outputs", own), ("outputs made worse on purpose", ~own)):
+    variant = np.array([str(condition).partition(", ")[2] for condition in pairs["condition"]])
+    for title, rows in (
+        ("the bundled models' outputs", variant == ""),
+        ("outputs made worse on purpose", np.isin(variant, list(HARM))),
+        ("outputs made better on purpose", np.isin(variant, list(BETTER))),
+    ):
         won, lost = (gained >= GAIN) & rows, (gained <= LOSS) & rows
         print(
             f"{title}: kept {kept[won].mean():.1%} of the {won.sum()} that gained {GAIN} dB or more (target 95%); "

@@ -144,7 +144,7 @@ def time_configuration(args, model, settings: list[str], configuration: tuple, w
 def steady_rate(run: Path, batch: int) -> tuple[float, int, float] | None:
     """Patches/s over the last two thirds of a run's logged steps, its peak memory and the seconds to its first step
     (None where too few steps were logged)."""
-    from mprnet.train.loop import RunRecord
+    from mprnet.train.runlog import RunRecord
 
     record = RunRecord.read(run)
     steps = record.steps

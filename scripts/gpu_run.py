@@ -26,7 +26,7 @@ from mprnet.cli.train import parse_overrides
 from mprnet.errors import MprnetError
 from mprnet.files import atomic_path
 from mprnet.train import load_config
-from mprnet.train.loop import RunRecord
+from mprnet.train.runlog import RunRecord
 
 #: Files a device call brings back, less the summary and the logs.
 MOST_RUNS = 6

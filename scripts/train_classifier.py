@@ -16,11 +16,13 @@ import shlex
 import sys
 from pathlib import Path
 
+from mprnet.checkpoint import save_weights
 from mprnet.cli.train import parse_overrides
-from mprnet.diagnose import WEIGHTS, load_classifier, save_classifier
+from mprnet.diagnose import WEIGHTS
 from mprnet.errors import MprnetError
 from mprnet.train import load_config, train
-from mprnet.train.loop import RunRecord
+from mprnet.train.classifier import read_classifier
+from mprnet.train.runlog import RunRecord
 
 
 def trained_run(args: argparse.Namespace) -> Path:
@@ -67,11 +69,11 @@ def main() -> None:
             raise MprnetError(f"{run}: no such run folder")
         if not (run / "best.safetensors").exists():
             raise MprnetError(f"{run}: no validation beat the starting weights (or none was made): nothing bundled")
-        network = load_classifier(run / "best.safetensors")
+        network = read_classifier(run / "best.safetensors")
         facts = run_facts(run)
     except MprnetError as error:
         parser.error(str(error))
-    save_classifier(network, args.out, {"command": shlex.join(["python", *sys.argv]), **facts})
+    save_weights(network, args.out, command=shlex.join(["python", *sys.argv]), **facts)
     print(
         f"{facts['minutes']} min on {facts['hardware']}; best held-out patch accuracy "
         f"{facts['held_out_patch_accuracy']:.1%} at step {facts['steps']}; wrote {args.out}"

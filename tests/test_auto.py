@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 import mprnet
-from mprnet.baselines import l0_deblur
+from mprnet import kernel_probe
 from mprnet.cli import main
 from mprnet.degrade import GaussianNoise, seeded_rng
 from mprnet.demo import sample_photos
@@ -20,21 +20,19 @@ from mprnet.diagnose import (
     CONFIDENCE,
     KERNEL_CROPS,
     SHARP_KERNEL,
-    DegradationExamples,
     Diagnosis,
-    clean_as_cameras_make,
     crop_kernel_peaks,
     crops,
     diagnose,
     kernel_peak,
     load_classifier,
-    noise_level,
 )
 from mprnet.io import to_gray
 from mprnet.metrics import psnr
 from mprnet.models.degradation_classifier import CLASSES, PATCH
 from mprnet.restorers import AutoRestorer, get_restorer
 from mprnet.tasks import make_degradation
+from mprnet.train.classifier import DegradationExamples, clean_as_cameras_make, noise_level
 
 
 def degraded(task, level, photo="coffee", size=160, seed=0, gray=False):
@@ -171,8 +169,8 @@ def test_the_sharpest_of_the_most_textured_crops_speaks_for_the_photo(monkeypatc
     peaks = list(crop_kernel_peaks(part_blurred))
     assert len(peaks) == KERNEL_CROPS and peaks[0] < SHARP_KERNEL <= max(peaks) == kernel_peak(part_blurred)
     assert kernel_peak(np.concatenate([blurred, blurred], axis=1)) < SHARP_KERNEL
-    estimated, estimate = [], l0_deblur.estimate_kernel
-    monkeypatch.setattr(l0_deblur, "estimate_kernel", lambda *args: estimated.append(args) or estimate(*args))
+    estimated, estimate = [], kernel_probe.probe_kernel
+    monkeypatch.setattr(kernel_probe, "probe_kernel", lambda *args: estimated.append(args) or estimate(*args))
     assert kernel_peak(sample_photos(256)["coffee"]) >= SHARP_KERNEL and len(estimated) == 1  # the first was sharp
 
 

@@ -238,3 +238,17 @@ def test_crafted_metadata_is_one_line_on_the_command_line(tmp_path, capsys, comm
     assert main([*arguments, str(path)]) == 1
     err = capsys.readouterr().err
     assert "describes another network" in err and "Traceback" not in err
+
+
+def test_a_safetensors_file_whose_header_length_starts_like_a_pickle_is_read_as_safetensors(tmp_path):
+    from safetensors.torch import save_file
+
+    from mprnet.checkpoint import read_metadata, stored_format
+
+    path = tmp_path / "x.safetensors"
+    for pad in range(256):  # the header length's low byte is 0x80, pickle's first byte, for one padding in 256
+        save_file({"w": torch.zeros(1)}, str(path), metadata={"note": "x" * pad})
+        if path.read_bytes()[0] == 0x80:
+            break
+    assert path.read_bytes()[0] == 0x80
+    assert stored_format(path) == "safetensors" and read_metadata(path)["note"].startswith("x")

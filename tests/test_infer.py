@@ -44,11 +44,22 @@ def test_padding_restores_any_size_and_crops_back(tiny_model, height, width):
     image = np.random.default_rng(0).random((height, width, 3), dtype=np.float32)
     restored = Engine(tiny_model, device="cpu", tile=0)(image)
     assert restored.shape == image.shape and restored.dtype == np.float32
-    assert restored.min() >= 0 and restored.max() <= 1
     padded = pad_to_multiple(torch.from_numpy(image).permute(2, 0, 1)[None], 8)
     with torch.no_grad():
         expected = tiny_model(padded)[0][0, :, :height, :width].clamp(0, 1).permute(1, 2, 0).numpy()
     assert np.abs(restored - expected).max() <= 1e-5
+
+
+def test_outputs_beyond_the_range_are_clamped_to_it():
+    model = _local_model()
+    with torch.no_grad():
+        model.bias.copy_(torch.tensor([-2.0, 0.0, 2.0]))  # the first channel far below 0, the last far above 1
+    image = np.random.default_rng(0).random((16, 16, 3), dtype=np.float32)
+    restored = Engine(model, device="cpu", tile=0)(image)
+    assert (restored[..., 0] == 0).all() and (restored[..., 2] == 1).all()
+    with torch.no_grad():
+        raw = model(torch.from_numpy(image).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
+    assert np.allclose(restored[..., 1], raw[..., 1].clip(0, 1), atol=1e-5)
 
 
 def test_reflect_padding_mirrors_the_border():
@@ -192,3 +203,26 @@ def test_the_cpu_name_says_whether_the_processor_has_amx(monkeypatch, flags, amx
     monkeypatch.setattr("mprnet.infer._cpuinfo", lambda: f"model name\t: Test CPU 9000\nflags\t\t: {flags}\n")
     name = cpu_name()
     assert name.startswith("Test CPU 9000 (") and name.endswith(", AMX)") == amx
+
+
+def test_restoring_photos_computes_in_auto_precision_unless_told_and_stays_within_50_db_of_fp32():
+    """`auto` (bf16 where native, else fp32) is the default wherever photos are restored; evaluation keeps fp32."""
+    import inspect
+
+    import mprnet
+    from mprnet.batch import BatchJob
+    from mprnet.cli import build_parser
+    from mprnet.demo import sample_photos
+    from mprnet.infer import DEFAULT_PRECISION
+    from mprnet.metrics import psnr
+    from mprnet.serve.settings import Settings
+
+    assert DEFAULT_PRECISION == "auto"
+    assert inspect.signature(mprnet.restore).parameters["precision"].default == "auto"
+    assert BatchJob.__dataclass_fields__["precision"].default == "auto" and Settings().precision == "auto"
+    assert build_parser().parse_args(["restore", "x.png"]).precision == "auto"
+    assert build_parser().parse_args(["eval", "data", "--task", "denoise"]).precision == "fp32"
+    photo = sample_photos(64)["coffee"]
+    for task in ("denoise", "deblur", "derain"):
+        reference = mprnet.restore(photo, task=task, precision="fp32", device="cpu")
+        assert psnr(mprnet.restore(photo, task=task, device="cpu"), reference) >= 50

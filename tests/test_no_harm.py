@@ -174,3 +174,28 @@ def test_the_server_gives_gray_photos_the_gray_method_only_for_its_bundled_model
         assert answer.status_code == 200, answer.text
         methods[name] = answer.headers["X-Method"]
     assert methods == {"bundled": "msdct", "given": "mprnet"}
+
+
+def test_the_judges_trees_read_its_measures_in_their_order_and_a_stale_file_is_refused(tmp_path, monkeypatch):
+    from mprnet import no_harm
+    from mprnet.errors import MprnetError
+
+    shipped = no_harm.trees()
+    assert all(shipped[task]["features"] == no_harm.feature_names(task) for task in no_harm.FEATURES)
+    column = no_harm.feature_names("denoise").index("noise_before")
+    stump = {"feature": [column, -2, -2], "split": [np.log1p(5.0), 0, 0], "left": [1, -1, -1], "right": [2, -1, -1]}
+    model = {task: {**shipped[task], "trees": [], "bias": 0.0} for task in shipped}
+    model["denoise"] = {**model["denoise"], "trees": [{**stump, "value": [0, -1.0, 2.0]}], "threshold": 0.5}
+    monkeypatch.setattr(no_harm, "trees", lambda: model)
+    measures = dict.fromkeys(no_harm.FEATURES["denoise"], 0.0)
+    assert no_harm.score("denoise", {**measures, "noise_before": 10.0}) == pytest.approx(0.05 * 2.0 - 0.5)
+    assert no_harm.score("denoise", {**measures, "noise_before": 1.0}) == pytest.approx(0.05 * -1.0 - 0.5)
+    monkeypatch.undo()
+    stale = {task: {**entry, "features": entry["features"][:-1]} for task, entry in shipped.items()}
+    (tmp_path / "no_harm.json").write_text(json.dumps(stale))
+    monkeypatch.setattr(no_harm, "MODEL", tmp_path / "no_harm.json")
+    no_harm.trees.cache_clear()
+    with pytest.raises(MprnetError, match="fitted on other measures"):
+        no_harm.trees()
+    monkeypatch.undo()
+    no_harm.trees.cache_clear()

@@ -15,7 +15,7 @@ import mprnet
 from mprnet.cli import main
 from mprnet.errors import CheckpointError, DataError
 from mprnet.train import load_config, train
-from mprnet.train.loop import RunLog
+from mprnet.train.runlog import RunLog
 
 TINY = {"n_feat": 8, "scale_unetfeats": 4, "scale_orsnetfeats": 4, "num_cab": 1}
 USAGE = 2  # the exit status of a refused output

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import EpsImagePlugin, Image
 
+import mprnet.io
 from mprnet.baselines import load_kernel
 from mprnet.baselines.deconv import MAX_KERNEL_SIDE
 from mprnet.cli import main
@@ -104,7 +105,8 @@ def assert_one_line_refusal(capsys, code: int, words: str) -> None:
         (HEIC, "phone.jpg", FOREIGN.format("HEIF")),
     ],
 )
-def test_foreign_formats_named_as_photos_are_refused_by_name(tmp_path, data, name, words):
+def test_foreign_formats_named_as_photos_are_refused_by_name(tmp_path, monkeypatch, data, name, words):
+    monkeypatch.setattr(mprnet.io, "HEIF_INSTALLED", False)  # HEIF is foreign without pillow-heif (see test_heif)
     with pytest.raises(ImageError) as refused:
         read_image(written(tmp_path / name, data))
     assert str(refused.value) == f"{tmp_path / name}: {words}"
@@ -308,7 +310,9 @@ def test_tiff_tag_warnings_do_not_leak(tmp_path, capfd):
     assert capfd.readouterr().err == ""
 
 
-def test_a_folder_scan_says_which_entries_it_leaves_out(tmp_path, caplog):
+def test_a_folder_scan_says_which_entries_it_leaves_out(tmp_path, monkeypatch, caplog):
+    # as without pillow-heif
+    monkeypatch.setattr(mprnet.io, "IMAGE_SUFFIXES", mprnet.io.IMAGE_SUFFIXES - mprnet.io.HEIF_SUFFIXES)
     written(tmp_path / "a.png", png_bytes(np.zeros((8, 8), np.uint8)))
     written(tmp_path / "phone.HEIC", HEIC)
     (tmp_path / "gone.jpg").symlink_to(tmp_path / "deleted.jpg")

@@ -76,7 +76,9 @@ def test_upload_restore_compare_and_download(page, tmp_path):
     page.check("input[name=task][value=denoise]")
     page.set_input_files("#file", str(photo))
     assert "chelsea.png" in page.inner_text("#file-info")
-    page.click("#run")
+    with page.expect_response("**/api/jobs") as started, page.expect_response("**/result") as fetched:
+        page.click("#run")  # a job, followed until its result is fetched
+    assert started.value.status == 202 and fetched.value.status == 200
     page.wait_for_selector("#result:not([hidden])")
     sync_api.expect(page.locator("#after")).to_have_js_property("naturalWidth", 96)
     assert page.is_hidden("#error")

@@ -105,7 +105,8 @@ def test_report_has_every_section_table_and_embedded_figure(study):
         "Clean photos through the deblur networks",
     ):
         assert heading in page
-    assert page.count("<table>") == 1 + 9  # the cost table and one per condition (6 degraded, 3 clean)
+    # the cost table, a summary and a per-image table per condition (6 degraded, 3 clean), the sources
+    assert page.count("<table>") == 1 + 2 * 9 + 1
     # a crop grid per condition, two plots per task
     assert page.count("data:image/jpeg;base64,") == 9 and page.count("data:image/png;base64,") == 3 * 2
     assert "MIMO-UNet skipped" in page and "SRN skipped" in page and "NAFNet skipped" not in page
@@ -198,14 +199,19 @@ def test_checkpoints_are_recognised_by_their_keys(tmp_path):
     torch.save({"state_dict": _tiny_mprnet().state_dict()}, tmp_path / "model_denoising.pth")
     torch.save(_tiny_mprnet().state_dict(), tmp_path / "latest.pth")  # width 8: no task can be told
     (tmp_path / "notes.pth").write_bytes(b"not a checkpoint")
-    found = experiments.find_networks(tmp_path)
+    skipped: list[str] = []
+    found = experiments.find_networks(tmp_path, skipped)
     assert found[("MPRNet", "denoise")] == str(tmp_path / "model_denoising.pth")
     assert str(tmp_path / "latest.pth") not in found.values()
+    assert len(skipped) == 2
+    assert "latest.pth in --weights-dir skipped: neither its metadata" in skipped[0]
+    assert skipped[1].startswith("notes.pth in --weights-dir skipped: not a readable PyTorch checkpoint")
 
 
 def test_unavailable_network_is_a_note_not_a_crash():
     methods = {m.name: m for m in experiments.methods_for("derain", networks={})}
     assert methods["DID-MDN"].restorer is None and "--weights-dir" in methods["DID-MDN"].note
+    assert "`mprnet weights fetch did-mdn-classifier`" in methods["DID-MDN"].note
     assert methods["rainy"].restorer is not None
 
 

@@ -15,6 +15,7 @@ import mprnet
 from mprnet.errors import MprnetError
 from mprnet.losses import charbonnier, edge_loss, laplacian
 from mprnet.models.mprnet import training_loss as mprnet_loss
+from mprnet.tasks import TASK_NAMES
 from mprnet.train import Trainer, learning_rate, load_config, train
 from mprnet.train.loop import training_memory_format
 from mprnet.train.validation import validate, validation_pairs
@@ -267,19 +268,12 @@ def test_cli_train_and_resume_errors(tmp_path, capsys):
     assert main(["train", str(tmp_path / "missing.yaml")]) == 1
 
 
-def test_bundled_configs_load():
-    for name in (
-        "bundled-denoise",
-        "bundled-deblur",
-        "bundled-derain",
-        "classifier",
-        "denoise-tiny",
-        "mprnet-deblur",
-        "mprnet-denoise",
-        "mprnet-derain",
-    ):
-        config = load_config(name)
-        assert config.task in name or name in ("denoise-tiny", "classifier")
+def test_every_bundled_config_loads_with_the_task_its_name_says():
+    names = sorted(path.stem for path in (Path(mprnet.__file__).parent / "train" / "configs").glob("*.yaml"))
+    assert {"bundled-denoise", "bundled-deblur", "bundled-derain", "classifier", "denoise-tiny"} <= set(names)
+    for name in names:
+        said = ["diagnose"] if name == "classifier" else [task for task in TASK_NAMES if task in name.split("-")]
+        assert [load_config(name).task] == said, name  # a name that says no task, or two, fails too
 
 
 @pytest.mark.parametrize(
@@ -427,10 +421,12 @@ def test_the_classifier_script_trains_and_bundles_with_what_the_run_was(tmp_path
     assert "held-out patch accuracy" in done.stdout and str(out) in done.stdout
     load_classifier(out)
     with safe_open(str(out), "pt") as weights:
-        metadata = {key: json.loads(value) for key, value in weights.metadata().items()}
-    assert metadata["steps"] in (2, 4) and metadata["examples"] == 4 * metadata["steps"]
-    assert metadata["training_photos"] == str(photos) and 0 <= metadata["held_out_patch_accuracy"] <= 1
+        metadata = dict(weights.metadata())  # as save_weights writes it: text as it is, other values as JSON
+    steps, examples = json.loads(metadata["steps"]), json.loads(metadata["examples"])
+    assert steps in (2, 4) and examples == 4 * steps
+    assert metadata["training_photos"] == str(photos) and 0 <= json.loads(metadata["held_out_patch_accuracy"]) <= 1
     assert "threads" in metadata["hardware"] and "--set" in metadata["command"]
+    assert metadata["architecture"] == "degradation-classifier" and json.loads(metadata["config"])["width"] == 32
 
     missing = subprocess.run([sys.executable, script, "--from-run", tmp_path / "none"], capture_output=True, text=True)
     assert missing.returncode == 2 and "no such run folder" in missing.stderr

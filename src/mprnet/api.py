@@ -17,6 +17,7 @@ from PIL import Image
 from torch import nn
 
 from .errors import ImageError, MprnetError, RestoreError
+from .infer import DEFAULT_PRECISION
 from .io import pil_to_pixels, pixels_to_pil
 from .restorers import Restorer, get_restorer
 
@@ -31,9 +32,10 @@ def restore(
     model: str | os.PathLike | nn.Module | None = None,
     method: str | None = None,
     device: str = "auto",
-    precision: str = "fp32",
+    precision: str = DEFAULT_PRECISION,
     tile: int | None = None,
     overlap: int = 32,
+    backend: str = "torch",
     **known,
 ) -> Any:
     """Restore a numpy array (uint8, uint16 or float in [0, 1]; H x W or H x W x C), a Pillow image or a torch tensor
@@ -41,9 +43,10 @@ def restore(
 
     `model` is a bundled model's name, a weights file or a network; without it, the bundled model for `task`.
     `method` picks a classic method instead of a network (or names the architecture the network must be);
-    `known` passes `sigma` or `kernel` to non-blind methods.
+    `known` passes `sigma` or `kernel` to non-blind methods. `backend` runs the network's pass: torch, onnxruntime,
+    openvino, openvino-int8 or auto (`mprnet.backends`).
     """
-    restorer = get_restorer(task, model, method, device, precision, tile, overlap)
+    restorer = get_restorer(task, model, method, device, precision, tile, overlap, backend)
     _check_known(restorer, known)
     if isinstance(image, np.ndarray):
         return _restore_array(image, restorer, known)

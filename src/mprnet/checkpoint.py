@@ -13,14 +13,15 @@ import json
 import os
 import pickle
 from pathlib import Path
-from typing import cast
 
 import torch
 from torch import Tensor, nn
 
 from .errors import CheckpointError
 from .files import atomic_path
-from .models.registry import Architecture, StateDict, build, detect, hyperparameters
+from .models.did_mdn import with_release_companions
+from .models.registry import Architecture, StateDict, build, describe, detect, hyperparameters
+from .tf_checkpoint import is_tf_checkpoint, read_srn_checkpoint
 
 BUNDLED_DIR = Path(__file__).parent / "weights"
 #: The files `load_model` reads.
@@ -49,13 +50,18 @@ def bundled_models() -> dict[str, Path]:
 
 
 def read_weights(path: str | os.PathLike) -> tuple[StateDict, dict[str, str]]:
-    """The state dict in a weights file, unwrapped and without training prefixes, and its metadata."""
+    """The state dict in a weights file, unwrapped and without training prefixes, and its metadata.
+
+    SRN's released TensorFlow checkpoint (its prefix or `.index`) is converted in memory; DID-MDN's released
+    generator brings the density estimator of its release folder along (`did_mdn.with_release_companions`)."""
     path = Path(path)
+    if is_tf_checkpoint(path):
+        return read_srn_checkpoint(path)
     if stored_format(path) == "safetensors":
         state_dict, metadata = _read_safetensors(path)
     else:
         state_dict, metadata = _read_pickle(path), {}
-    return _strip_prefixes(state_dict), metadata
+    return with_release_companions(path, _strip_prefixes(state_dict)), metadata
 
 
 def stored_format(path: Path) -> str:
@@ -75,11 +81,12 @@ def stored_format(path: Path) -> str:
         raise CheckpointError(f"{path}: cannot be read ({error.strerror})") from None
     if size == 0:
         raise CheckpointError(f"{path}: the file is empty")
-    if head.startswith(_TORCH_ZIP) or head.startswith(_PICKLE):
-        return "pytorch"
-    # .safetensors: the JSON header's length as 8 little-endian bytes, then the header itself.
+    # .safetensors: the JSON header's length as 8 little-endian bytes, then the header itself. Asked first: a header
+    # length whose low byte is 0x80 starts like a pickle.
     if head[8:9] == b"{" and int.from_bytes(head[:8], "little") < size:
         return "safetensors"
+    if head.startswith(_TORCH_ZIP) or head.startswith(_PICKLE):
+        return "pytorch"
     raise CheckpointError(f"{path}: not a readable PyTorch checkpoint or .safetensors file: {_describe(head)}")
 
 
@@ -95,21 +102,16 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     path = Path(path)
     if stored_format(path) != "safetensors":
         return {}
+    return _read_safetensors(path, tensors=False)[1]
+
+
+def _read_safetensors(path: Path, tensors: bool = True) -> tuple[StateDict, dict[str, str]]:
+    """The tensors (none unless `tensors`) and the metadata of a `.safetensors` file."""
     from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(path), framework="pt") as handle:
-            return dict(handle.metadata() or {})
-    except (SafetensorError, OSError, ValueError) as error:
-        raise CheckpointError(f"{path}: not a readable .safetensors file ({error})") from None
-
-
-def _read_safetensors(path: Path) -> tuple[StateDict, dict[str, str]]:
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            keys = handle.keys()  # a safe_open handle is not iterable itself
+            keys = handle.keys() if tensors else []  # a safe_open handle is not iterable itself
             return {key: handle.get_tensor(key) for key in keys}, dict(handle.metadata() or {})
     except (SafetensorError, OSError, ValueError) as error:
         raise CheckpointError(f"{path}: not a readable .safetensors file ({error})") from None
@@ -205,6 +207,7 @@ def _described_config(arch: Architecture, config: object, source: str) -> dict:
             f"{source}: its metadata config must be a mapping of hyper-parameters, found a {type(config).__name__}"
         )
     known = hyperparameters(arch)
+    config = {key: value for key, value in config.items() if key not in arch.run_options}  # recorded by old files
     for key, value in config.items():
         if key not in known:
             raise CheckpointError(
@@ -253,30 +256,48 @@ def _misfits(model: nn.Module, state_dict: StateDict) -> list[str]:
 
 def check_fit(model: nn.Module, state_dict: StateDict, source: str) -> None:
     """A CheckpointError naming every missing, unexpected and mismatched tensor where `state_dict` does not fit
-    `model` (a network carrying `.architecture` and `.hparams`)."""
+    `model` (a network carrying `.architecture` and `.hparams`).
+
+    BatchNorm's `num_batches_tracked`, which PyTorch saved only from 0.4.1 on, is added to `state_dict` where it
+    is missing, as tensor(0), as torch's own loading fills it, so the 2018 releases (DID-MDN's) load."""
+    for key in model.state_dict():
+        counted = key.removesuffix("num_batches_tracked") + "running_mean"
+        if key.endswith(".num_batches_tracked") and key not in state_dict and counted in state_dict:
+            state_dict[key] = torch.tensor(0)
     problems = _misfits(model, state_dict)
     if problems:
         raise CheckpointError(
-            f"{source}: the weights do not fit {model.architecture} {model.hparams}; " + "; ".join(problems)
+            f"{source}: the weights do not fit {describe(model).architecture} {describe(model).hparams}; "
+            + "; ".join(problems)
         )
 
 
 def load_model(source: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
-    """A ready network (eval mode) from a bundled model's name or a weights file.
+    """A ready network (eval mode) from a bundled model's name, an official checkpoint's name (`mprnet weights
+    list`; fetched into the per-user cache on first use) or a weights file.
 
     The architecture and its hyper-parameters are detected from the tensors' shapes, so weights of any width load.
     The model carries `.architecture`, `.hparams` and `.metadata` (the file's metadata, e.g. its task).
     """
+    from . import hub
+
     name = str(source)
     bundled = bundled_models()
-    if name in bundled and not Path(name).exists():
+    if hub.is_official(name) and not Path(name).exists():
+        state_dict, metadata = hub.official_weights(name)
+        path = Path(name)
+    elif name in bundled and not Path(name).exists():
         path = bundled[name]
+        state_dict, metadata = read_weights(path)
     else:
         path = Path(source)
-        if not path.exists():
+        if not path.exists() and not is_tf_checkpoint(path):
             available = ", ".join(bundled) or "none yet"
-            raise CheckpointError(f"{name}: neither a weights file nor a bundled model (bundled: {available})")
-    state_dict, metadata = read_weights(path)
+            raise CheckpointError(
+                f"{name}: neither a weights file nor a bundled model (bundled: {available}), nor an official "
+                f"checkpoint (mprnet weights list)"
+            )
+        state_dict, metadata = read_weights(path)
     model = model_from_state_dict(
         state_dict, metadata.get("architecture"), _metadata_config(metadata, path), source=str(path)
     )
@@ -303,7 +324,8 @@ def save_weights(model: nn.Module, path: str | os.PathLike, dtype: torch.dtype |
     tensors = {
         key: _cast(value.detach().to("cpu").clone().contiguous(), dtype) for key, value in model.state_dict().items()
     }
-    info = {"architecture": cast(str, model.architecture), "config": json.dumps(model.hparams)}
+    described = describe(model)
+    info = {"architecture": described.architecture, "config": json.dumps(described.hparams)}
     info.update({key: value if isinstance(value, str) else json.dumps(value) for key, value in metadata.items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as temporary:
@@ -317,8 +339,7 @@ def resave_weights(
     """A trained model's weights saved again (by default in fp16, as bundled models are), its metadata kept and
     `metadata` added."""
     model = load_model(source)
-    stored = cast("dict[str, str]", model.metadata)  # the file's metadata, as load_model sets it
-    kept = {key: value for key, value in stored.items() if key not in ("architecture", "config")}
+    kept = {key: value for key, value in describe(model).metadata.items() if key not in ("architecture", "config")}
     return save_weights(model, path, dtype=dtype, **{**kept, **metadata})
 
 

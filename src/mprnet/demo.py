@@ -13,9 +13,11 @@ from .data import centre_crop
 from .degrade import seeded_rng
 from .errors import DataError, MprnetError
 from .figures import image_grid, save_figure
-from .io import image_files, read_rgb
+from .infer import DEFAULT_PRECISION
+from .io import ImageData, image_files, read_rgb
 from .metrics import evaluate_pair
-from .restorers import get_restorer
+from .pipeline import restore_image
+from .restorers import Restorer, get_restorer
 from .tasks import TASK_NAMES, TASKS
 
 SAMPLE_PHOTOS = ("astronaut", "chelsea", "coffee")
@@ -51,10 +53,16 @@ def degrade_sample(task: str, clean: np.ndarray, number: int, seed: int = 0) -> 
     return np.clip(degraded, 0, 1).astype(np.float32)
 
 
+def restored_pixels(pixels: np.ndarray, restorer: Restorer) -> np.ndarray:
+    """A photo's pixels restored through the one image pipeline (`pipeline.restore_image`), as `mprnet restore`
+    restores a file."""
+    return restore_image(ImageData(pixels), restorer).image.pixels
+
+
 def run_demo(
     out_dir: str | Path,
     device: str = "auto",
-    precision: str = "fp32",
+    precision: str = DEFAULT_PRECISION,
     size: int = 256,
     tasks: tuple[str, ...] = TASK_NAMES,
     seed: int = 0,
@@ -73,7 +81,7 @@ def run_demo(
         rows = []
         for number, (name, clean) in enumerate(photos.items()):
             degraded = degrade_sample(task, clean, number, seed)
-            restored = restorer(degraded)
+            restored = restored_pixels(degraded, restorer)
             before, after = evaluate_pair(degraded, clean, protocol), evaluate_pair(restored, clean, protocol)
             records.append(
                 {
@@ -102,7 +110,7 @@ def run_real_demo(
     real_dir: str | Path,
     out_dir: str | Path,
     device: str = "auto",
-    precision: str = "fp32",
+    precision: str = DEFAULT_PRECISION,
     size: int = 256,
     tasks: tuple[str, ...] = TASK_NAMES,
 ) -> list[dict]:
@@ -126,7 +134,7 @@ def run_real_demo(
         rows = []
         for path in paths:
             degraded = centre_crop(read_rgb(path), size)
-            restored = np.clip(restorer(degraded), 0.0, 1.0)
+            restored = restored_pixels(degraded, restorer)
             record: dict = {"task": task, "image": path.name}
             labels = [path.stem[:20], "bundled MPRNet"]
             if measure is not None:

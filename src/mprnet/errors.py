@@ -29,3 +29,15 @@ class MetricError(MprnetError, ValueError):
 
 class RestoreError(MprnetError):
     """A restorer that gave no usable image (NaN or infinite values)."""
+
+
+class UsageError(MprnetError):
+    """Settings that cannot go together, or that name nothing to work on: a usage error (exit status 2)."""
+
+    exit_code = 2
+
+
+class TensorBundleError(CheckpointError):
+    """A TensorFlow checkpoint (index or data shard) that is cut, damaged or of a kind that cannot be read."""
+
+    exit_code = 2

@@ -28,6 +28,16 @@ def default_protocol(task: str | None = None, layout: str | None = None) -> str:
     return TASKS[task].benchmark_protocol if task else "rgb"
 
 
+def task_of_data(layout: str, root: str | os.PathLike) -> str | None:
+    """The task of a paired data set in `root`: its layout's, else, for generic input/ + target/ folders, deblurring
+    where the folder or the one above it is GoPro's (MPRNet's own test set is `Datasets/GoPro/test/input` +
+    `target`)."""
+    root = Path(root).resolve()
+    if layout == "folders" and any(name.lower().startswith("gopro") for name in (root.name, root.parent.name)):
+        return "deblur"
+    return task_of_layout(layout)
+
+
 def evaluate(
     restorer: Restorer,
     dataset: PairedDataset | str | os.PathLike,

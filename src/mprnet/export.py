@@ -18,7 +18,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from .errors import MprnetError
 from .files import atomic_path
-from .models.registry import get_architecture, restoring_forward
+from .models.registry import describe, get_architecture, restoring_forward
 
 FORMATS = ("onnx", "torchscript")
 #: The largest difference from PyTorch (fp32, values in [0, 1]) an export may show.
@@ -70,9 +70,10 @@ def export_model(
     width (multiples of the network's) when both are None; checked against PyTorch before it replaces `path`."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; choose {' or '.join(FORMATS)}")
-    architecture = get_architecture(cast(str, model.architecture))
+    info = describe(model)
+    architecture = get_architecture(info.architecture)
     multiple = architecture.size_multiple
-    channels = architecture.image_channels(cast("dict[str, Any]", model.hparams))
+    channels = architecture.image_channels(info.hparams)
     dynamic = height is None and width is None
     if not dynamic:
         _check_size(height, width, multiple, architecture.title)

@@ -14,13 +14,17 @@ floating-point samples, planar colour) are read by tifffile, scaled by the range
 back in that type.
 
 A file is offered only to the decoders of the formats of `IMAGE_SUFFIXES`, whatever its name: none reaches
-Ghostscript (EPS) or another decoder this program does not mean to run.
+Ghostscript (EPS) or another decoder this program does not mean to run. HEIF photos (phones) are read with
+pillow-heif where it is installed, whose decoder is registered and offered only to files whose first bytes say
+HEIF; HEIF and AVIF photos are written back in their format where this system can encode it, else as JPEG.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import importlib.util
 import io
 import logging
 import os
@@ -30,7 +34,7 @@ import warnings
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, ImageSequence, JpegImagePlugin
@@ -68,22 +72,14 @@ IMAGE_SUFFIXES = frozenset(
         ".avif",
     ]
 )
-#: HEIF photos (iPhones), read only where pillow-heif is installed; elsewhere a folder scan says it leaves them out.
+#: HEIF photos (phones), read only where pillow-heif is installed; elsewhere a folder scan says it leaves them out.
 HEIF_SUFFIXES = frozenset({".heic", ".heif"})
-
-
-def _heif_opener() -> bool:
-    """Whether HEIF photos can be read: pillow-heif, where installed, adds its decoder to Pillow."""
-    try:
-        from pillow_heif import register_heif_opener
-    except ImportError:
-        return False
-    register_heif_opener()
-    return True
-
-
-if _heif_opener():
+HEIF_INSTALLED = importlib.util.find_spec("pillow_heif") is not None
+if HEIF_INSTALLED:
     IMAGE_SUFFIXES |= HEIF_SUFFIXES
+#: Phone formats and their suffixes: written back as they came where this system can encode them, else as JPEG.
+PHONE_FORMATS = {"HEIF": ".heic", "AVIF": ".avif"}
+_PHONE_SUFFIXES = {".heic": "HEIF", ".heif": "HEIF", ".avif": "AVIF"}
 #: Pillow's names of the formats of IMAGE_SUFFIXES, the only decoders a file is offered to.
 READABLE_FORMATS = tuple(
     sorted(
@@ -94,9 +90,15 @@ READABLE_FORMATS = tuple(
 _FOREIGN_SIGNATURES = {b"%PDF": "PDF"}
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
 _TIFF_SIGNATURES = frozenset({b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"})
-_EIGHT_BIT_ONLY = {"JPEG", "WEBP", "BMP", "GIF"}
-#: Channel counts a format cannot hold (Pillow writes no gray + alpha JPEG or BMP, and drops a BMP's alpha).
-_CHANNELS_NOT_HELD = {"JPEG": {2: "gray + alpha", 4: "RGB + alpha"}, "BMP": {2: "gray + alpha", 4: "RGB + alpha"}}
+_EIGHT_BIT_ONLY = {"JPEG", "WEBP", "BMP", "GIF", "HEIF", "AVIF"}
+#: Channel counts a format cannot hold (Pillow writes no gray + alpha JPEG or BMP, and drops a BMP's alpha; HEIF
+#: and AVIF encoders turn gray + alpha into RGBA).
+_CHANNELS_NOT_HELD = {
+    "JPEG": {2: "gray + alpha", 4: "RGB + alpha"},
+    "BMP": {2: "gray + alpha", 4: "RGB + alpha"},
+    "HEIF": {2: "gray + alpha"},
+    "AVIF": {2: "gray + alpha"},
+}
 _PLANAR_SEPARATE = 2
 #: tifffile's photometric interpretations read, with the channels they may have (alpha included).
 _TIFFFILE_COLOURS = {1: (1, 2), 2: (3, 4)}  # MINISBLACK, RGB
@@ -141,54 +143,118 @@ class ImageData:
 def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageData:
     """Read an image file; `ImageError` (naming the file) if it is not a readable image or is too large or small."""
     path = Path(path)
+    return _read_named(path, str(path), max_pixels)
+
+
+def read_image_bytes(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageData:
+    """Read an image file's content (an upload, say) held in memory, as `read_image` reads the file, with the same
+    checks and decoders; `ImageError` naming it `name`."""
+    return _read_named(bytes(data), name, max_pixels)
+
+
+#: An image file: its path, or its content in memory.
+Source = Path | bytes
+
+
+def _read_named(source: Source, name: str, max_pixels: int) -> ImageData:
     _allow_pillow_up_to(max_pixels)
     try:
         with quiet_decoders():
-            return _read(path, max_pixels)
+            return _read(source, max_pixels)
     except PixelLimitError as error:
-        raise PixelLimitError(f"{path}: {error}") from None
+        raise PixelLimitError(f"{name}: {error}") from None
     except ImageError as error:
-        raise ImageError(f"{path}: {error}") from None
+        raise ImageError(f"{name}: {error}") from None
     except Image.DecompressionBombError:
-        raise PixelLimitError(f"{path}: the image has more pixels than the limit of {max_pixels:,}") from None
+        raise PixelLimitError(f"{name}: the image has more pixels than the limit of {max_pixels:,}") from None
     except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
+        raise ImageError(f"{name}: no such file") from None
     except IsADirectoryError:
-        raise ImageError(f"{path}: is a folder, not an image file") from None
+        raise ImageError(f"{name}: is a folder, not an image file") from None
     except MemoryError:
         raise
     except Exception as error:  # Pillow raises many types (OSError, SyntaxError, struct.error...) on damaged files
-        raise ImageError(f"{path}: not a readable image ({_describe(error, path)})") from None
+        raise ImageError(f"{name}: not a readable image ({_describe(error, source)})") from None
 
 
-def _read(path: Path, max_pixels: int) -> ImageData:
-    tiff = _read_tiff_samples(path, max_pixels) if _is_tiff(path) else None
+def _read(source: Source, max_pixels: int) -> ImageData:
+    tiff = _read_tiff_samples(source, max_pixels) if _is_tiff(source) else None
     if tiff is not None:
         return tiff
-    with open_raster(path) as image:
+    with open_raster(source) as image:
         frames = _frame_count(image)
         _check_size(image.size, max_pixels, frames)
-        return _decode_animation(image) if frames > 1 else _decode(path, image)
+        return _decode_animation(image) if frames > 1 else _decode(source, image)
 
 
-def open_raster(path: str | os.PathLike) -> ImageFile.ImageFile:
-    """Pillow's lazily decoded image of a file, offered only to the decoders of READABLE_FORMATS; ImageError naming
-    the format of a file of another known one, Pillow's UnidentifiedImageError for the rest."""
+def open_raster(source: str | os.PathLike | bytes) -> ImageFile.ImageFile:
+    """Pillow's lazily decoded image of a file (its path, or its content), offered only to the decoders of
+    READABLE_FORMATS; ImageError naming the format of a file of another known one, Pillow's UnidentifiedImageError
+    for the rest."""
+    source = source if isinstance(source, bytes) else Path(source)
+    heif = _says_heif(source) and HEIF_INSTALLED and _heif_plugin()
     try:
-        return Image.open(path, formats=READABLE_FORMATS)
+        return Image.open(_opened(source), formats=(*READABLE_FORMATS, "HEIF") if heif else READABLE_FORMATS)
     except Image.UnidentifiedImageError:
-        foreign = _foreign_format(Path(path))
+        if heif:
+            raise ImageError("not a readable image: a HEIF file that pillow-heif cannot decode (damaged?)") from None
+        foreign = _foreign_format(_head(source, 16))
         if foreign is None:
             raise
         raise ImageError(f"not a readable image: {foreign} is not an image format this program reads") from None
 
 
-def _foreign_format(path: Path) -> str | None:
+def _says_heif(source: Source) -> bool:
+    """Whether the file's first bytes are those of a HEIF file (an ISO box `ftyp` naming a HEIF brand)."""
+    try:
+        prefix = _head(source, 12)
+    except OSError:
+        return False  # the decoders' own attempt reports it
+    return prefix[4:8] == b"ftyp" and prefix[8:12] in _HEIF_BRANDS
+
+
+@functools.cache
+def _heif_plugin() -> bool:
+    """Register pillow-heif's decoder and encoder with Pillow (once), where it is installed."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return False
+    register_heif_opener()
+    return True
+
+
+@functools.cache
+def cannot_write(file_format: str) -> str | None:
+    """Why this system cannot encode a phone format (HEIF, AVIF), or None where it can: tried once, on a small
+    image."""
+    if file_format == "HEIF" and not (HEIF_INSTALLED and _heif_plugin()):
+        return "pillow-heif is not installed"
+    if file_format not in Image.SAVE:
+        return f"this Pillow has no {file_format} encoder"
+    try:
+        Image.new("RGB", (16, 16)).save(io.BytesIO(), format=file_format)
+    except Exception as error:  # whatever the encoder raises: it cannot be used here
+        return f"its {file_format} encoder failed: {error}"
+    return None
+
+
+def _opened(source: Source) -> BinaryIO | Path:
+    """What a decoder reads: the path itself (the decoder opens and closes it), or the content as a file."""
+    return io.BytesIO(source) if isinstance(source, bytes) else source
+
+
+def _head(source: Source, size: int) -> bytes:
+    if isinstance(source, bytes):
+        return source[:size]
+    with source.open("rb") as file:
+        return file.read(size)
+
+
+def _foreign_format(prefix: bytes) -> str | None:
     """The format of a file no allowed decoder took, from its first bytes (Pillow's own checks of the formats it
     knows, which look no further than those); None if unknown."""
-    with path.open("rb") as file:
-        prefix = file.read(16)
-    if prefix[4:8] == b"ftyp" and prefix[8:12] in _HEIF_BRANDS:
+    if prefix[4:8] == b"ftyp" and prefix[8:12] in _HEIF_BRANDS and not HEIF_INSTALLED:
         return "HEIF"
     for signature, name in _FOREIGN_SIGNATURES.items():
         if prefix.startswith(signature):
@@ -218,17 +284,16 @@ def _drop(_record: logging.LogRecord) -> bool:
     return False
 
 
-def _is_tiff(path: Path) -> bool:
-    with path.open("rb") as file:
-        return file.read(4) in _TIFF_SIGNATURES
+def _is_tiff(source: Source) -> bool:
+    return _head(source, 4) in _TIFF_SIGNATURES
 
 
-def _read_tiff_samples(path: Path, max_pixels: int) -> ImageData | None:
+def _read_tiff_samples(source: Source, max_pixels: int) -> ImageData | None:
     """A TIFF whose samples Pillow would misread, read by tifffile and scaled by the range of its sample type
     (ICC profile kept; its EXIF, which in a TIFF holds the layout tags, is not); None for the others."""
     import tifffile
 
-    with tifffile.TiffFile(path) as tiff:
+    with tifffile.TiffFile(_opened(source)) as tiff:
         page = tiff.pages.first
         if not _pillow_misreads(page):
             return None
@@ -280,10 +345,10 @@ def _scaled(values: np.ndarray) -> tuple[np.ndarray, str]:
     return pixels, "int" if values.dtype.kind == "i" else "uint"
 
 
-def _describe(error: Exception, path: Path) -> str:
-    if path.is_file() and path.stat().st_size == 0:
+def _describe(error: Exception, source: Source) -> str:
+    if source == b"" or (isinstance(source, Path) and source.is_file() and source.stat().st_size == 0):
         return "the file is empty"
-    message = str(error).replace(str(path), "").strip(" '\"")
+    message = str(error) if isinstance(source, bytes) else str(error).replace(str(source), "").strip(" '\"")
     return message or type(error).__name__
 
 
@@ -317,13 +382,13 @@ def _check_size(size: tuple[int, int], max_pixels: int, frames: int = 1) -> None
         raise ImageError(f"the image is {width}x{height} pixels; at least {MIN_SIDE} per side is needed")
 
 
-def _decode(path: Path, image: ImageFile.ImageFile) -> ImageData:
+def _decode(source: Source, image: ImageFile.ImageFile) -> ImageData:
     file_format = image.format or "PNG"
     colour_16_bit = _holds_16_bit_colour(image)  # before anything that loads the image and drops its tiles
     icc_profile = image.info.get("icc_profile") or None
     subsampling = JpegImagePlugin.get_sampling(image) if file_format == "JPEG" else None
     if colour_16_bit:
-        pixels, bit_depth = _read_16_bit_colour(path), 16
+        pixels, bit_depth = _read_16_bit_colour(source), 16
     else:
         upright = ImageOps.exif_transpose(image)
         if upright.mode == "CMYK":
@@ -421,11 +486,11 @@ def _with_rawmode(tile, rawmode: str):
     return tile._replace(args=args)
 
 
-def _read_16_bit_colour(path: Path) -> np.ndarray:
+def _read_16_bit_colour(source: Source) -> np.ndarray:
     """Decode twice: the file's own rawmode unpacks each sample's high byte, the opposite byte order its low byte."""
     halves = []
     for take_low_byte in (False, True):
-        with open_raster(path) as image:
+        with open_raster(source) as image:
             if take_low_byte:
                 image.tile = [_with_rawmode(tile, _opposite_byte_order(_rawmode(tile))) for tile in image.tile]
             image.load()
@@ -441,9 +506,17 @@ def _opposite_byte_order(rawmode: str) -> str:
 
 
 def output_suffix(input_path: str | os.PathLike) -> str:
-    """The suffix an output keeps: the input's when that format can be written, else `.png`."""
+    """The suffix an output keeps: the input's when that format can be written, else `.png` (`.jpg` for a phone
+    photo whose format this system cannot encode)."""
     suffix = Path(input_path).suffix
-    return suffix if Image.registered_extensions().get(suffix.lower()) in WRITABLE_FORMATS else ".png"
+    file_format = _suffix_format(suffix)
+    if file_format in PHONE_FORMATS:
+        return suffix if cannot_write(file_format) is None else ".jpg"
+    return suffix if file_format in WRITABLE_FORMATS else ".png"
+
+
+def _suffix_format(suffix: str) -> str | None:
+    return _PHONE_SUFFIXES.get(suffix.lower()) or Image.registered_extensions().get(suffix.lower())
 
 
 def output_format(path: str | os.PathLike, image: ImageData) -> tuple[str, str | None]:
@@ -453,9 +526,15 @@ def output_format(path: str | os.PathLike, image: ImageData) -> tuple[str, str |
     named = _format_for(path)
     problem = not_held(named, image)
     if problem is None:
-        return named, None
+        return named, _phone_fallback(image, named, path)
     chosen = image.format if image.format in WRITABLE_FORMATS and not_held(image.format, image) is None else "PNG"
     return chosen, f"{problem}: written as {chosen}, keeping the name {path.name}"
+
+
+def _phone_fallback(image: ImageData, written: str, path: Path) -> str | None:
+    """The note for a phone photo written in another format because this system cannot encode its own."""
+    why = cannot_write(image.format) if image.format in PHONE_FORMATS and written != image.format else None
+    return None if why is None else f"{image.format} cannot be written here ({why}): written as {written}, {path.name}"
 
 
 def not_held(file_format: str, image: ImageData) -> str | None:
@@ -535,7 +614,7 @@ def write_image(path: str | os.PathLike, image: ImageData, file_format: str | No
     path."""
     path = Path(path)
     file_format = file_format or _format_for(path)
-    problem = not_held(file_format, image)
+    problem = not_held(file_format, image) or (cannot_write(file_format) if file_format in PHONE_FORMATS else None)
     if problem:
         raise ImageError(f"{path}: {problem}")
     prepare_folder(path.parent)
@@ -559,7 +638,12 @@ def prepare_folder(folder: str | os.PathLike) -> None:
 
 
 def _format_for(path: Path) -> str:
-    file_format = Image.registered_extensions().get(path.suffix.lower())
+    file_format = _suffix_format(path.suffix)
+    if file_format in PHONE_FORMATS:
+        problem = cannot_write(file_format)
+        if problem:
+            raise ImageError(f"{path}: cannot write {file_format} here ({problem})")
+        return file_format
     if file_format not in WRITABLE_FORMATS:
         known = ", ".join(sorted(set(WRITABLE_FORMATS.values())))
         raise ImageError(f"{path}: cannot write images with suffix {path.suffix!r}; use one of {known}")
@@ -594,11 +678,11 @@ def _save_options(file_format: str, image: ImageData) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if image.icc_profile:
         options["icc_profile"] = image.icc_profile
-    if image.exif and file_format in ("JPEG", "PNG", "TIFF", "WEBP"):
+    if image.exif and file_format in ("JPEG", "PNG", "TIFF", "WEBP", "HEIF", "AVIF"):
         options["exif"] = image.exif
     if file_format == "JPEG":
         options.update(quality=JPEG_QUALITY, subsampling=image.jpeg_subsampling or 0)
-    elif file_format == "WEBP":
+    elif file_format in ("WEBP", "HEIF", "AVIF"):
         options.update(quality=JPEG_QUALITY)
     elif file_format == "TIFF":
         options.update(compression="tiff_deflate")

@@ -2,18 +2,24 @@
 
 The judge looks at what the restoration took away and what it left, on the same crops of both: the noise level
 (Donoho's wavelet estimate), the sharpness (mean gradient), and the part removed: how large it is, whether it is
-white like noise or shaped like the photo's own detail, and whether it is bright like rain. A logistic score per
-task, fitted on restorations of the tasks' own degradations whose PSNR gain is known (`benchmarks/no_harm.py fit`),
+white like noise or shaped like the photo's own detail (where it lies along the output's edges, how much of it is
+coarse), and whether it is bright like rain. A small ensemble of decision trees per task, fitted on restorations of
+the tasks' own degradations whose PSNR gain is known (`benchmarks/no_harm.py fit`, stored in `weights/no_harm.json`),
 turns these into a verdict; where it says the output is not better, `--task auto` keeps the input as it was.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+from scipy.ndimage import gaussian_filter, sobel
 
 from .diagnose import KERNEL_SIZE, crops, texture
+from .errors import MprnetError
 from .io import to_gray, to_rgb
 
 #: A restoration that gained this much PSNR (dB) must be kept, one that lost this much must be caught (the
@@ -22,22 +28,24 @@ GAIN, LOSS = 0.5, -0.5
 #: The judge looks at up to this many crops of this many pixels, on a grid over the photo (`diagnose.crops`).
 JUDGE_CROPS, JUDGE_CROP = 9, 256
 DONE = {"denoise": "denoised", "deblur": "deblurred", "derain": "derained"}
-#: Deblurring helped only where the blur kernel estimated from its output is more concentrated than the input's
-#: (`kernel_sharpening` above this): a result that holds the photo's blur still, or more of it, made nothing sharper.
-#: Not fitted: the natural bound. Five of the ten real camera-shake photos, which the bundled model makes softer, fall
-#: below it; so do a third of its synthetic deblurrings that gained 0.5 dB (`benchmarks/no_harm.py report`).
-KERNEL_GAIN = 0.0
-#: Per task, the logistic weights of `design`'s columns (`benchmarks/no_harm.py fit` prints them).
-WEIGHTS: dict[str, tuple[float, ...]] = {
-    "denoise": (-1.468, 0.029, -1.115, 0.528, 12.488, 11.245, -9.96),
-    "deblur": (2.239, -7.52, 0.797, 1.563, 7.778, -1.874, 2.217, -1.934),
-    "derain": (-2.207, 1.966, -3.11, 0.075, 11.436, 18.817, -15.517),
-}
-MEASURES = ("noise_before", "noise_after", "sharpening", "removed", "whiteness", "brightness")
+#: Per task, the fitted trees (`benchmarks/no_harm.py fit` writes them): the features they read, in `design`'s order.
+MODEL = Path(__file__).parent / "weights" / "no_harm.json"
+MEASURES = (
+    "noise_before",
+    "noise_after",
+    "sharpening",
+    "removed",
+    "whiteness",
+    "brightness",
+    "structure",
+    "coarse",
+)
 #: What the judge measures for each task: deblurring also by the blur kernel estimated before and after.
 FEATURES = {"denoise": MEASURES, "derain": MEASURES, "deblur": (*MEASURES, "kernel_sharpening")}
-#: The measures that are sizes, read by the score on a log scale.
+#: The measures that are sizes, read on a log scale, and the ratios of sizes the trees also read (on that scale, a
+#: difference): how much was removed for the noise there was, and how much noise is left of it.
 _SIZES = frozenset({"noise_before", "noise_after", "removed"})
+_RATIOS = (("removed", "noise_before"), ("noise_after", "noise_before"))
 
 
 @dataclass(frozen=True)
@@ -78,7 +86,19 @@ def _measures(before: np.ndarray, after: np.ndarray) -> dict[str, float]:
         "removed": spread,
         "whiteness": _noise(removed) / max(spread, 1e-3),
         "brightness": float(np.clip(removed, 0, None).sum() / max(np.abs(removed).sum(), 1e-9)),
+        "structure": _along_edges(removed, after),
+        "coarse": float((gaussian_filter(removed, 1.0) ** 2).sum() / max(float((removed**2).sum()), 1e-12)),
     }
+
+
+def _along_edges(removed: np.ndarray, after: np.ndarray) -> float:
+    """The correlation of where something was removed with where the output has edges: noise lies everywhere alike,
+    detail taken away lies along the edges."""
+    amount = gaussian_filter(np.abs(removed), 2.0).ravel()
+    edges = gaussian_filter(np.hypot(sobel(after, 0), sobel(after, 1)), 2.0).ravel()
+    if amount.std() == 0 or edges.std() == 0:
+        return 0.0
+    return float(np.corrcoef(amount, edges)[0, 1])
 
 
 def _noise(gray: np.ndarray) -> float:
@@ -95,17 +115,17 @@ def _kernel_sharpening(before: np.ndarray, after: np.ndarray) -> float:
     """How much more concentrated the blur kernel estimated from the output is than the input's (log ratio of
     their peaks, `diagnose.kernel_peak`'s measure): deblurring that worked raises it, and so nearly never a photo
     made softer or one that was sharp already."""
-    from .baselines.l0_deblur import estimate_kernel
+    from .kernel_probe import probe_kernel
 
-    peaks = [estimate_kernel(gray, KERNEL_SIZE) for gray in (before, after)]
+    peaks = [probe_kernel(gray, KERNEL_SIZE) for gray in (before, after)]
     return float(np.log(peaks[1].max() / peaks[1].sum()) - np.log(peaks[0].max() / peaks[0].sum()))
 
 
 def design(task: str, rows: list[dict[str, float]]) -> np.ndarray:
-    """The task's features of each row as the logistic score reads them (sizes on a log scale), then a constant."""
-    names = FEATURES[task]
-    table = np.array([[np.log1p(row[name]) if name in _SIZES else row[name] for name in names] for row in rows])
-    return np.column_stack([table.reshape(len(rows), len(names)), np.ones(len(rows))])
+    """The task's features of each row as the trees read them: sizes on a log scale, then the ratios of sizes."""
+    logged = [{name: np.log1p(value) if name in _SIZES else value for name, value in row.items()} for row in rows]
+    table = [[row[name] for name in FEATURES[task]] + [row[a] - row[b] for a, b in _RATIOS] for row in logged]
+    return np.array(table, dtype=np.float64).reshape(len(rows), len(FEATURES[task]) + len(_RATIOS))
 
 
 def judge(task: str, before: np.ndarray, after: np.ndarray) -> Verdict:
@@ -116,19 +136,45 @@ def judge(task: str, before: np.ndarray, after: np.ndarray) -> Verdict:
 
 
 def helped(task: str, found: dict[str, float]) -> bool:
-    """The verdict on the task's features: a positive score, and for deblurring a sharper kernel (`KERNEL_GAIN`)."""
-    return score(task, found) > 0 and found.get("kernel_sharpening", KERNEL_GAIN) >= KERNEL_GAIN
+    """The verdict on the task's features: a positive score."""
+    return score(task, found) > 0
 
 
 def score(task: str, found: dict[str, float]) -> float:
-    """The logistic score of the task's features (`features`): above 0, the restoration helped."""
-    return float(design(task, [found])[0] @ np.array(WEIGHTS[task]))
+    """The trees' log-odds that the restoration helped, less the task's threshold: above 0, it helped."""
+    model = trees()[task]
+    x = design(task, [found])[0]
+    raw = model["bias"] + model["rate"] * sum(_leaf(tree, x) for tree in model["trees"])
+    return float(raw - model["threshold"])
+
+
+def feature_names(task: str) -> list[str]:
+    """The names of `design`'s columns for the task."""
+    return [*FEATURES[task], *(f"{a}/{b}" for a, b in _RATIOS)]
+
+
+@functools.cache
+def trees() -> dict[str, dict]:
+    """Per task the fitted ensemble: `features` (its columns' names), `bias`, `rate`, `threshold` and `trees`, each
+    tree as parallel lists (`feature`, `split`, `left`, `right`, `value`; a leaf's `left` is -1)."""
+    model = json.loads(MODEL.read_text())
+    for task in FEATURES:
+        if model.get(task, {}).get("features") != feature_names(task):
+            raise MprnetError(f"{MODEL} was fitted on other measures than the judge's: run benchmarks/no_harm.py fit")
+    return model
+
+
+def _leaf(tree: dict, x: np.ndarray) -> float:
+    node = 0
+    while tree["left"][node] != -1:
+        node = tree["left"][node] if x[tree["feature"][node]] <= tree["split"][node] else tree["right"][node]
+    return tree["value"][node]
 
 
 def _why(task: str, found: dict[str, float]) -> str:
     if task == "deblur" and found["sharpening"] <= 0:
         return "deblurring would have made it softer"
-    if task == "deblur" and found["kernel_sharpening"] < KERNEL_GAIN:
+    if task == "deblur" and found["kernel_sharpening"] < 0:
         return "the deblurred photo would still hold its blur"
     if task == "denoise" and found["noise_before"] < 2:
         return "there is too little noise to remove"

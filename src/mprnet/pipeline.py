@@ -14,7 +14,7 @@ from .api import restore_pixels
 from .baselines import get_baseline
 from .diagnose import Diagnosis, diagnose
 from .io import ImageData, is_gray
-from .no_harm import WEIGHTS, Verdict, judge
+from .no_harm import FEATURES, Verdict, judge
 from .restorers import Restorer, decided, remark, resolve
 
 
@@ -102,6 +102,6 @@ def _gray_restorer(image: ImageData, method: str, known: dict[str, Any]) -> tupl
 def _judged(chosen: Restorer, before: ImageData, after: ImageData) -> Verdict | None:
     """The judge's verdict on a network's restoration of a task it was fitted for (classic methods, fitted to
     nothing here, and networks of no known task are not judged)."""
-    if chosen.kind != "network" or chosen.task not in WEIGHTS:
+    if chosen.kind != "network" or chosen.task not in FEATURES:
         return None
     return judge(str(chosen.task), before.pixels, after.pixels)

@@ -19,11 +19,12 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from torch import nn
 
+from .backends import make_engine
 from .baselines import BASELINES, get_baseline
 from .checkpoint import bundled_models, load_model, read_metadata
 from .diagnose import Diagnosis, diagnose
 from .errors import CheckpointError, MprnetError
-from .infer import Engine, Progress
+from .infer import DEFAULT_PRECISION, Engine, Progress
 from .io import is_gray
 from .models.registry import ARCHITECTURES
 from .tasks import TASKS
@@ -62,9 +63,10 @@ class AutoRestorer:
     sure enough about, comes back unchanged."""
 
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = DEFAULT_PRECISION
     tile: int | None = None
     overlap: int = 32
+    backend: str = "torch"
     name: str = AUTO
     title: str = "Automatic (degradation classifier, then the bundled model of its task)"
     task: str = AUTO
@@ -82,7 +84,7 @@ class AutoRestorer:
         gray_method = gray_method_for(task)
         if gray_method and image is not None and is_gray(image):
             return get_baseline(gray_method)
-        return get_restorer(task, device=self.device, precision=self.precision, tile=self.tile, overlap=self.overlap)
+        return get_restorer(task, None, None, self.device, self.precision, self.tile, self.overlap, self.backend)
 
     def choose(self, image: np.ndarray) -> tuple[Diagnosis, AutoSteps | None]:
         """The diagnosis of the image and what restores it (None: leave the image as it is)."""
@@ -117,7 +119,8 @@ class AutoSteps:
         )
 
     def __call__(self, image: np.ndarray, progress: Progress | None = None, **known: Any) -> np.ndarray:
-        # A classic denoiser (`AutoRestorer.model`) needs the noise level: the classifier's, at least 1.
+        # A classic denoiser (`AutoRestorer.restorer_for` gives one a gray photo) needs the noise level: the
+        # classifier's, at least 1.
         restored = self.first(image, progress, **{"sigma": max(1.0, self.diagnosis.noise_sigma), **known})
         if not self.diagnosis.followers:
             return restored
@@ -172,27 +175,29 @@ def get_restorer(
     model: str | os.PathLike | nn.Module | None = None,
     method: str | None = None,
     device: str = "auto",
-    precision: str = "fp32",
+    precision: str = DEFAULT_PRECISION,
     tile: int | None = None,
     overlap: int = 32,
+    backend: str = "torch",
 ) -> Restorer:
     """A classic method when `method` names one; otherwise a network: `model` (a bundled name, a weights file or a
     module), else the bundled model of `task`, checked to be of the architecture `method` names, if it names one.
 
     Networks loaded from names or files are cached (a module is not: the caller may change it between calls).
-    Task "auto" gives an `AutoRestorer`, which picks the bundled model per image."""
+    Task "auto" gives an `AutoRestorer`, which picks the bundled model per image. `backend` runs the network's
+    pass (`mprnet.backends`: torch, onnxruntime, openvino, openvino-int8 or auto)."""
     if task == AUTO:
         if model is not None or method is not None:
             raise MprnetError("task auto picks the bundled models itself: leave out the weights and the method")
-        return AutoRestorer(device, precision, tile, overlap)
+        return AutoRestorer(device, precision, tile, overlap, backend)
     if method in BASELINES:
         return get_baseline(method)
     if method is not None and method not in ARCHITECTURES:
         raise MprnetError(f"unknown method {method!r}; choose one of {', '.join(method_names())}")
     if isinstance(model, nn.Module):
-        engine = Engine(model, device=device, precision=precision, tile=tile, overlap=overlap)
+        engine = make_engine(model, backend, device=device, precision=precision, tile=tile, overlap=overlap)
     else:
-        engine = _engine(str(_model_source(task, model)), device, precision, tile, overlap)
+        engine = _engine(str(_model_source(task, model)), device, precision, tile, overlap, backend)
     if method is not None and engine.name != method:
         raise CheckpointError(
             f"method {method} was asked for, but {model or f'the bundled {task} model'} is a {engine.title} network"
@@ -218,5 +223,5 @@ def _model_source(task: str | None, model: str | os.PathLike | None) -> str | os
 
 
 @functools.lru_cache(maxsize=4)
-def _engine(source: str, device: str, precision: str, tile: int | None, overlap: int) -> Engine:
-    return Engine(load_model(source), device=device, precision=precision, tile=tile, overlap=overlap)
+def _engine(source: str, device: str, precision: str, tile: int | None, overlap: int, backend: str) -> Engine:
+    return make_engine(load_model(source), backend, device=device, precision=precision, tile=tile, overlap=overlap)

@@ -9,12 +9,12 @@ image extended by symmetric padding and edge-tapered, which keeps ringing out of
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 from numpy.lib import format as npy
 from scipy import fft
-from skimage import restoration
 
 from ..errors import BaselineError, MprnetError
 from ..io import open_raster, quiet_decoders
@@ -53,19 +53,28 @@ def load_kernel(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise BaselineError(f"Expected a kernel file (.npy or grayscale image), found no file at {path}.")
+    return _kernel(path, path.suffix.lower() == ".npy", str(path))
+
+
+def kernel_from_bytes(data: bytes, name: str) -> np.ndarray:
+    """A blur kernel from a kernel file's content held in memory (an upload), as `load_kernel` reads the file: a
+    .npy array where `name` ends in .npy, else a grayscale image; errors name it `name`."""
+    return _kernel(bytes(data), name.lower().endswith(".npy"), name)
+
+
+def _kernel(source: Path | bytes, is_npy: bool, name: str) -> np.ndarray:
     try:
-        array = _read_npy(path) if path.suffix.lower() == ".npy" else _read_gray(path)
-        return as_kernel(array)
+        return as_kernel(_read_npy(source) if is_npy else _read_gray(source))
     except MprnetError as error:
-        raise BaselineError(f"{path}: {error}") from None
+        raise BaselineError(f"{name}: {error}") from None
     except MemoryError:
         raise
     except Exception as error:  # Pillow and numpy raise many types (struct.error, SyntaxError...) on damaged files
-        raise BaselineError(f"Could not read the kernel file {path}: {error}") from None
+        raise BaselineError(f"Could not read the kernel file {name}: {error}") from None
 
 
-def _read_npy(path: Path) -> np.ndarray:
-    with path.open("rb") as file:
+def _read_npy(source: Path | bytes) -> np.ndarray:
+    with source.open("rb") if isinstance(source, Path) else io.BytesIO(source) as file:
         version = npy.read_magic(file)
         if version not in _NPY_HEADER_READERS:
             raise BaselineError(f"A .npy file of format version {version[0]}.{version[1]}, which is not read.")
@@ -77,8 +86,8 @@ def _read_npy(path: Path) -> np.ndarray:
         return npy.read_array(file, allow_pickle=False)
 
 
-def _read_gray(path: Path) -> np.ndarray:
-    with quiet_decoders(), open_raster(path) as image:
+def _read_gray(source: Path | bytes) -> np.ndarray:
+    with quiet_decoders(), open_raster(source) as image:
         check_kernel_shape((image.height, image.width))
         array = np.asarray(image, dtype=np.float64)
     if array.ndim == 3:
@@ -137,6 +146,8 @@ def wiener_deconvolve(
 ) -> np.ndarray:
     """Wiener deconvolution (scikit-image, Laplacian regulariser) of an H x W x C image; `balance` defaults to one
     grown with the noise level sigma (0-255 scale, about 1% noise when unknown)."""
+    from skimage import restoration  # imported when used: `import mprnet` stays free of scikit-image
+
     kernel = as_kernel(kernel)
     if balance is None:
         balance = default_wiener_balance(2.55 if sigma is None else sigma)

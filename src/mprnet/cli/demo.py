@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import MprnetError
 from ..files import OverwriteError, atomic_path, refuse_existing, refuse_inside
-from ..infer import PRECISIONS
+from ..infer import DEFAULT_PRECISION, PRECISIONS
 from ..tasks import TASK_NAMES
 from . import add_number
 
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--overwrite", action="store_true", help="replace the figures and scores of an earlier demo")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
-    parser.add_argument("--precision", default="fp32", choices=PRECISIONS)
+    parser.add_argument("--precision", default=DEFAULT_PRECISION, choices=PRECISIONS)
 
 
 def run(args: argparse.Namespace) -> int:

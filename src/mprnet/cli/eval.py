@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..data import open_paired
-from ..evaluate import check_outputs, default_protocol, evaluate, write_csv, write_json
+from ..evaluate import check_outputs, default_protocol, evaluate, task_of_data, write_csv, write_json
 from ..infer import PRECISIONS
 from ..metrics import PROTOCOLS
 from ..restorers import get_restorer
@@ -21,12 +21,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "dataset",
         type=Path,
         metavar="DATASET_DIR",
-        help="input/ + target/ (or rainy/ + norain/), GoPro sequences or SIDD scenes",
+        help="input/ + target/ (or rainy/ + norain/), GoPro sequences or SIDD scenes; input/ + target/ under a "
+        "GoPro folder (MPRNet's Datasets/GoPro/test) is scored as deblurring",
     )
     parser.add_argument(
         "--task", choices=TASK_NAMES, help="what the network undoes (picks the bundled model and protocol)"
     )
-    parser.add_argument("--weights", metavar="PATH", help="a checkpoint or bundled model name (default: the task's)")
+    parser.add_argument(
+        "--weights",
+        metavar="PATH",
+        help="a checkpoint, a bundled model's or an official checkpoint's name (default: the task's)",
+    )
     parser.add_argument(
         "--protocol",
         choices=sorted(PROTOCOLS),
@@ -45,11 +50,12 @@ def run(args: argparse.Namespace) -> int:
     dataset = open_paired(args.dataset)
     reports = {"--csv": args.csv, "--json": args.json}
     check_outputs(dataset, args.dataset, args.save_dir, reports, args.overwrite)
-    protocol = args.protocol or default_protocol(args.task, dataset.layout)
+    task = args.task or task_of_data(dataset.layout, args.dataset)
+    protocol = args.protocol or default_protocol(task)
     restorer = get_restorer(
         args.task, args.weights, device=args.device, precision=args.precision, tile=args.tile, overlap=args.overlap
     )
-    print(f"{len(dataset)} pairs ({dataset.layout} layout), protocol {protocol}")
+    print(f"{len(dataset)} pairs ({dataset.layout} layout), protocol {protocol}{_protocol_origin(args, task)}")
     results = evaluate(restorer, dataset, protocol, save_dir=args.save_dir, on_image=_print_row)
     print(
         f"{'mean':<40} PSNR {results['psnr']:7.3f} dB  SSIM {results['ssim']:.4f}  "
@@ -60,6 +66,15 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(f"wrote {write_json(results, args.json)}")
     return 0
+
+
+def _protocol_origin(args: argparse.Namespace, task: str | None) -> str:
+    """Why the protocol is the one used, where neither --protocol nor --task said it."""
+    if args.protocol or args.task:
+        return ""
+    if task:
+        return f" (the {task} benchmark's: the data set is {task} pairs)"
+    return " (nothing tells this data set's task: pass --task or --protocol for a benchmark's protocol)"
 
 
 def _print_row(row: dict) -> None:

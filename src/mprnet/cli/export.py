@@ -16,7 +16,11 @@ SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("weights", metavar="WEIGHTS", help="a bundled model's name (deblur, denoise, derain) or a file")
+    parser.add_argument(
+        "weights",
+        metavar="WEIGHTS",
+        help="a bundled model's name (deblur, denoise, derain), an official checkpoint's name or a file",
+    )
     parser.add_argument(
         "--format", required=True, choices=FORMATS, help="onnx (checked with onnxruntime) or torchscript"
     )

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, cast
 
 from torch import nn
 
 from ..checkpoint import bundled_models, load_model
 from ..complexity import count_macs, count_parameters
 from ..errors import CheckpointError, MetricError
-from ..models.registry import create_model, get_architecture, list_models, restoring_forward
+from ..hub import is_official
+from ..models.registry import create_model, describe, get_architecture, list_models, restoring_forward
 from . import add_number
 
 HELP = "describe a checkpoint, bundled model or preset: architecture, configuration, parameters, MACs"
@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "model",
         metavar="CHECKPOINT_OR_PRESET",
-        help=f"a weights file, a bundled model's name, or a preset: {', '.join(list_models())}",
+        help=f"a weights file, a bundled model's or official checkpoint's name (mprnet weights list), or a preset: "
+        f"{', '.join(list_models())}",
     )
     add_number(
         parser, "--size", int, least=1, default=256, metavar="N", help="input side for the MAC count (default: 256)"
@@ -30,8 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     model = _open(args.model)
-    architecture = get_architecture(cast(str, model.architecture))
-    hparams = cast("dict[str, Any]", model.hparams)
+    info = describe(model)
+    architecture, hparams = get_architecture(info.architecture), info.hparams
     if args.size % architecture.size_multiple:
         raise MetricError(
             f"--size must be a multiple of {architecture.size_multiple} for {architecture.name}, found {args.size}"
@@ -43,14 +44,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"configuration: {', '.join(f'{key}={value}' for key, value in hparams.items()) or 'defaults'}")
     print(f"parameters:    {parameters:,} ({parameters / 1e6:.2f} M)")
     print(f"MACs at {args.size}x{args.size}: {macs / 1e9:.2f} G")
-    for key, value in sorted((getattr(model, "metadata", None) or {}).items()):
+    for key, value in sorted(info.metadata.items()):
         print(f"metadata {key}: {value}")
     return 0
 
 
 def _open(name: str) -> nn.Module:
-    """A weights file or bundled model through `load_model`, otherwise a freshly built preset."""
-    if Path(name).exists() or name in bundled_models():
+    """A weights file, bundled model or official checkpoint through `load_model`, otherwise a freshly built preset."""
+    if Path(name).exists() or name in bundled_models() or is_official(name):
         return load_model(name)
     try:
         return create_model(name)

@@ -7,9 +7,9 @@ import argparse
 import json
 import sys
 
+from ..batch import find_images
 from ..errors import MprnetError
 from ..io import DEFAULT_MAX_PIXELS, read_image
-from .restore import find_images
 
 HELP = "tell what is wrong with photos (clean, noise, blur, rain) and how sure, as restore --task auto decides"
 
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..diagnose import diagnose
 
-    sources = find_images(args.inputs, args.recursive)
+    sources = find_images(args.inputs, args.recursive, warn=_warn)
     if not sources:
         raise MprnetError(f"no image found in {', '.join(args.inputs)}")
     failed = 0
@@ -40,3 +40,7 @@ def run(args: argparse.Namespace) -> int:
             else f"{source}: {diagnosis.summary()}"
         )
     return 1 if failed else 0
+
+
+def _warn(note: str) -> None:
+    print(f"mprnet inspect: {note}", file=sys.stderr)

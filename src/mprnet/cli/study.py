@@ -13,6 +13,7 @@ from ..study import StudySettings, run_study
 from ..study.complexity import CostSettings
 from ..study.report import finished_outputs
 from ..tasks import TASK_NAMES
+from . import add_number, add_tiling
 
 HELP = "run the study: MPRNet against peers and classic methods, quality and cost, as an HTML report"
 #: --quick: three photos cropped to 128 px, latency at 64 px; 2.5 minutes on a 2-core CPU (measured).
@@ -26,14 +27,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="DIR",
-        help="clean test photos, or GoPro / Rain100L/H pairs replacing the synthetic degradations "
-        "of their task (repeatable; default: scikit-image's sample photos)",
+        help="clean test photos, or GoPro (blur/ + sharp/ sequences, or MPRNet's GoPro/test/input/ + target/) or "
+        "Rain100L/H pairs replacing the synthetic degradations of their task (repeatable; default: scikit-image's "
+        "sample photos)",
     )
     parser.add_argument(
         "--weights-dir",
         type=Path,
         metavar="DIR",
-        help="official checkpoints (MPRNet, NAFNet, MIMO-UNet, DID-MDN), recognised by their keys",
+        help="official checkpoints (MPRNet, NAFNet, MIMO-UNet .pkl, DID-MDN), recognised by their keys; a file "
+        "that does not load is skipped with a note; or official checkpoints' names, comma-separated (mprnet weights "
+        "list; fetched on first use)",
     )
     parser.add_argument(
         "--out",
@@ -61,6 +65,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="which experiments to run (default: all)",
     )
     parser.add_argument("--no-complexity", action="store_true", help="leave out the cost table")
+    add_number(
+        parser,
+        "--figure-images",
+        int,
+        least=1,
+        default=StudySettings.figure_images,
+        metavar="N",
+        help=f"images in each crop figure (default: {StudySettings.figure_images}, as the article; more than "
+        "there are: every image)",
+    )
+    add_tiling(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of the degradations (default: 0)")
     parser.add_argument("--device", default="cpu", help="where the networks restore: cpu, cuda, auto (default: cpu)")
 
@@ -95,7 +110,10 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         tasks=tuple(args.tasks),
         costs=costs,
+        figure_images=args.figure_images,
         device=args.device,
+        tile=args.tile,
+        overlap=args.overlap,
         command=shlex.join(["mprnet", *sys.argv[1:]]),
     )
     print(f"wrote {run_study(settings)}")

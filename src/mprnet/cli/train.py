@@ -13,14 +13,17 @@ HELP = "train a restoration network or the degradation classifier from a YAML co
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="a YAML training config, or a bundled one's name (e.g. denoise-tiny)")
     start = parser.add_mutually_exclusive_group()
-    start.add_argument("--resume", action="store_true", help="continue the run in OUT_DIR from its last.pt")
     start.add_argument(
-        "--overwrite", action="store_true", help="start anew in an OUT_DIR that holds a run, replacing its files"
+        "--resume", action="store_true", help="continue the run in the config's out_dir from its last.pt"
+    )
+    start.add_argument(
+        "--overwrite", action="store_true", help="start anew in an out_dir that holds a run, replacing its files"
     )
     parser.add_argument(
         "--init-weights",
         metavar="FILE",
-        help="start from these trained weights (a weights file or a bundled model's name) instead of random ones",
+        help="start from these trained weights instead of random ones: a weights file, a bundled model's name, or "
+        "classifier (the bundled degradation classifier, for task diagnose)",
     )
     parser.add_argument(
         "--set",

@@ -398,6 +398,7 @@ register(
         task_of=lambda hparams: RELEASE_TASK_BY_WIDTH.get(hparams.get("n_feat")),
         size_multiple=SIZE_MULTIPLE,
         image_channels=lambda hparams: hparams.get("in_c", 3),
+        run_options=("batch_patches",),
         description="MPRNet (Zamir et al., CVPR 2021), multi-stage progressive restoration",
     )
 )

@@ -56,6 +56,9 @@ class Architecture:
     image_channels: Callable[[dict], int] = lambda hparams: 3
     #: The arithmetic it runs in (autocast for bf16 and fp16).
     precisions: tuple[str, ...] = NUMBER_FORMATS
+    #: Constructor arguments that say how the network runs, not what it is (MPRNet's `batch_patches`): they are no
+    #: hyper-parameter, so weights never record them; an old file that does is read without them.
+    run_options: tuple[str, ...] = ()
     description: str = ""
 
     @property
@@ -80,7 +83,7 @@ ARCHITECTURES: dict[str, Architecture] = {}
 def restoring_forward(model: nn.Module, image: Tensor) -> Tensor:
     """The pass a restorer makes on one padded batch of a registered network: its architecture's `prepare` (DID-MDN
     chooses its density label), then `restore` (the engine does the same, `prepare` once per image)."""
-    architecture = ARCHITECTURES[cast(str, model.architecture)]
+    architecture = ARCHITECTURES[describe(model).architecture]
     prepared = architecture.prepare(model, image) if architecture.prepare else {}
     return architecture.restore(model, image, **prepared)
 
@@ -116,15 +119,20 @@ def list_models() -> list[str]:
 
 
 def resolve_preset(name: str) -> tuple[Architecture, dict]:
-    """`'mprnet-deblur'`, `'deblur'` (an MPRNet preset) or `'mprnet'` (defaults) -> (architecture, config)."""
+    """`'mprnet-deblur'` (a preset, always named with its architecture) or `'mprnet'` (defaults) -> (architecture,
+    config). A bare name such as `'deblur'` is a bundled trained model's, which `load_model` loads: it names no
+    configuration here, so that one name never means two networks."""
     if name in ARCHITECTURES:
         return ARCHITECTURES[name], {}
     for architecture in ARCHITECTURES.values():
         for preset, config in architecture.presets.items():
-            if name in (preset, f"{architecture.name}-{preset}"):
+            if name == f"{architecture.name}-{preset}":
                 return architecture, dict(config)
     known = [f"{a.name}-{p}" for a in ARCHITECTURES.values() for p in a.presets]
-    raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(ARCHITECTURES) + known)}")
+    raise ValueError(
+        f"no configuration is named {name!r}; known: {', '.join(sorted(ARCHITECTURES) + known)} "
+        f"(trained models, bundled or official, load with mprnet.load_model({name!r}))"
+    )
 
 
 def create_model(name: str, **overrides) -> nn.Module:
@@ -133,12 +141,48 @@ def create_model(name: str, **overrides) -> nn.Module:
     return build(architecture, {**config, **overrides})
 
 
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a network that mprnet built or loaded is: its architecture, its hyper-parameters (no run option) and the
+    metadata of the file it came from (empty for a fresh network)."""
+
+    architecture: str
+    hparams: dict[str, Any]
+    metadata: dict[str, str]
+
+    @property
+    def task(self) -> str | None:
+        """The task the weights were trained for: the file's word, else the published release's configuration."""
+        if self.metadata.get("task"):
+            return self.metadata["task"]
+        architecture = ARCHITECTURES.get(self.architecture)
+        return architecture.task_of(self.hparams) if architecture and architecture.task_of else None
+
+    @property
+    def title(self) -> str:
+        architecture = ARCHITECTURES.get(self.architecture)
+        return architecture.title if architecture else self.architecture
+
+
+def describe(model: nn.Module) -> ModelInfo:
+    """The typed description of a network that `build`, `create_model` or `load_model` made."""
+    try:
+        return ModelInfo(
+            architecture=cast(str, model.architecture),
+            hparams=dict(cast("dict[str, Any]", model.hparams)),
+            metadata=dict(cast("dict[str, str]", getattr(model, "metadata", None) or {})),
+        )
+    except AttributeError:
+        raise ValueError(f"a {type(model).__name__} that mprnet did not build or load carries no description") from None
+
+
 def build(architecture: Architecture, config: dict) -> nn.Module:
     """The network with `config`; `model.hparams` records every hyper-parameter, defaults included."""
     model = architecture.build(**config)
     # nn.Module.__setattr__ is typed for tensors and modules only; it stores any other value as a plain attribute.
     model.architecture = architecture.name  # type: ignore[assignment]
-    model.hparams = {**_defaults(architecture), **config}  # type: ignore[assignment]
+    hparams = {**_defaults(architecture), **config}
+    model.hparams = {key: value for key, value in hparams.items() if key not in architecture.run_options}  # type: ignore[assignment]
     return model
 
 
@@ -146,17 +190,20 @@ def _defaults(architecture: Architecture) -> dict:
     return {
         name: parameter.default
         for name, parameter in inspect.signature(architecture.build).parameters.items()
-        if parameter.default is not inspect.Parameter.empty and _is_plain(parameter.default)
+        if parameter.default is not inspect.Parameter.empty
+        and _is_plain(parameter.default)
+        and name not in architecture.run_options
     }
 
 
 def hyperparameters(architecture: Architecture) -> list[str]:
-    """The names of the architecture's hyper-parameters (what its configuration may set)."""
+    """The names of the architecture's hyper-parameters (what its configuration may set; no run option)."""
     parameters = inspect.signature(architecture.build).parameters.values()
     return [
         parameter.name
         for parameter in parameters
         if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+        and parameter.name not in architecture.run_options
     ]
 
 

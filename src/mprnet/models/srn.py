@@ -4,9 +4,12 @@ The same encoder-decoder runs at 1/4, 1/2 and full resolution; each scale sees t
 previous scale's estimate upsampled (the coarsest sees the blurry image twice), and in the ConvLSTM variant a
 convolutional LSTM at the bottleneck carries its state from scale to scale. Layer sizes are those of the
 authors' TensorFlow model (5x5 convolutions, 32/64/128 channels, three residual blocks per encoder and
-decoder stage, 4x4 transposed convolutions, a 3x3 ConvLSTM of 128 features with forget bias 1). Module names
-mirror the TensorFlow scopes (enc1_1, enc1_2.conv1, ..., dec1_0), but the released TensorFlow checkpoints are
-not converted here: only weights trained with this package load.
+decoder stage, 4x4 transposed convolutions, a 3x3 ConvLSTM of 128 features with forget bias 1), and so are its
+operations: ReLU after every convolution but each residual block's second and the last (slim's default),
+TensorFlow's "SAME" padding (1 before and 2 after a stride-2 5x5 convolution) and TensorFlow 1's bilinear
+resizing (`tf.image.resize_images`, no half-pixel offset: halving keeps every other pixel). Module names mirror
+the TensorFlow scopes (enc1_1, enc1_2.conv1, ..., dec1_0), so the released TensorFlow checkpoints convert one to
+one (`mprnet.tf_checkpoint`) and give the authors' results.
 
 The released ConvLSTM model works on one channel: a colour image goes through it one channel at a time
 (the channels are folded into the batch), as the authors' test script does. The colour model has no LSTM.
@@ -30,8 +33,35 @@ SIZE_MULTIPLE = 4 * 2 ** (LEVELS - 1)
 FORGET_BIAS = 1.0
 
 
-def conv(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2)
+class SameConv2d(nn.Conv2d):
+    """A convolution padded as TensorFlow's "SAME" pads it (more after than before where the total is odd), then,
+    with `relu`, rectified (slim.conv2d's default activation)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, relu: bool = False):
+        super().__init__(in_channels, out_channels, kernel_size, stride)
+        self.relu = relu
+
+    def forward(self, x: Tensor) -> Tensor:
+        padding: list[int] = []
+        for size in (x.shape[-1], x.shape[-2]):  # F.pad takes the last dimension first
+            total = max((-(-size // self.stride[0]) - 1) * self.stride[0] + self.kernel_size[0] - size, 0)
+            padding += [total // 2, total - total // 2]
+        out = super().forward(F.pad(x, padding))
+        return F.relu(out) if self.relu else out
+
+
+def conv(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, relu: bool = False) -> SameConv2d:
+    return SameConv2d(in_channels, out_channels, kernel_size, stride, relu)
+
+
+class UpConv(nn.ConvTranspose2d):
+    """slim.conv2d_transpose(4x4, stride 2, "SAME"), ReLU included: twice the size, the same alignment."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(in_channels, out_channels, 4, stride=2, padding=1)
+
+    def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
+        return F.relu(super().forward(x, output_size))
 
 
 class ResBlock(nn.Module):
@@ -39,11 +69,11 @@ class ResBlock(nn.Module):
 
     def __init__(self, channels: int, kernel_size: int):
         super().__init__()
-        self.conv1 = conv(channels, channels, kernel_size)
+        self.conv1 = conv(channels, channels, kernel_size, relu=True)
         self.conv2 = conv(channels, channels, kernel_size)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv2(F.relu(self.conv1(x))) + x
+        return self.conv2(self.conv1(x)) + x
 
 
 class ConvLSTMCell(nn.Module):
@@ -73,7 +103,8 @@ class SRNDeblurNet(nn.Module):
         self.channels = channels
         widths = (width, width * 2, width * 4)
         for stage, (in_width, out_width) in enumerate(zip((channels * 2, *widths[:2]), widths), start=1):
-            setattr(self, f"enc{stage}_1", conv(in_width, out_width, kernel_size, stride=1 if stage == 1 else 2))
+            stride = 1 if stage == 1 else 2
+            setattr(self, f"enc{stage}_1", conv(in_width, out_width, kernel_size, stride=stride, relu=True))
             for block in range(2, num_res + 2):
                 setattr(self, f"enc{stage}_{block}", ResBlock(out_width, kernel_size))
         self.lstm = ConvLSTMCell(widths[2]) if lstm else None
@@ -81,11 +112,7 @@ class SRNDeblurNet(nn.Module):
             for block in range(num_res, 0, -1):
                 setattr(self, f"dec{stage}_{block}", ResBlock(out_width, kernel_size))
             if stage > 1:
-                setattr(
-                    self,
-                    f"dec{stage - 1}_{num_res + 1}",
-                    nn.ConvTranspose2d(out_width, widths[stage - 2], 4, stride=2, padding=1),
-                )
+                setattr(self, f"dec{stage - 1}_{num_res + 1}", UpConv(out_width, widths[stage - 2]))
         self.dec1_0 = conv(width, channels, kernel_size)
         self.encoder_stages = [[f"enc{stage}_{block}" for block in range(1, num_res + 2)] for stage in (1, 2, 3)]
         self.decoder_stages = [[f"dec{stage}_{block}" for block in range(num_res, 0, -1)] for stage in (3, 2, 1)]
@@ -136,15 +163,28 @@ class SRNDeblurNet(nn.Module):
         if state is None:
             zeros = torch.zeros_like(features)
             return zeros, zeros
-        hidden, cell = state
-        return resize_to(hidden, features.shape[-2:]), resize_to(cell, features.shape[-2:])
+        cell, hidden = state
+        return resize_to(cell, features.shape[-2:]), resize_to(hidden, features.shape[-2:])
 
 
 def resize_to(x: Tensor, size: tuple[int, ...]) -> Tensor:
-    """Bilinear resize to `size` (H, W); the tensor itself when it has that size already."""
-    if tuple(x.shape[-2:]) == tuple(size):
+    """Bilinear resize to `size` (H, W) as TensorFlow 1's `tf.image.resize_images` does it: output pixel i reads
+    input coordinate i * in / out (no half-pixel offset), the upper neighbour clamped at the edge. Width first,
+    then height, as TensorFlow's kernel interpolates."""
+    return _resize_axis(_resize_axis(x, size[1], -1), size[0], -2)
+
+
+def _resize_axis(x: Tensor, size: int, dim: int) -> Tensor:
+    length = x.shape[dim]
+    if length == size:
         return x
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    coordinates = torch.arange(size, device=x.device, dtype=torch.float32) * (length / size)
+    lower = coordinates.floor().long().clamp(max=length - 1)
+    upper = (lower + 1).clamp(max=length - 1)
+    weight = (coordinates - lower).to(x.dtype)
+    weight = weight.view(-1, 1) if dim == -2 else weight
+    below, above = x.index_select(dim, lower), x.index_select(dim, upper)
+    return below + (above - below) * weight
 
 
 PRESETS: dict[str, dict] = {
@@ -190,6 +230,6 @@ register(
         presets=PRESETS,
         release_tasks=("deblur",),
         size_multiple=SIZE_MULTIPLE,
-        description="SRN-DeblurNet (Tao et al., CVPR 2018), scale-recurrent network; TF checkpoints not convertible",
+        description="SRN-DeblurNet (Tao et al., CVPR 2018), scale-recurrent network; its TF checkpoints load",
     )
 )

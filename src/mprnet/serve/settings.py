@@ -7,6 +7,8 @@ import dataclasses
 import os
 from collections.abc import Mapping
 
+from ..infer import DEFAULT_PRECISION
+
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
@@ -23,7 +25,7 @@ class Settings:
     max_pixels: int = 16_000_000  # per image
     retry_after_s: int = 5
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = DEFAULT_PRECISION
     tile: int | None = None  # None: chosen from free memory
     baselines: bool = True  # also offer the classic methods of mprnet.baselines
     example_size: int = 256
@@ -33,3 +35,8 @@ class Settings:
     #: Each restoration in a forked process, ended at its time limit. None: where the system can fork and the
     #: networks run on the CPU (a CUDA or MPS context does not survive a fork; there jobs stop between tiles).
     isolate_jobs: bool | None = None
+    #: The job API keeps a finished job's result this long, and only the last `keep_jobs` of them.
+    keep_jobs: int = 16
+    keep_jobs_s: float = 600.0
+    #: The side of the photo each method is timed on at its first use, for the estimates (seconds per megapixel).
+    calibration_side: int = 256

@@ -15,7 +15,7 @@ from ..checkpoint import bundled_models, load_model, read_metadata
 from ..complexity import count_macs, count_parameters, measure_latency, peak_cpu_memory
 from ..files import atomic_path
 from ..infer import autocast, cpu_has_fast_bf16
-from ..models.registry import create_model, list_models, restoring_forward
+from ..models.registry import create_model, describe, list_models, restoring_forward
 
 MAC_SHAPES = {"256x256": (1, 3, 256, 256), "1280x720": (1, 3, 720, 1280)}
 
@@ -55,7 +55,7 @@ def macs(model: nn.Module, shape: tuple[int, ...] = MAC_SHAPES["256x256"]) -> in
 def measure_row(name: str, model: nn.Module, settings: CostSettings) -> dict:
     """One row of the cost table: parameters (M), GMACs at each of `MAC_SHAPES`, latency in ms, peak memory in MiB."""
     model = model.eval()
-    row = {"model": name, "architecture": model.architecture, "parameters_M": count_parameters(model) / 1e6}
+    row = {"model": name, "architecture": describe(model).architecture, "parameters_M": count_parameters(model) / 1e6}
     row.update({f"GMACs_{label}": macs(model, shape) / 1e9 for label, shape in MAC_SHAPES.items()})
     shape = (1, 3, settings.size, settings.size)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -17,20 +17,37 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import hub
 from ..baselines import Baseline, get_baseline
-from ..checkpoint import WEIGHT_SUFFIXES, bundled_models, read_weights
+from ..checkpoint import BUNDLED_DIR, bundled_models, read_weights
+from ..checkpoint import WEIGHT_SUFFIXES as LOADABLE_SUFFIXES
 from ..data import PairedDataset, centre_crop, open_paired
 from ..degrade import Degradation, Identity, seeded_rng
 from ..errors import CheckpointError, DataError, MprnetError
-from ..evaluate import default_protocol
+from ..evaluate import default_protocol, task_of_data
 from ..figures import to_uint8
 from ..files import atomic_path
 from ..io import ImageData, image_files, read_image, read_rgb, write_image
 from ..metrics import evaluate_pair
 from ..models.registry import architectures, detect
 from ..restorers import get_restorer
-from ..tasks import TASKS, task_of_layout
+from ..tasks import TASKS
 
+#: The files the study reads in --weights-dir: those `load_model` is documented for, and `.pkl`, the name of
+#: MIMO-UNet's releases (torch.save files, which `load_model` reads by their bytes, as restore and info do), and
+#: `.index`, SRN's TensorFlow checkpoint (converted in memory; its data shard beside it).
+WEIGHT_SUFFIXES = (*LOADABLE_SUFFIXES, ".pkl", ".index")
+#: (network, task) -> the official release the article uses, by its name in `mprnet.hub.CATALOGUE` (what
+#: `mprnet weights fetch` takes), which the notes on a missing or bundled column point to.
+OFFICIAL_RELEASES = {
+    ("MPRNet", "deblur"): "mprnet-gopro",
+    ("MPRNet", "denoise"): "mprnet-sidd",
+    ("MPRNet", "derain"): "mprnet-rain13k",
+    ("NAFNet", "denoise"): "nafnet-sidd-width64",
+    ("MIMO-UNet", "deblur"): "mimo-unet-plus-gopro",
+    ("SRN", "deblur"): "srn-color-gopro",
+    ("DID-MDN", "derain"): "did-mdn-classifier",  # brings the generator along: the method as the authors test it
+}
 #: Words in the file names of the official releases that tell their task.
 _FILENAME_TASKS = (
     ("deblur", "deblur"),
@@ -76,6 +93,15 @@ class Method:
     given: tuple[str, ...] = ()
     note: str = ""
     source: str | None = None  # the weights a network method runs
+    sha256: str = ""  # of `source`
+
+    @property
+    def source_label(self) -> str:
+        """The file behind the column, in words: a bundled model's name, else the path it was found at."""
+        if self.source is None:
+            return "the degraded input" if self.identity == "input" else f"classic method {self.identity}"
+        path = Path(self.source)
+        return f"bundled model {path.stem}" if path.parent == BUNDLED_DIR else str(path)
 
     def run(self, degraded: np.ndarray, params: dict) -> np.ndarray:
         assert self.restorer is not None  # only runnable methods run (run_condition skips the others)
@@ -90,6 +116,8 @@ class Score:
     psnr: float
     ssim: float
     seconds: float
+    source: str = ""  # the method's source_label
+    sha256: str = ""  # of its weights file
 
 
 # ---- test photos and conditions ----------------------------------------------------------------------------------
@@ -138,13 +166,14 @@ def passthrough_conditions() -> list[Condition]:
 
 
 def paired_condition(folder: Path) -> Condition:
-    """A condition on the user's pairs (GoPro, Rain100L/H, SIDD), replacing the synthetic ones of its task."""
+    """A condition on the user's pairs (GoPro, also as MPRNet's GoPro/test/input + target, Rain100L/H, SIDD),
+    replacing the synthetic ones of its task."""
     dataset = open_paired(folder)
-    task = task_of_layout(dataset.layout)
+    task = task_of_data(dataset.layout, folder)
     if task is None:
         raise DataError(
-            f"Expected GoPro, Rain100 or SIDD pairs in {folder}, found the {dataset.layout} layout, "
-            f"whose task is unknown."
+            f"Expected GoPro, Rain100 or SIDD pairs in {folder}, found input/ + target/ folders whose task is "
+            f"unknown: their folder tells it (GoPro/test, Rain100L)."
         )
     protocol = default_protocol(task)
     return Condition(
@@ -178,32 +207,67 @@ def _as_8bit(image: np.ndarray) -> np.ndarray:
 # ---- methods -----------------------------------------------------------------------------------------------------
 
 
-def find_networks(weights_dir: Path | None = None) -> dict[tuple[str, str], str]:
+def find_networks(weights_dir: Path | None = None, skipped: list[str] | None = None) -> dict[tuple[str, str], str]:
     """(network label, task) -> weights: the bundled models, overridden by checkpoints in `weights_dir`
-    (recognised by their keys, their task read from metadata, file name, or the architecture's releases)."""
-    found = {}
+    (recognised by their keys, their task read from metadata, file name, or the architecture's releases).
+
+    A file of `weights_dir` that is no checkpoint of a known network, whose task cannot be told, or whose column an
+    earlier file fills is left out, with a line saying so appended to `skipped`."""
+    skipped = [] if skipped is None else skipped
+    found: dict[tuple[str, str], str] = {}
+    taken = set()  # the columns a file of weights_dir fills: a bundled model gives way to it, it to no later file
     candidates = list(bundled_models().values())
     if weights_dir is not None:
-        if not Path(weights_dir).is_dir():
-            raise CheckpointError(
-                f"Expected a folder of checkpoints for --weights-dir, found no folder at {weights_dir}."
-            )
-        candidates += sorted(p for p in Path(weights_dir).iterdir() if p.suffix.lower() in WEIGHT_SUFFIXES)
+        candidates += _weights_dir_files(weights_dir)
     for path in candidates:
-        recognised = _recognise(path)
-        if recognised:
-            found[recognised] = str(path)
+        try:
+            column = _recognise(path)
+        except (CheckpointError, ValueError) as error:
+            skipped.append(f"{path.name} in --weights-dir skipped: {_reason(error, path)}")
+            continue
+        if column in taken:
+            skipped.append(
+                f"{path.name} in --weights-dir skipped: {Path(found[column]).name} fills the {column[0]} "
+                f"{column[1]} column already (the first by name is used)"
+            )
+            continue
+        found[column] = str(path)
+        if path.parent != BUNDLED_DIR:
+            taken.add(column)
     return found
 
 
-def _recognise(path: Path) -> tuple[str, str] | None:
-    try:
-        state_dict, metadata = read_weights(path)
-        architecture, config = detect(state_dict)
-    except (CheckpointError, ValueError):
-        return None  # not a checkpoint of a known network: the study ignores it
+def _weights_dir_files(weights_dir: Path) -> list[Path]:
+    """The checkpoints in the folder, or those of the official checkpoints it names, comma-separated (mprnet
+    weights list; fetched on first use)."""
+    names = str(weights_dir).split(",")
+    if not Path(weights_dir).is_dir() and all(hub.is_official(name) for name in names):
+        return [hub.loadable_path(name) for name in names]
+    if not Path(weights_dir).is_dir():
+        raise CheckpointError(
+            f"Expected a folder of checkpoints for --weights-dir, or official checkpoints' names (mprnet weights "
+            f"list), found no folder at {weights_dir}."
+        )
+    return sorted(path for path in Path(weights_dir).iterdir() if path.suffix.lower() in WEIGHT_SUFFIXES)
+
+
+def _recognise(path: Path) -> tuple[str, str]:
+    """(network label, task) of a weights file; CheckpointError or ValueError (no known network) saying why not."""
+    state_dict, metadata = read_weights(path)
+    architecture, config = detect(state_dict)
     task = metadata.get("task") or _task_from_name(path.name) or architecture.release_task(config)
-    return (architecture.title, task) if task else None
+    if not task:
+        example = f"{architecture.name}_{(architecture.release_tasks or tuple(TASKS))[0]}{path.suffix}"
+        raise CheckpointError(
+            f"neither its metadata, its file name nor its size tells the task of this {architecture.title} "
+            f"checkpoint; name the file after its task (e.g. {example})"
+        )
+    return architecture.title, task
+
+
+def _reason(error: Exception, path: Path | str) -> str:
+    """The error's message without the path it starts with (the note names the file)."""
+    return str(error).removeprefix(f"{path}: ")
 
 
 def _task_from_name(filename: str) -> str | None:
@@ -211,13 +275,20 @@ def _task_from_name(filename: str) -> str | None:
     return next((task for word, task in _FILENAME_TASKS if word in lowered), None)
 
 
-def methods_for(task: str, networks: dict[tuple[str, str], str], device: str = "auto") -> list[Method]:
+def methods_for(
+    task: str,
+    networks: dict[tuple[str, str], str],
+    device: str = "auto",
+    tile: int | None = None,
+    overlap: int = 32,
+) -> list[Method]:
     """The rows of a task's table, each runnable or carrying the reason it is skipped: the degraded input, the
-    networks whose releases address the task (MPRNet first), then the task's classic methods."""
+    networks whose releases address the task (MPRNet first), then the task's classic methods. The networks restore
+    with the engine's `tile` (None: chosen from free memory; 0: whole images) and `overlap`."""
     row = TASKS[task]
     found = [Method(row.degraded_name, "input", lambda degraded: degraded)]
     found += [
-        _network(architecture.title, task, networks, device)
+        _network(architecture.title, task, networks, device, tile, overlap)
         for architecture in architectures()
         if task in architecture.release_tasks
     ]
@@ -229,17 +300,28 @@ def methods_of(condition: Condition, task_methods: list[Method]) -> list[Method]
     return [method for method in task_methods if method.source] if condition.passthrough else task_methods
 
 
-def _network(name: str, task: str, networks: dict, device: str) -> Method:
-    """The network loaded once, here, so that no image's timing includes loading it."""
+def _network(name: str, task: str, networks: dict, device: str, tile: int | None, overlap: int) -> Method:
+    """The network loaded once, here, so that no image's timing includes loading it; a file that does not load is
+    a note, not the end of the study."""
     source = networks.get((name, task))
     if source is None:
-        return Method(
-            name,
-            name,
-            None,
-            note=f"{name} skipped: no {task} weights (not bundled; put the official release in --weights-dir)",
-        )
-    return Method(name, f"{name}:{_file_identity(source)}", get_restorer(model=source, device=device), source=source)
+        return Method(name, name, None, note=f"{name} skipped: no {task} weights (not bundled; {_release(name, task)})")
+    try:
+        restorer = get_restorer(model=source, device=device, precision="fp32", tile=tile, overlap=overlap)
+    except CheckpointError as error:
+        note = f"{name} skipped: {Path(source).name} does not load: {_reason(error, source)}"
+        return Method(name, name, None, note=f"{note} ({_release(name, task)})")
+    identity = f"{name}:{_file_identity(source)}" + ("" if tile is None else f":tile {tile}, overlap {overlap}")
+    bundled = Path(source).parent == BUNDLED_DIR
+    note = f"{name} ({task}): the bundled model, small and briefly trained; {_release(name, task)}" if bundled else ""
+    return Method(name, identity, restorer, note=note, source=source, sha256=hub.sha256_of(Path(source)))
+
+
+def _release(name: str, task: str) -> str:
+    """Where the official weights of a column come from."""
+    release = OFFICIAL_RELEASES.get((name, task))
+    fetch = f"`mprnet weights fetch {release}` gets the official release; " if release else ""
+    return f"{fetch}put it in --weights-dir"
 
 
 def _classic(baseline: Baseline) -> Method:
@@ -322,7 +404,16 @@ def _score_method(
         measured = evaluate_pair(read_rgb(path), read_rgb(clean_path), condition.protocol)
         entry = {"fingerprint": fingerprint, "file": str(path.relative_to(cache.root)), "seconds": seconds, **measured}
         cache.put(key, entry)
-    return Score(condition.slug, sample.name, method.name, entry["psnr"], entry["ssim"], entry["seconds"])
+    return Score(
+        condition.slug,
+        sample.name,
+        method.name,
+        entry["psnr"],
+        entry["ssim"],
+        entry["seconds"],
+        method.source_label,
+        method.sha256,
+    )
 
 
 def save_png(image: np.ndarray, path: Path) -> Path:

@@ -19,12 +19,16 @@ from PIL import Image, ImageDraw
 from ..figures import _font, image_grid
 from ..files import atomic_path
 from ..io import read_rgb
-from .experiments import Condition, Score
+from .experiments import Condition, Method, Score
 
 CROP_SIZE = (256, 144)  # width, height: the article's crops
 _PLOT_SIZE = (720, 460)
 _PLOT_MARGIN = (70, 48, 30, 50)  # left, top, right, bottom
 _PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"]
+#: The network every other method is compared with, in the article and in the "difference to MPRNet" column.
+REFERENCE = "MPRNet"
+#: The hex digits of a sha256 that a table shows (the sources list and results.csv give all 64).
+SHORT_HASH = 12
 #: What a finished study leaves in its folder besides cache/ (which a rerun continues from).
 REPORT_FILES = ("report.html", "report.md", "results.csv", "complexity.csv")
 REPORT_FOLDERS = ("figures", "plots")
@@ -55,6 +59,48 @@ def score_table(scores: list[Score], condition: str) -> tuple[list[str], list[li
     rows = [[image] + [_cell(found.get((image, method))) for method in methods] for image in images]
     means = mean_scores(mine)
     return ["image", *methods], [*rows, ["mean"] + [_cell(means[condition, method]) for method in methods]]
+
+
+def summary_table(scores: list[Score], condition: str, methods: list[Method]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a condition's summary, one row per method that ran: mean PSNR and SSIM, the mean PSNR
+    difference to MPRNet on the same images (negative: MPRNet is ahead), seconds per image, and the weights file
+    with the start of its sha256."""
+    mine = [score for score in scores if score.condition == condition]
+    means = mean_scores(mine)
+    header = ["method", "PSNR (dB)", "SSIM", f"difference to {REFERENCE} (dB)", "s / image", "weights (sha256)"]
+    rows = [
+        [
+            method.name,
+            f"{means[condition, method.name].psnr:.2f}",
+            f"{means[condition, method.name].ssim:.4f}",
+            _difference(mine, method.name),
+            f"{means[condition, method.name].seconds:.3f}",
+            f"{Path(method.source).name} ({method.sha256[:SHORT_HASH]})" if method.source else "-",
+        ]
+        for method in methods
+        if (condition, method.name) in means
+    ]
+    return header, rows
+
+
+def _difference(scores: list[Score], method: str) -> str:
+    """The mean over the images both have of the method's PSNR minus MPRNet's."""
+    psnr = {(score.image, score.method): score.psnr for score in scores}
+    images = [image for image, name in psnr if name == method and (image, REFERENCE) in psnr]
+    if method == REFERENCE or not images:
+        return "reference" if method == REFERENCE else "-"
+    return f"{fmean(psnr[image, method] - psnr[image, REFERENCE] for image in images):+.2f}"
+
+
+def sources_table(methods: dict[str, list[Method]]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the sources list: for every column of every task, what filled it and the full sha256."""
+    rows = [
+        [task, method.name, method.source_label, method.sha256 or "-"]
+        for task, task_methods in methods.items()
+        for method in task_methods
+        if method.restorer is not None
+    ]
+    return ["task", "column", "filled by", "sha256"], rows
 
 
 def mean_scores(scores: list[Score]) -> dict[tuple[str, str], Score]:
@@ -109,11 +155,15 @@ def html_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def write_scores_csv(scores: list[Score], path: Path) -> Path:
-    """One line per (condition, image, method) with full-precision PSNR, SSIM and seconds."""
+    """One line per (condition, image, method) with full-precision PSNR, SSIM and seconds, and what the method ran:
+    its weights file and their sha256 (for the input and the classic methods, what they are and no hash)."""
     return _write_csv(
         path,
-        ["condition", "image", "method", "psnr", "ssim", "seconds"],
-        [[s.condition, s.image, s.method, repr(s.psnr), repr(s.ssim), f"{s.seconds:.4f}"] for s in scores],
+        ["condition", "image", "method", "psnr", "ssim", "seconds", "source", "sha256"],
+        [
+            [s.condition, s.image, s.method, repr(s.psnr), repr(s.ssim), f"{s.seconds:.4f}", s.source, s.sha256]
+            for s in scores
+        ],
     )
 
 
@@ -128,6 +178,8 @@ def read_scores_csv(path: Path) -> list[Score]:
                 float(row["psnr"]),
                 float(row["ssim"]),
                 float(row["seconds"]),
+                row.get("source", ""),
+                row.get("sha256", ""),
             )
             for row in csv.DictReader(file)
         ]

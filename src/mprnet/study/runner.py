@@ -35,8 +35,12 @@ class StudySettings:
     tasks: tuple[str, ...] = TASK_NAMES
     costs: complexity.CostSettings | None = field(default_factory=complexity.CostSettings)  # None: no cost table
     cost_models: tuple[str, ...] | None = None  # None: every distinct configuration (list_models())
-    figure_images: int = 2  # rows of each crop grid
+    figure_images: int = 4  # rows of each crop grid, as the article's figures (more than there are: every image)
     device: str = "cpu"
+    # How the networks cut their inputs: tile None chooses from free memory, 0 restores whole images (as the
+    # official test scripts do).
+    tile: int | None = None
+    overlap: int = 32
     command: str = "mprnet study"
 
 
@@ -44,8 +48,12 @@ def run_study(settings: StudySettings) -> Path:
     """Run every experiment (continuing from the cache), write the report folder, and return report.html."""
     out = Path(settings.out)
     photos, conditions = _inputs(settings)
-    networks = experiments.find_networks(settings.weights_dir)
-    methods = {task: experiments.methods_for(task, networks, settings.device) for task in settings.tasks}
+    skipped: list[str] = []
+    networks = experiments.find_networks(settings.weights_dir, skipped)
+    methods = {
+        task: experiments.methods_for(task, networks, settings.device, settings.tile, settings.overlap)
+        for task in settings.tasks
+    }
     cache = experiments.ResultCache(out / "cache")
     # (condition, its samples, the methods that run in it)
     plan = [
@@ -63,7 +71,7 @@ def run_study(settings: StudySettings) -> Path:
             progress.set_postfix_str(condition.slug)
             scores += experiments.run_condition(condition, samples, runs, cache, progress)
     cost_rows = _costs(settings, out)
-    return _write_report(settings, out, plan, methods, scores, cost_rows, cache)
+    return _write_report(settings, out, plan, methods, scores, cost_rows, cache, skipped)
 
 
 def _inputs(settings: StudySettings) -> tuple[dict[str, np.ndarray], list[Condition]]:
@@ -98,8 +106,9 @@ def _write_report(
     scores: list[Score],
     cost_rows: list[dict],
     cache: experiments.ResultCache,
+    skipped: list[str],
 ) -> Path:
-    notes = sorted({method.note for task_methods in methods.values() for method in task_methods if method.note})
+    notes = skipped + sorted({m.note for task_methods in methods.values() for m in task_methods if m.note})
     facts = _facts(settings)
     sections: list[tuple[str, str, list[tuple[str, Path]]]] = []  # (heading, HTML table, [(caption, figure)])
     markdown = [f"# {TITLE}\n", "".join(f"- {key}: `{value}`\n" for key, value in facts.items())]
@@ -116,12 +125,15 @@ def _write_report(
         markdown.append(f"## {heading}\n\n{report.markdown_table(header, rows)}\n")
         report.write_cost_csv(cost_rows, out / "complexity.csv")
     for condition, samples, runs in plan:
-        header, rows = report.score_table(scores, condition.slug)
-        figure = _crop_figure(condition, samples[: settings.figure_images], runs, scores, cache, out)
         caption = f"{condition.title}: PSNR / SSIM ({condition.protocol.upper()} protocol), {len(samples)} images"
-        sections.append((caption, report.html_table(header, rows), [(condition.title, figure)]))
+        summary = report.summary_table(scores, condition.slug, runs)
+        per_image = report.score_table(scores, condition.slug)
+        figure = _crop_figure(condition, samples[: settings.figure_images], runs, scores, cache, out)
+        tables = "".join(report.html_table(*table) for table in (summary, per_image))
+        sections.append((caption, tables, [(condition.title, figure)]))
         markdown.append(
-            f"## {caption}\n\n{report.markdown_table(header, rows)}\n\n![{condition.slug}](figures/{figure.name})\n"
+            f"## {caption}\n\n{report.markdown_table(*summary)}\n\nPer image:\n\n{report.markdown_table(*per_image)}"
+            f"\n\n![{condition.slug}](figures/{figure.name})\n"
         )
     for task in settings.tasks:
         plots = _plots(
@@ -130,6 +142,9 @@ def _write_report(
         if plots:
             sections.append((f"{task.capitalize()}: quality against cost", "", plots))
             markdown += [f"![{caption}](plots/{Path(path).name})\n" for caption, path in plots]
+    sources = report.sources_table(methods)
+    sections.append(("Sources: what filled each column", report.html_table(*sources), []))
+    markdown.append(f"## Sources: what filled each column\n\n{report.markdown_table(*sources)}\n")
     if notes:
         markdown.append("## Notes\n\n" + "\n".join(f"- {note}" for note in notes) + "\n")
     report.write_scores_csv(scores, out / "results.csv")
@@ -209,4 +224,13 @@ def _facts(settings: StudySettings) -> dict[str, str]:
         "date": datetime.date.today().isoformat(),
         "seed": str(settings.seed),
         "images": f"{settings.images or 'all'} per condition, crop {settings.crop or 'none'}",
+        "tiling": _tiling(settings),
     }
+
+
+def _tiling(settings: StudySettings) -> str:
+    if settings.tile is None:
+        return f"tiles chosen from free memory, overlap {settings.overlap}"
+    if settings.tile == 0:
+        return "none: whole images"
+    return f"{settings.tile} px tiles, overlap {settings.overlap}"

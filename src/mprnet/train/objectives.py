@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -18,7 +18,7 @@ from ..checkpoint import check_fit
 from ..data import PairedPatches, SyntheticPairs, open_paired
 from ..degrade import Identity, RandomChoice
 from ..errors import CheckpointError, MprnetError
-from ..models.registry import create_model, resolve_preset
+from ..models.registry import create_model, describe, resolve_preset
 from ..tasks import make_degradation
 from .config import DIAGNOSE, TrainConfig
 from .validation import validate, validation_pairs
@@ -107,7 +107,7 @@ class Restoration(Objective):
                 f"it is neither a weights file nor a bundled model of a {self.config.task} network"
             )
         model = load_model(path)
-        return model.state_dict(), cast("dict[str, str]", model.metadata)
+        return model.state_dict(), describe(model).metadata
 
     def training_items(self, total_items: int) -> Dataset:
         return training_patches(self.config, total_items, self.with_labels)
@@ -128,13 +128,13 @@ class Restoration(Objective):
 
 class Diagnosis(Objective):
     """The degradation classifier learns each training photo as clean, noisy, blurred or rainy (every level of every
-    task, `diagnose.training_degradations`) and the noise level, from fresh examples made for every item."""
+    task, `classifier.training_degradations`) and the noise level, from fresh examples made for every item."""
 
     score = "accuracy"
 
     def __init__(self, config: TrainConfig):
         super().__init__(config)
-        from ..diagnose import CLASSIFIER_NAME
+        from .classifier import CLASSIFIER_NAME
 
         settings = dict(config.model)
         name = settings.pop("name", CLASSIFIER_NAME)
@@ -143,11 +143,11 @@ class Diagnosis(Objective):
         self.settings = settings
 
     def build_model(self) -> nn.Module:
-        from ..diagnose import new_classifier
+        from .classifier import new_classifier
 
         try:
             return new_classifier(**self.settings)
-        except TypeError as error:
+        except (TypeError, ValueError) as error:
             raise MprnetError(f"model: {error}") from None
 
     def start_weights(self, path: str) -> tuple[dict[str, Tensor], dict[str, str]]:
@@ -162,7 +162,7 @@ class Diagnosis(Objective):
         return load_classifier(file).state_dict(), read_metadata(file)
 
     def training_items(self, total_items: int) -> Dataset:
-        from ..diagnose import DegradationExamples
+        from .classifier import DegradationExamples
 
         assert self.config.data.clean_dir is not None  # check_recipe makes a diagnose config name clean photos
         return DegradationExamples(
@@ -173,19 +173,19 @@ class Diagnosis(Objective):
         return network(inputs)
 
     def loss(self, outputs: Any, *targets: Tensor) -> Tensor:
-        from ..diagnose import classifier_loss
+        from .classifier import classifier_loss
 
         return classifier_loss(outputs, *targets)
 
     def validation_set(self) -> Any:
-        from ..diagnose import DegradationExamples
+        from .classifier import DegradationExamples
 
         val = self.config.val
         assert val.dir is not None  # validation runs only where val.dir is set
         return DegradationExamples(val.dir, val.count, val.seed, gray_share=self.config.data.gray_share).tensors()
 
     def validate(self, model: nn.Module, validation: Any, device: torch.device, precision: str) -> dict[str, float]:
-        from ..diagnose import classifier_scores
+        from .classifier import classifier_scores
 
         return classifier_scores(model, validation, device, precision)
 

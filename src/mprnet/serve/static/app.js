@@ -1,10 +1,12 @@
 "use strict";
-// The demo page: choose an image, pick a task and method, POST /api/restore, compare before and after.
+// The demo page: choose an image, pick a task and method, start a job (POST /api/jobs), follow it (GET
+// /api/jobs/{id}: percent and time left), fetch its result and compare before and after.
 
 const ZOOM = 4;
 const $ = (id) => document.getElementById(id);
 const EXAMPLE_RETRIES = 5;
 const EXAMPLE_RETRY_MS = 2000;
+const POLL_MS = 500;
 // examples: null while the server prepares them, then the list; examplesFailed once every attempt failed.
 const state = { models: null, limits: null, image: null, reference: null, examples: null, examplesFailed: false,
   urls: {} };
@@ -194,48 +196,66 @@ function run() {
 
 function send(form) {
   const request = new XMLHttpRequest();
-  request.open("POST", "/api/restore");
-  request.responseType = "blob";
-  const timer = startProgress();
-  request.upload.addEventListener("progress", (event) => {
-    if (event.lengthComputable) setProgress(event.loaded / event.total, "uploading");
-  });
-  request.upload.addEventListener("load", () => timer.restoring());
-  request.addEventListener("load", () => {
-    timer.stop();
-    if (request.status === 200) showResult(request);
-    else explainFailure(request);
-  });
-  request.addEventListener("error", () => {
-    timer.stop();
-    showError("The server could not be reached. Is `mprnet serve` still running?");
-  });
-  request.send(form);
-}
-
-function startProgress() {
+  request.open("POST", "/api/jobs");
+  request.responseType = "json";
   $("run").disabled = true;
   $("progress").hidden = false;
   setProgress(0, "uploading");
-  let started = null;
-  let ticking = null;
-  const tick = () => {
-    $("progress-text").textContent = `restoring… ${((performance.now() - started) / 1000).toFixed(1)} s`;
-  };
-  return {
-    restoring() {
-      if (started !== null) return;
-      started = performance.now();
-      $("bar").removeAttribute("value");  // indeterminate: the server does not report its own progress
-      tick();
-      ticking = setInterval(tick, 100);
-    },
-    stop() {
-      clearInterval(ticking);
-      $("progress").hidden = true;
-      updateRunButton();
-    },
-  };
+  request.upload.addEventListener("progress", (event) => {
+    if (event.lengthComputable) setProgress(event.loaded / event.total, "uploading");
+  });
+  request.addEventListener("load", () => {
+    if (request.status === 202) follow(request.response);
+    else finish(() => explainFailure(request.status, request.response, request.getResponseHeader("Retry-After")));
+  });
+  request.addEventListener("error", () => finish(unreachable));
+  request.send(form);
+}
+
+// Poll the job until it ends, showing its percent and the time left; then fetch and show its result.
+async function follow(job) {
+  try {
+    while (job.state === "queued" || job.state === "running") {
+      showJob(job);
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      const answer = await fetch(job.status_url);
+      if (!answer.ok) return finish(() => answer.json().then((body) => explainFailure(answer.status, body)));
+      job = await answer.json();
+    }
+    if (job.state === "failed") return finish(() => explainFailure(job.status, job));
+    const result = await fetch(job.result_url);
+    if (!result.ok) return finish(() => result.json().then((body) => explainFailure(result.status, body)));
+    const blob = await result.blob();
+    finish(() => showResult(blob, (name) => result.headers.get(name)));
+  } catch (error) {
+    finish(unreachable);
+  }
+}
+
+function showJob(job) {
+  const left = job.left_s === null ? "" : `, about ${formatSeconds(job.left_s)} left`;
+  const tiles = job.tiles_total > 1 ? ` (tile ${job.tiles_done} of ${job.tiles_total})` : "";
+  if (job.state === "queued") {
+    $("bar").removeAttribute("value");
+    $("progress-text").textContent = `waiting for a free worker… ${formatSeconds(job.elapsed_s)}${left}`;
+  } else {
+    setProgress(job.percent / 100, "restoring");
+    $("progress-text").textContent += `${tiles}${left}`;
+  }
+}
+
+function formatSeconds(seconds) {
+  return seconds < 60 ? `${Math.round(seconds)} s` : `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
+}
+
+function finish(then) {
+  $("progress").hidden = true;
+  updateRunButton();
+  then();
+}
+
+function unreachable() {
+  showError("The server could not be reached. Is `mprnet serve` still running?");
 }
 
 function setProgress(fraction, label) {
@@ -243,34 +263,30 @@ function setProgress(fraction, label) {
   $("progress-text").textContent = `${label} ${Math.round(fraction * 100)} %`;
 }
 
-async function explainFailure(request) {
-  let message = `the server answered ${request.status}`;
-  try {
-    message = (JSON.parse(await request.response.text()).error || message).replace(/\.$/, "");
-  } catch (error) { /* not JSON: keep the status */ }
-  if (request.status === 503) {
-    const wait = request.getResponseHeader("Retry-After");
+function explainFailure(status, body, wait = null) {
+  const message = ((body && body.error) || `the server answered ${status}`).replace(/\.$/, "");
+  if (status === 503) {
     showError(`The server is busy right now: ${message}.` + (wait ? ` Try again in ${wait} s.` : ""));
-  } else if (request.status === 504) {
+  } else if (status === 504) {
     showError(`The restoration took too long: ${message}. A smaller image will be faster.`);
   } else {
     showError(`Could not restore this image: ${message}.`);
   }
 }
 
-function showResult(request) {
-  const filename = /filename="([^"]+)"/.exec(request.getResponseHeader("Content-Disposition") || "");
+// `header(name)` reads the result's headers, those of /api/restore.
+function showResult(blob, header) {
+  const filename = /filename="([^"]+)"/.exec(header("Content-Disposition") || "");
   replaceUrl("before", state.image);
-  replaceUrl("after", request.response);
+  replaceUrl("after", blob);
   $("before").src = state.urls.before;
   $("after").src = state.urls.after;
   $("download").href = state.urls.after;
   $("download").download = filename ? filename[1] : "restored.png";
-  const seconds = Number(request.getResponseHeader("X-Seconds"));
-  $("timing").textContent = `${request.getResponseHeader("X-Method")} (${request.getResponseHeader("X-Task")}) ` +
-    `took ${seconds.toFixed(2)} s on the server.`;
-  showDecision(request);
-  showMetrics(request);
+  const seconds = Number(header("X-Seconds"));
+  $("timing").textContent = `${header("X-Method")} (${header("X-Task")}) took ${seconds.toFixed(2)} s on the server.`;
+  showDecision(header);
+  showMetrics(header);
   $("result").hidden = false;
   $("after").addEventListener("load", () => zoomAround(0.5, 0.5), { once: true });
   $("after").addEventListener("error", () => showError("The result was made but this browser cannot display " +
@@ -286,16 +302,16 @@ function replaceUrl(key, blob) {
 // Task "auto" says what it found: the server's X-Decision, X-Confidence, X-Task ("denoise+derain": two steps) and
 // X-Kernel-Peak (where blur was checked against the kernel estimated from the photo); every network restoration
 // says what the no-harm check found (X-Warning: "left alone: ..." under auto, "warning: ..." for a chosen task).
-function showDecision(request) {
-  const decision = request.getResponseHeader("X-Decision");
-  const warning = request.getResponseHeader("X-Warning");
+function showDecision(header) {
+  const decision = header("X-Decision");
+  const warning = header("X-Warning");
   $("decision").hidden = !decision && !warning;
   if (!decision) {
     $("decision").textContent = warning ? `The result does not look better than the photo (${warning}).` : "";
     return;
   }
-  const sure = `${Math.round(100 * Number(request.getResponseHeader("X-Confidence")))}% sure`;
-  if (decision === "clean" && request.getResponseHeader("X-Kernel-Peak")) {
+  const sure = `${Math.round(100 * Number(header("X-Confidence")))}% sure`;
+  if (decision === "clean" && header("X-Kernel-Peak")) {
     $("decision").textContent = `It looked blurred (${sure}), but the blur kernel estimated from it is a sharp ` +
       "photo's: it is returned unchanged. Choose deblur to restore it anyway.";
   } else if (decision === "clean") {
@@ -307,15 +323,15 @@ function showDecision(request) {
     $("decision").textContent = `Auto chose ${decision} (${sure}), but the result does not look better, so the ` +
       `photo is returned unchanged (${warning}). Choose ${decision} to restore it anyway.`;
   } else {
-    const then = request.getResponseHeader("X-Task").split("+").slice(1).map((task) => `, then ${task}`).join("");
+    const then = header("X-Task").split("+").slice(1).map((task) => `, then ${task}`).join("");
     $("decision").textContent = `Auto chose ${decision} (${sure})${then}.`;
   }
 }
 
-function showMetrics(request) {
-  const header = (name) => parseMetric(request.getResponseHeader(name));
-  const psnr = [header("X-PSNR-Input"), header("X-PSNR-Output")];
-  const ssim = [header("X-SSIM-Input"), header("X-SSIM-Output")];
+function showMetrics(header) {
+  const metric = (name) => parseMetric(header(name));
+  const psnr = [metric("X-PSNR-Input"), metric("X-PSNR-Output")];
+  const ssim = [metric("X-SSIM-Input"), metric("X-SSIM-Output")];
   $("metrics").hidden = psnr[0] === null;
   if (psnr[0] === null) return;
   fillRow("psnr", psnr, 2, " dB");
