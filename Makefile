@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[test,baselines,serve,export,weights,heif]"
+	$(PY) -m pip install -q -e ".[test,baselines,serve,export,weights,heif,openvino]"
 	touch $(STAMP)
 
 # demo-output is the demo's own folder: a second `make demo` replaces its figures.

@@ -71,8 +71,10 @@ def candidates(model: torch.nn.Module, tile: int, compile_limit: float) -> tuple
         "torch auto": Engine(model, device="cpu", precision="auto", tile=tile),
     }
     notes = []
-    compiled = compiled_engine(model, tile, compile_limit) if not _COMPILE_FAILED else None
-    if compiled is None:
+    compiled = compiled_engine(model, tile, compile_limit) if not _COMPILE_FAILED and compile_limit > 0 else None
+    if compile_limit <= 0:
+        notes.append("torch.compile: left out (--compile-limit 0; benchmarks/cpu_profile.py measures it)")
+    elif compiled is None:
         notes.append(f"torch.compile: not tried again (for {_COMPILE_FAILED[0]})")
     elif isinstance(compiled, str):
         notes.append(compiled)
@@ -243,7 +245,9 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", choices=TASK_NAMES, default=list(TASK_NAMES))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--tile", type=int, default=256)
-    parser.add_argument("--compile-limit", type=float, default=240, help="seconds torch.compile may take (per model)")
+    parser.add_argument(
+        "--compile-limit", type=float, default=240, help="seconds torch.compile may take (per model; 0: leave it out)"
+    )
     parser.add_argument("--photo-task", default="denoise", help="the model restoring the larger photo (none: skip)")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--int8-rule", action="store_true", help="measure the int8 rule instead")

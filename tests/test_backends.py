@@ -138,6 +138,8 @@ def test_int8_is_refused_where_the_rule_says(task):
             backends.check_int8_allowed(task)
 
 
+@needs_openvino
+@needs_nncf
 def test_int8_is_refused_for_weights_without_a_measured_task(toy_model, image, monkeypatch):
     monkeypatch.setitem(backends.INT8_LOSS_DB, "denoise", 0.5)
     with pytest.raises(BackendError, match=r"not allowed for denoise: it lost 0.50 dB .*at most 0.1 dB"):

@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from mprnet.study.report import REFERENCE, SHORT_HASH
 from test_study import _tiny_mprnet, _without_bm3d_and_ffdnet
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "guide" / "reproducing.md"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 #: The page's commands that are not run here, and the test that runs their kind.
 NOT_RUN_HERE = {
     "mprnet study --data ../shared/data/val/mcmaster18 --out study/": "13-19 minutes: test_study runs the study "
@@ -75,8 +77,8 @@ def workspace(tmp_path_factory) -> Path:
         torch.save({"state_dict": _tiny_mprnet().state_dict()}, weights / f"model_{name}.pth")
     mimo = mprnet.create_model("mimo-unet", num_res=1, base_channel=8)
     torch.save({"model": mimo.state_dict()}, weights / "MIMO-UNetPlus.pkl")  # as the authors release it
-    srn = mprnet.create_model("srn", channels=3, lstm=False, width=8, num_res=1)
-    mprnet.save_weights(srn, weights / "srn-color.safetensors")
+    for part in (FIXTURES / "srn_tf" / "color").glob("SRN-DeblurNet.model-523000.*"):  # SRN's TensorFlow release
+        shutil.copy(part, weights / part.name)
     nafnet = mprnet.create_model("nafnet", width=8, middle_blk_num=1, enc_blk_nums=[1], dec_blk_nums=[1])
     torch.save({"params": nafnet.state_dict()}, weights / "NAFNet-SIDD-width64.pth")
     torch.save(_damaged_did_mdn(), weights / "netG_epoch_9.pth")
@@ -132,7 +134,11 @@ def test_gopro_study_fills_every_deblurring_column_from_its_file(reports, worksp
     deblur = [row for row in rows if row["condition"] == "deblur-test"]
     assert {row["image"] for row in deblur} == {"0", "1", "2", "3"}  # --images 4 of the 5 pairs
     checkpoints = workspace / "checkpoints"
-    files = {"MPRNet": "model_deblurring.pth", "MIMO-UNet": "MIMO-UNetPlus.pkl", "SRN": "srn-color.safetensors"}
+    files = {
+        "MPRNet": "model_deblurring.pth",
+        "MIMO-UNet": "MIMO-UNetPlus.pkl",
+        "SRN": "SRN-DeblurNet.model-523000.index",  # through the TensorFlow reader
+    }
     for method, name in files.items():
         mine = [row for row in deblur if row["method"] == method]
         assert len(mine) == 4 and {row["source"] for row in mine} == {str(Path("checkpoints") / name)}
