@@ -81,12 +81,19 @@ BACKEND_NAMES = (*BACKENDS, AUTO)
 #: What `auto` picks on each kind of CPU (`cpu_kind()`) and precision: the backend with the lowest median seconds
 #: per megapixel on the bundled models at 256 px tiles whose output matched torch's at that precision, and why.
 #: Measured with `python benchmarks/backends.py` (docs/results/backends_<kind>.txt); unmeasured kinds get torch.
-#: avx512bf16: a first probe of the bundled denoiser, 256x256, on a 2-core AMD EPYC (Zen 4): OpenVINO bf16 13.5
-#: s/MP (55.5 dB against fp32) against torch bf16's 15.8, OpenVINO f32 27.4 s/MP against torch fp32's 35.5.
+#: avx512bf16: docs/results/backends_avx512bf16.txt (OpenVINO bf16 59-63 dB from fp32, as torch's bf16).
 MEASURED_FASTEST: dict[str, dict[str, tuple[str, str]]] = {
     "avx512bf16": {
-        "bf16": ("openvino", "measured fastest at bf16 on a 2-core AMD EPYC (Zen 4): 13.5 s/MP against torch's 15.8"),
-        "fp32": ("openvino", "measured fastest at fp32 on a 2-core AMD EPYC (Zen 4): 27.4 s/MP against torch's 35.5"),
+        "bf16": (
+            "openvino",
+            "measured fastest at bf16 on a 2-core AMD EPYC (Zen 4): 1.26-1.37x torch on the bundled models "
+            "(denoiser 13.1 s/MP against 18.0)",
+        ),
+        "fp32": (
+            "openvino",
+            "measured fastest at fp32 on a 2-core AMD EPYC (Zen 4): 1.11-1.25x torch on the bundled models "
+            "(denoiser 28.6 s/MP against 33.9)",
+        ),
     },
 }
 
