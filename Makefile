@@ -23,7 +23,8 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(VENV)/bin/mprnet demo --out demo-output --overwrite
 
-# The everyday run leaves out the tests marked slow (GPU-run scripts, torchrun, ONNX exports); CI runs both.
+# The everyday run leaves out the tests marked slow (GPU-run scripts, torchrun, ONNX exports, the browser, the
+# longer training runs); CI runs both.
 test: setup
 	$(PY) -m pytest -m "not slow"
 

@@ -400,6 +400,7 @@ def test_inspect_prints_the_decision_without_restoring(tmp_path, capsys):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["broken.jpg", "rainy.png"]  # nothing written
 
 
+@pytest.mark.slow  # 7 s: the bundled models through the server: make test-slow and CI run it
 def test_the_server_offers_auto_with_its_bundled_models_and_says_what_it_decided(tmp_path):
     pytest.importorskip("fastapi")
     httpx = pytest.importorskip("httpx")

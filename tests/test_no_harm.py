@@ -157,6 +157,7 @@ def test_the_server_keeps_the_upload_under_task_auto_and_says_why(tmp_path, clea
     assert np.array_equal(decode(answer.content, ".png").pixels, upload.astype(np.float32))
 
 
+@pytest.mark.slow  # 5 s: two servers: make test-slow and CI run it
 def test_the_server_gives_gray_photos_the_gray_method_only_for_its_bundled_model(tmp_path, clean):
     httpx = pytest.importorskip("httpx")
     from mprnet.io import to_gray

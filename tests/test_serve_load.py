@@ -18,6 +18,7 @@ def load_benchmark():
     return module
 
 
+@pytest.mark.slow  # 6 s: a server process under a burst: make test-slow and CI run it
 def test_burst_is_answered_without_loss_or_leak(capsys):
     figures = load_benchmark().main(
         [

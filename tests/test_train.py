@@ -86,6 +86,7 @@ def test_losses_follow_the_recipe():
     assert float(shift) < float(edge_loss(target * 1.5, target))  # a constant shift leaves edges almost unchanged
 
 
+@pytest.mark.slow  # 6-7 s of training: make test-slow and CI run it
 def test_a_tiny_network_overfits_two_pairs(tmp_path):
     data = _paired_folder(tmp_path / "pairs")
     config = load_config(
@@ -405,6 +406,7 @@ def test_init_weights_that_do_not_fit_get_one_line(tmp_path, capsys, config, wei
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow  # 6-7 s of training: make test-slow and CI run it
 def test_the_classifier_script_trains_and_bundles_with_what_the_run_was(tmp_path):
     from safetensors import safe_open
 
@@ -433,6 +435,7 @@ def test_the_classifier_script_trains_and_bundles_with_what_the_run_was(tmp_path
     assert "Traceback" not in missing.stderr
 
 
+@pytest.mark.slow  # 6-7 s of training: make test-slow and CI run it
 def test_a_run_from_trained_weights_ships_a_best_model_only_where_it_beats_them(tmp_path, capsys):
     from mprnet.cli import main
 
@@ -465,6 +468,7 @@ def _logged_rates(run: Path) -> dict[int, float]:
     return {entry["step"]: entry["lr"] for entry in log if "lr" in entry}
 
 
+@pytest.mark.slow  # 6-7 s of training: make test-slow and CI run it
 def test_a_run_split_in_two_follows_the_learning_rate_curve_of_one_run(tmp_path, monkeypatch):
     from mprnet.checkpoint import read_metadata
 
