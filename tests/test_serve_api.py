@@ -338,7 +338,17 @@ def test_full_queue_answers_503_with_retry_after(settings):
         assert busy.headers["retry-after"] == "7"
         assert client.get("/healthz").json()["running"] == 1
         release.set()
+        _wait_for_free_slots(app)
         assert post(client, encode(random_pixels())).status_code == 200
+
+
+def _wait_for_free_slots(app, steps: int = 600) -> None:
+    """Until the released jobs have given their slots back (their threads wake up in their own time)."""
+    for _ in range(steps):
+        if app.state.queue.admitted == 0:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{app.state.queue.admitted} jobs still hold their slots")
 
 
 def test_job_past_its_time_limit_answers_504_and_frees_its_slot(settings):
