@@ -266,9 +266,9 @@ def check_fit(model: nn.Module, state_dict: StateDict, source: str) -> None:
             state_dict[key] = torch.tensor(0)
     problems = _misfits(model, state_dict)
     if problems:
+        info = describe(model)
         raise CheckpointError(
-            f"{source}: the weights do not fit {describe(model).architecture} {describe(model).hparams}; "
-            + "; ".join(problems)
+            f"{source}: the weights do not fit {info.architecture} {info.hparams}; " + "; ".join(problems)
         )
 
 
